@@ -1,0 +1,136 @@
+"""Query filters of the imaging API (django-filter).
+
+Filters that look into images, labels or findings use EXISTS subqueries rather than joins, so
+an exam matches once however many of its images match and the count query stays cheap.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from senolab.imaging.models import (
+    ClinicalRecord,
+    Exam,
+    ExamStatus,
+    Image,
+    Laterality,
+    Modality,
+    Patient,
+    Series,
+    Slide,
+    View,
+)
+
+MAX_ID = 2**31 - 1
+
+
+def _id(field: str) -> django_filters.NumberFilter:
+    # Bounded so an absurd id is a 400, not a database overflow.
+    return django_filters.NumberFilter(field_name=field, min_value=0, max_value=MAX_ID)
+
+
+def _exists_image(**lookups: str) -> Exists:
+    return Exists(Image.objects.filter(exam=OuterRef("pk"), **lookups))
+
+
+class ExamFilter(django_filters.FilterSet):
+    """Exams by project, patient, modality, laterality, view, BI-RADS, density, status, site and
+    study date range."""
+
+    project = _id("project_id")
+    patient = _id("patient_id")
+    modality = django_filters.ChoiceFilter(choices=Modality.choices, method="by_modality")
+    laterality = django_filters.ChoiceFilter(choices=Laterality.choices, method="by_laterality")
+    view = django_filters.ChoiceFilter(
+        choices=[c for c in View.choices if c[0]], method="by_view"
+    )
+    birads = django_filters.CharFilter(method="by_birads", max_length=4)
+    density = django_filters.CharFilter(method="by_density", max_length=1)
+    status = django_filters.ChoiceFilter(choices=ExamStatus.choices)
+    site = django_filters.CharFilter(field_name="site")
+    date_from = django_filters.DateFilter(field_name="study_date", lookup_expr="gte")
+    date_to = django_filters.DateFilter(field_name="study_date", lookup_expr="lte")
+
+    class Meta:
+        model = Exam
+        fields: list[str] = []
+
+    def by_modality(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        has_slide = Exists(Slide.objects.filter(exam=OuterRef("pk")))
+        if value == Modality.SM:
+            return queryset.filter(Q(_exists_image(modality=value)) | Q(has_slide))
+        return queryset.filter(_exists_image(modality=value))
+
+    def by_laterality(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(_exists_image(laterality=value))
+
+    def by_view(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(_exists_image(view=value))
+
+    def by_birads(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        # Labels and findings belong to the annotations app; imported lazily so the imaging
+        # API does not depend on it at import time.
+        from annotations.models import ExamLabel, Finding
+
+        labelled = Exists(ExamLabel.objects.filter(exam=OuterRef("pk"), birads=value))
+        found = Exists(Finding.objects.filter(exam=OuterRef("pk"), birads=value, deleted=False))
+        return queryset.filter(Q(labelled) | Q(found))
+
+    def by_density(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        from annotations.models import ExamLabel
+
+        labelled = Exists(ExamLabel.objects.filter(exam=OuterRef("pk"), density=value))
+        recorded = Exists(
+            ClinicalRecord.objects.filter(exam=OuterRef("pk"), breast_density=value)
+        )
+        return queryset.filter(Q(labelled) | Q(recorded))
+
+
+class PatientFilter(django_filters.FilterSet):
+    """Patients by project or pseudonym."""
+
+    project = _id("project_id")
+    pseudonym = django_filters.CharFilter(field_name="pseudonym")
+
+    class Meta:
+        model = Patient
+        fields: list[str] = []
+
+
+class SeriesFilter(django_filters.FilterSet):
+    """Series by project, exam or modality."""
+
+    project = _id("project_id")
+    exam = _id("exam_id")
+    modality = django_filters.ChoiceFilter(choices=Modality.choices)
+
+    class Meta:
+        model = Series
+        fields: list[str] = []
+
+
+class ImageFilter(django_filters.FilterSet):
+    """Images by project, exam, series, modality, laterality or view."""
+
+    project = _id("project_id")
+    exam = _id("exam_id")
+    series = _id("series_id")
+    modality = django_filters.ChoiceFilter(choices=Modality.choices)
+    laterality = django_filters.ChoiceFilter(choices=Laterality.choices)
+    view = django_filters.ChoiceFilter(choices=[c for c in View.choices if c[0]])
+
+    class Meta:
+        model = Image
+        fields: list[str] = []
+
+
+class SlideFilter(django_filters.FilterSet):
+    """Slides by project or exam."""
+
+    project = _id("project_id")
+    exam = _id("exam_id")
+
+    class Meta:
+        model = Slide
+        fields: list[str] = []

@@ -1,0 +1,234 @@
+"""Pixels for the browser: windowed PNGs from the pixel cache, and Deep Zoom slide tiles.
+
+Images are never decoded from their original here: every read goes through the pixel cache
+written at ingest (senolab.imaging.pixelcache). Slide tiles are read from the stored copy with
+tiffslide at the pyramid level nearest the requested scale, and kept in a small LRU cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+from collections import OrderedDict
+from threading import Lock
+
+import numpy as np
+from PIL import Image as PILImage
+
+from senolab.imaging import pixelcache
+from senolab.imaging.models import Image, Slide
+
+MAX_RENDER_SIDE = 4096
+DZI_TILE = 256
+DZI_OVERLAP = 0
+TILE_QUALITY = 80
+TILE_CACHE_SIZE = 512
+
+
+def window(pixels: np.ndarray, width: float | None, center: float | None) -> np.ndarray:
+    """Map pixel values to 0..255 through a linear window; without one, the full range."""
+    data = pixels.astype(np.float32)
+    if width is None or center is None or width <= 0:
+        low, high = float(data.min()), float(data.max())
+    else:
+        low, high = center - width / 2.0, center + width / 2.0
+    if high <= low:
+        high = low + 1.0
+    scaled = (data - low) * (255.0 / (high - low))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def render_png(
+    image: Image,
+    *,
+    size: int | None = None,
+    frame: int = 0,
+    ww: float | None = None,
+    wc: float | None = None,
+    invert: bool = False,
+) -> bytes:
+    """The image (one frame) as an 8-bit PNG whose longer side is at most `size`."""
+    layout = image.pixel_cache
+    level = pixelcache.level_for_size(layout, size) if size else 0
+    pixels = pixelcache.read_pixels(image, level=level, frame=frame)
+    if ww is None and wc is None and image.window_width and image.window_center:
+        ww, wc = image.window_width, image.window_center
+    if pixels.ndim == 3 and pixels.dtype == np.uint8 and ww is None:
+        out = pixels  # colour images are shown as stored unless a window is asked for
+    else:
+        out = window(pixels, ww, wc)
+    # MONOCHROME1 stores bright as low values; the viewer expects bright tissue.
+    if (image.photometric_interpretation == "MONOCHROME1") != bool(invert):
+        out = 255 - out
+    picture = PILImage.fromarray(np.ascontiguousarray(out))
+    if size and max(picture.size) > size:
+        picture.thumbnail((size, size), PILImage.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def raw_pixels(image: Image, *, level: int = 0, frame: int = 0) -> tuple[bytes, np.ndarray]:
+    """One frame of a cached level as little-endian bytes, and the array they came from."""
+    pixels = pixelcache.read_pixels(image, level=level, frame=frame)
+    little = pixels.astype(pixels.dtype.newbyteorder("<"), copy=False)
+    return np.ascontiguousarray(little).tobytes(), pixels
+
+
+# --- Deep Zoom -----------------------------------------------------------------------------------
+
+def dzi_max_level(slide: Slide) -> int:
+    return max(0, math.ceil(math.log2(max(slide.width, slide.height, 1))))
+
+
+def dzi_xml(slide: Slide) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<Image xmlns="http://schemas.microsoft.com/deepzoom/2008" '
+        f'Format="jpeg" Overlap="{DZI_OVERLAP}" TileSize="{DZI_TILE}">'
+        f'<Size Width="{slide.width}" Height="{slide.height}"/></Image>'
+    )
+
+
+def tile_bounds(slide: Slide, level: int, col: int, row: int) -> tuple[int, int, int, int] | None:
+    """(x, y, w, h) of a tile in the coordinates of its DZI level, or None past the edge."""
+    max_level = dzi_max_level(slide)
+    if level < 0 or level > max_level or col < 0 or row < 0:
+        return None
+    scale = 2 ** (max_level - level)
+    width, height = math.ceil(slide.width / scale), math.ceil(slide.height / scale)
+    x, y = col * DZI_TILE, row * DZI_TILE
+    if x >= width or y >= height:
+        return None
+    return x, y, min(DZI_TILE, width - x), min(DZI_TILE, height - y)
+
+
+def _open(slide: Slide):
+    """H2's cached reader when it exists; tiffslide on the stored file otherwise."""
+    try:
+        from senolab.imaging.slides import open_slide
+    except ImportError:  # pragma: no cover - the slides module ships with the platform
+        return _open_direct(slide.storage_key)
+    return open_slide(slide)
+
+
+@functools.lru_cache(maxsize=16)
+def _open_direct(storage_key: str):
+    import tiffslide
+    from django.core.files.storage import default_storage
+
+    return tiffslide.TiffSlide(default_storage.path(storage_key))
+
+
+class TileCache:
+    """A bounded least-recently-used map of encoded tiles (storage keys never change)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: tuple, value: bytes) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+tile_cache = TileCache(TILE_CACHE_SIZE)
+
+
+def slide_tile(slide: Slide, level: int, col: int, row: int) -> bytes | None:
+    """The JPEG tile of a DZI level, or None when the tile lies outside the slide."""
+    bounds = tile_bounds(slide, level, col, row)
+    if bounds is None:
+        return None
+    key = (slide.storage_key, level, col, row)
+    cached = tile_cache.get(key)
+    if cached is not None:
+        return cached
+    x, y, w, h = bounds
+    scale = 2 ** (dzi_max_level(slide) - level)
+    reader = _open(slide)
+    best = reader.get_best_level_for_downsample(scale)
+    downsample = reader.level_downsamples[best]
+    level_w, level_h = reader.level_dimensions[best]
+    x0, y0 = x * scale, y * scale
+    read_w = min(math.ceil(w * scale / downsample), level_w - int(x0 / downsample))
+    read_h = min(math.ceil(h * scale / downsample), level_h - int(y0 / downsample))
+    region = reader.read_region((x0, y0), best, (max(read_w, 1), max(read_h, 1)))
+    picture = region.convert("RGB")
+    if picture.size != (w, h):
+        picture = picture.resize((w, h), PILImage.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=TILE_QUALITY)
+    data = buffer.getvalue()
+    tile_cache.put(key, data)
+    return data
+
+
+# --- DICOM for images that did not come as DICOM -------------------------------------------------
+
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+def secondary_capture(image: Image) -> bytes:
+    """A raster image as a DICOM Secondary Capture built from its pixel cache, so a viewer
+    opens every image the same way. It carries only pseudonymous values (the patient's
+    pseudonym and the remapped UIDs), never anything of the uploaded file."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    pixels = pixelcache.read_level(image.pixel_cache, 0)  # (frames, rows, cols, samples)
+    frames, rows, cols, samples = pixels.shape
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
+    sop_uid = image.sop_instance_uid or generate_uid()
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = SECONDARY_CAPTURE
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = image.exam.study_uid or generate_uid()
+    ds.SeriesInstanceUID = image.series.series_uid or generate_uid()
+    ds.PatientID = image.exam.patient.pseudonym
+    ds.PatientName = image.exam.patient.pseudonym
+    ds.Modality = image.modality
+    ds.ConversionType = "WSD"
+    ds.InstanceNumber = image.instance_number or 1
+    ds.ImageLaterality = image.laterality if image.laterality in ("L", "R", "B") else ""
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, cols, samples
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    if samples == 3:
+        ds.PhotometricInterpretation = "RGB"
+        ds.PlanarConfiguration = 0
+    else:
+        ds.PhotometricInterpretation = image.photometric_interpretation or "MONOCHROME2"
+    bits = pixels.dtype.itemsize * 8
+    ds.BitsAllocated = bits
+    ds.BitsStored = image.bits_stored if 0 < image.bits_stored <= bits else bits
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 1 if np.issubdtype(pixels.dtype, np.signedinteger) else 0
+    if image.window_center is not None and image.window_width:
+        ds.WindowCenter, ds.WindowWidth = image.window_center, image.window_width
+    if image.pixel_spacing:
+        ds.PixelSpacing = [float(v) for v in image.pixel_spacing]
+    little = pixels.astype(pixels.dtype.newbyteorder("<"), copy=False)
+    ds.PixelData = np.ascontiguousarray(little).tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

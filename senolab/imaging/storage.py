@@ -1,0 +1,91 @@
+"""Files in media storage: generated keys, atomic writes, and clean-up when a row is not written.
+
+Keys never contain anything the client chose: `projects/<project id>/<kind>/<uuid>.<suffix>`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import IO
+
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def new_key(project_id: int, kind: str, suffix: str) -> str:
+    suffix = suffix.lstrip(".").lower()
+    if not suffix.isalnum():
+        raise ValueError(f"bad storage suffix {suffix!r}")
+    return f"projects/{int(project_id)}/{kind}/{uuid.uuid4().hex}.{suffix}"
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save(key: str, data: bytes | IO[bytes]) -> str:
+    """Write data under key. FileSystemStorage writes to a temporary file and renames it into
+    place, and S3 uploads are all-or-nothing, so a reader never sees half a file."""
+    content = ContentFile(data) if isinstance(data, bytes) else File(data)
+    saved = default_storage.save(key, content)
+    if saved != key:  # never happens with uuid keys; guard anyway so rows point at real files
+        default_storage.delete(saved)
+        raise FileExistsError(f"storage key already taken: {key}")
+    return key
+
+
+def open_file(key: str, mode: str = "rb") -> IO[bytes]:
+    return default_storage.open(key, mode)
+
+
+def read(key: str) -> bytes:
+    with default_storage.open(key, "rb") as fh:
+        return fh.read()
+
+
+def delete_quietly(key: str) -> None:
+    try:
+        default_storage.delete(key)
+    except Exception:  # noqa: BLE001 - clean-up must not hide the original error
+        logger.warning("could not delete storage key %s", key)
+
+
+def exists(key: str) -> bool:
+    return default_storage.exists(key)
+
+
+class FileBatch:
+    """Files written for rows that are not committed yet (see `files_with_rows`)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def save(self, key: str, data: bytes | IO[bytes]) -> str:
+        self.keys.append(save(key, data))
+        return key
+
+
+@contextlib.contextmanager
+def files_with_rows() -> Iterator[FileBatch]:
+    """One item's files and rows, stored together or not at all.
+
+    Opens a transaction; every file saved through the batch is deleted again if the block
+    raises, so a rejected item leaves neither rows nor files. Use it as the outermost
+    transaction of the item. A process killed between a file write and the commit can still
+    leave a file without a row: `manage.py storage_gc` removes files no row points at.
+    """
+    batch = FileBatch()
+    try:
+        with transaction.atomic():
+            yield batch
+    except BaseException:
+        for key in batch.keys:
+            delete_quietly(key)
+        raise

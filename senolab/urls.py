@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from senolab.api.health import health
+
+api_patterns = [
+    path("", include("senolab.projects.api.urls")),
+    path("", include("senolab.imaging.api.urls")),
+    path("", include("senolab.imaging.api.upload_urls")),
+    path("", include("senolab.jobs.api.urls")),
+    path("", include("annotations.api.urls")),
+    path("", include("ml.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/health/", health, name="health"),
+    path("api/", include(api_patterns)),
+    path("", include("senolab.workspace.urls")),
+    path("", include("ml.pages_urls")),
+]
