@@ -1,0 +1,176 @@
+"""The reading worklist and the machine-proposal layer of an exam (kept apart from findings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.db import DatabaseError
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotations import worklist
+from annotations.api.serializers import (
+    ProposalSerializer,
+    WorklistDoneSerializer,
+    WorklistNextSerializer,
+    WorklistSerializer,
+)
+from annotations.api.views import required_int_param, visible_exam
+from annotations.models import ReadingAssignment, ReadingStatus
+from senolab.imaging.models import Exam
+from senolab.projects.models import Project, Role
+from senolab.projects.permissions import require_role
+
+STATUSES = [*ReadingStatus.values, "unassigned"]
+
+
+def _project(request: Request, minimum: str) -> Project:
+    project_id = required_int_param(request, "project")
+    require_role(request.user, project_id, minimum)  # 404 for a project the user is not in
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        raise NotFound("No such project.")
+    return project
+
+
+class WorklistPagination(PageNumberPagination):
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class WorklistView(APIView):
+    """Exams assigned to me and exams no one has yet, with counts and who reads what."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", int, required=True),
+            OpenApiParameter("modality", str),
+            OpenApiParameter("status", str, enum=STATUSES),
+            OpenApiParameter("birads", str),
+            OpenApiParameter("density", str),
+            OpenApiParameter("site", str),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+        responses={200: WorklistSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        project = _project(request, Role.VIEWER)
+        params = request.query_params
+        status = params.get("status", "")
+        if status and status not in STATUSES:
+            raise ValidationError({"status": [f"One of {', '.join(STATUSES)}."]})
+        mine = ReadingAssignment.objects.filter(project=project, reader_id=request.user.pk)
+        if status == "unassigned":
+            exams = worklist.unassigned_exams(project)
+        elif status:
+            exams = Exam.objects.filter(pk__in=mine.filter(status=status).values("exam_id"))
+        else:
+            exams = Exam.objects.filter(project=project).filter(
+                Q(pk__in=mine.values("exam_id")) | worklist.unassigned_q(project)
+            )
+        exams = worklist.filter_exams(exams, params).select_related("patient")
+        paginator = WorklistPagination()
+        page = paginator.paginate_queryset(exams.order_by("created_at", "id"), request, view=self)
+        rows = self._rows(page or [], request.user)
+        response = paginator.get_paginated_response(rows)
+        response.data.update(worklist.summary(project, request.user))
+        return response
+
+    def _rows(self, exams: list[Exam], user) -> list[dict[str, Any]]:
+        ids = [e.pk for e in exams]
+        readings: dict[int, list[ReadingAssignment]] = {i: [] for i in ids}
+        for r in ReadingAssignment.objects.filter(exam_id__in=ids).select_related("reader"):
+            readings[r.exam_id].append(r)
+        labels = worklist.exam_labels_summary(ids)
+        rows = []
+        for exam in exams:
+            own = next((r for r in readings[exam.pk] if r.reader_id == user.pk), None)
+            rows.append(
+                {
+                    "exam": exam.pk,
+                    "patient": exam.patient.pseudonym,
+                    "study_date": exam.study_date,
+                    "modalities": exam.modalities,
+                    "site": exam.site,
+                    "description": exam.description,
+                    "status": own.status if own else "unassigned",
+                    "readers": [
+                        {"reader": r.reader.username, "status": r.status} for r in readings[exam.pk]
+                    ],
+                    **labels[exam.pk],
+                }
+            )
+        return rows
+
+
+class WorklistNextView(APIView):
+    """Pick the next exam by the project's policy and mark it in progress for me."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("project", int, required=True)],
+        request=None,
+        responses={200: WorklistNextSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        project = _project(request, Role.ANNOTATOR)
+        exam = worklist.next_exam(project, request.user)
+        return Response({"exam": exam.pk if exam else None})
+
+
+class WorklistDoneView(APIView):
+    """Mark my reading of the exam done."""
+
+    @extend_schema(request=None, responses={200: WorklistDoneSerializer})
+    def post(self, request: Request, exam_id: int) -> Response:
+        exam = visible_exam(request.user, exam_id)
+        require_role(request.user, exam.project_id, Role.ANNOTATOR)
+        reading = worklist.finish_reading(exam.project, request.user, exam)
+        return Response({"exam": exam.pk, "status": reading.status})
+
+
+def _prediction_model():
+    """ml.Prediction when the ML app defines it; None otherwise (the layer is then empty)."""
+    try:
+        return apps.get_model("ml", "Prediction")
+    except LookupError:
+        return None
+
+
+class ExamProposalsView(APIView):
+    """Machine proposals for an exam: a separate layer, never part of /api/findings/."""
+
+    @extend_schema(responses={200: ProposalSerializer(many=True)})
+    def get(self, request: Request, exam_id: int) -> Response:
+        exam = visible_exam(request.user, exam_id)
+        model = _prediction_model()
+        if model is None:
+            return Response([])
+        try:
+            predictions = list(
+                model.objects.filter(exam=exam).select_related("model_version").order_by("-id")
+            )
+        except DatabaseError:  # the ML app's tables are not migrated in this deployment
+            return Response([])
+        return Response([_proposal(p) for p in predictions])
+
+
+def _proposal(prediction) -> dict[str, Any]:
+    version = getattr(prediction, "model_version", None)
+    return {
+        "id": prediction.pk,
+        "exam": prediction.exam_id,
+        "image": getattr(prediction, "image_id", None),
+        "model_version": getattr(prediction, "model_version_id", None),
+        "model": str(version) if version is not None else None,
+        "outputs": getattr(prediction, "outputs", {}),
+        "provenance": getattr(prediction, "provenance", ""),
+        "created_at": getattr(prediction, "created_at", None),
+    }

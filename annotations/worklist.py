@@ -1,0 +1,173 @@
+"""The reading worklist: which exams a reader has, and which one comes next.
+
+The order of "next" is a policy looked up by name in one registry, so later work (active
+learning, blinded multi-reader assignment) adds a policy with `@register_policy(name)` without
+touching the API. The Django setting SENOLAB_WORKLIST_POLICY names the policy in use (default
+"assigned-then-unassigned"); a per-project choice can replace `policy_for` when projects get one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from annotations.models import ExamLabel, Finding, ReadingAssignment, ReadingStatus
+from senolab.imaging.models import Exam
+from senolab.projects.models import Project
+
+# A policy takes (project, reader) and returns the next exam for the reader, or None.
+Policy = Callable[[Project, Any], Exam | None]
+POLICIES: dict[str, Policy] = {}
+DEFAULT_POLICY = "assigned-then-unassigned"
+
+
+def register_policy(name: str) -> Callable[[Policy], Policy]:
+    def add(policy: Policy) -> Policy:
+        POLICIES[name] = policy
+        return policy
+
+    return add
+
+
+def policy_name(project: Project) -> str:
+    name = getattr(settings, "SENOLAB_WORKLIST_POLICY", "") or DEFAULT_POLICY
+    if name not in POLICIES:
+        raise ImproperlyConfigured(
+            f"SENOLAB_WORKLIST_POLICY={name!r} is not a worklist policy: {sorted(POLICIES)}"
+        )
+    return name
+
+
+def policy_for(project: Project) -> Policy:
+    return POLICIES[policy_name(project)]
+
+
+def unassigned_q(project: Project) -> Q:
+    """Exams no reader has been given."""
+    return ~Q(pk__in=ReadingAssignment.objects.filter(project=project).values("exam_id"))
+
+
+def unassigned_exams(project: Project) -> QuerySet[Exam]:
+    return Exam.objects.filter(project=project).filter(unassigned_q(project))
+
+
+@register_policy(DEFAULT_POLICY)
+def assigned_then_unassigned(project: Project, reader) -> Exam | None:
+    """The reader's oldest unfinished assignment (in progress first), then the oldest exam no
+    one has been given."""
+    mine = (
+        ReadingAssignment.objects.filter(project=project, reader=reader)
+        .exclude(status=ReadingStatus.DONE)
+        .order_by("-status", "assigned_at", "id")  # "in_progress" sorts after "assigned"
+        .select_related("exam")
+        .first()
+    )
+    if mine is not None:
+        return mine.exam
+    return unassigned_exams(project).order_by("created_at", "id").first()
+
+
+def filter_exams(queryset: QuerySet[Exam], params: dict[str, str]) -> QuerySet[Exam]:
+    """The worklist filters: modality, status (of my reading), birads, density, site."""
+    if params.get("modality"):
+        queryset = queryset.filter(
+            Q(series__modality=params["modality"]) | Q(images__modality=params["modality"])
+        )
+    if params.get("site"):
+        queryset = queryset.filter(site=params["site"])
+    if params.get("birads"):
+        b = params["birads"]
+        queryset = queryset.filter(
+            Q(labels__birads=b) | Q(findings__birads=b, findings__deleted=False)
+        )
+    if params.get("density"):
+        queryset = queryset.filter(labels__density=params["density"])
+    return queryset.distinct()
+
+
+def assign_exams(project: Project, reader, exams: QuerySet[Exam] | list[Exam]) -> int:
+    """Put exams of the project on the reader's worklist; returns how many were new to it."""
+    added = 0
+    for exam in exams:
+        if exam.project_id != project.pk:
+            raise ValueError(f"exam {exam.pk} is not in project {project.pk}")
+        _, created = ReadingAssignment.objects.get_or_create(
+            exam=exam, reader=reader, defaults={"project": project}
+        )
+        added += created
+    return added
+
+
+def start_reading(project: Project, reader, exam: Exam) -> ReadingAssignment:
+    """Mark the reader's reading of the exam in progress (assigning it if it was not)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            reading, _ = ReadingAssignment.objects.get_or_create(
+                exam=exam, reader=reader, defaults={"project": project}
+            )
+    except IntegrityError:  # a second tab created it at the same moment
+        reading = ReadingAssignment.objects.get(exam=exam, reader=reader)
+    if reading.status == ReadingStatus.ASSIGNED:
+        reading.status = ReadingStatus.IN_PROGRESS
+        reading.started_at = now
+        reading.save(update_fields=["status", "started_at"])
+    return reading
+
+
+def next_exam(project: Project, reader) -> Exam | None:
+    """The next exam by the project's policy, marked in progress for the reader."""
+    exam = policy_for(project)(project, reader)
+    if exam is not None:
+        start_reading(project, reader, exam)
+    return exam
+
+
+def finish_reading(project: Project, reader, exam: Exam) -> ReadingAssignment:
+    reading = start_reading(project, reader, exam)
+    reading.status = ReadingStatus.DONE
+    reading.finished_at = timezone.now()
+    reading.save(update_fields=["status", "finished_at"])
+    return reading
+
+
+def summary(project: Project, reader) -> dict[str, Any]:
+    """Counts for the reader and who is reading what in the project."""
+    mine = ReadingAssignment.objects.filter(project=project, reader=reader)
+    done = mine.filter(status=ReadingStatus.DONE).count()
+    remaining = mine.exclude(status=ReadingStatus.DONE).count()
+    readers = (
+        ReadingAssignment.objects.filter(project=project, status=ReadingStatus.IN_PROGRESS)
+        .select_related("reader")
+        .order_by("exam_id")
+    )
+    return {
+        "policy": policy_name(project),
+        "done": done,
+        "remaining": remaining,
+        "unassigned": unassigned_exams(project).count(),
+        "reading_now": [
+            {"exam": r.exam_id, "reader": r.reader.username, "since": r.started_at} for r in readers
+        ],
+    }
+
+
+def exam_labels_summary(exam_ids: list[int]) -> dict[int, dict[str, str]]:
+    """Highest BI-RADS and a density per exam, for the worklist rows."""
+    out: dict[int, dict[str, str]] = {i: {"birads": "", "density": ""} for i in exam_ids}
+    for label in ExamLabel.objects.filter(exam_id__in=exam_ids, laterality=""):
+        row = out[label.exam_id]
+        row["birads"] = row["birads"] or label.birads
+        row["density"] = row["density"] or label.density
+    for exam_id, birads in Finding.objects.filter(exam_id__in=exam_ids, deleted=False).values_list(
+        "exam_id", "birads"
+    ):
+        if birads and birads > out[exam_id]["birads"]:
+            out[exam_id]["birads"] = birads
+    return out
