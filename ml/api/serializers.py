@@ -1,0 +1,121 @@
+"""API representations of training runs, model versions and predictions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ml.models import GroundTruth, ModelVersion, Prediction, TrainingRun
+from senolab.jobs.api.serializers import JobSerializer
+from senolab.projects.models import Project
+
+CURVE_KEYS = ("roc", "confusion", "calibration")
+
+
+def flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The scalar metrics (and the AUC interval) without the curves."""
+    return {k: v for k, v in (metrics or {}).items() if k not in CURVE_KEYS}
+
+
+class RecipeSerializer(serializers.Serializer):
+    """One shipped training recipe (a TOML file under ml/recipes/)."""
+
+    name = serializers.CharField()
+    task = serializers.ChoiceField(choices=["classification", "segmentation", "detection"])
+    label = serializers.CharField()
+    modality = serializers.CharField()
+    classes = serializers.ListField(child=serializers.CharField())
+    network = serializers.CharField()
+    epochs = serializers.IntegerField()
+    description = serializers.CharField()
+
+
+class RecipeListSerializer(serializers.Serializer):
+    recipes = RecipeSerializer(many=True)
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    job = JobSerializer(read_only=True)
+    status = serializers.SerializerMethodField()
+    snapshot_hash = serializers.CharField(source="snapshot.content_hash", read_only=True,
+                                          default="")
+    model_version = serializers.SerializerMethodField()
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "project", "recipe", "status", "job", "snapshot", "snapshot_hash",
+                  "history", "params", "device", "parent_version", "model_version",
+                  "created_by", "created_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_status(self, run: TrainingRun) -> str:
+        # The job row is the truth (a killed worker's job is failed by the reaper, not the run).
+        return run.job.status if run.job_id else run.status
+
+    def get_model_version(self, run: TrainingRun) -> int | None:
+        version = getattr(run, "model_version", None)
+        return version.pk if version else None
+
+
+class TrainingRunCreateSerializer(serializers.Serializer):
+    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+    recipe = serializers.CharField(max_length=100)
+    seed = serializers.IntegerField(default=0, min_value=0)
+    ground_truth = serializers.ChoiceField(choices=GroundTruth.choices, default=GroundTruth.ANY)
+    parent_version = serializers.PrimaryKeyRelatedField(
+        queryset=ModelVersion.objects.all(), required=False, allow_null=True
+    )
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    metrics = serializers.SerializerMethodField()
+    trained_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "project", "task", "label", "modality", "recipe", "snapshot",
+                  "snapshot_hash", "training_run", "parent", "artifact_sha256", "artifact_size",
+                  "metrics", "temperature", "threshold", "status", "trained_by", "created_at"]
+        read_only_fields = fields
+
+    def get_metrics(self, version: ModelVersion) -> dict[str, Any]:
+        return flat_metrics(version.metrics)
+
+
+class ModelVersionDetailSerializer(ModelVersionSerializer):
+    curves = serializers.SerializerMethodField()
+
+    class Meta(ModelVersionSerializer.Meta):
+        fields = [*ModelVersionSerializer.Meta.fields, "recipe_config", "curves"]
+        read_only_fields = fields
+
+    def get_curves(self, version: ModelVersion) -> dict[str, Any]:
+        """ROC points, confusion matrix and calibration bins, as the engine computed them."""
+        return {k: (version.metrics or {}).get(k) for k in CURVE_KEYS}
+
+
+class PredictRequestSerializer(serializers.Serializer):
+    exams = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
+                                  max_length=10_000)
+    explain = serializers.BooleanField(default=True)
+
+
+class EvaluateRequestSerializer(serializers.Serializer):
+    split = serializers.ChoiceField(choices=["train", "val", "test", "all"], default="test")
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    heatmap_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Prediction
+        fields = ["id", "project", "model_version", "exam", "image", "job", "outputs",
+                  "heatmap_url", "provenance", "created_at"]
+        read_only_fields = fields
+
+    def get_heatmap_url(self, prediction: Prediction) -> str | None:
+        if not prediction.heatmap_key:
+            return None
+        return f"/api/predictions/{prediction.pk}/heatmap/"

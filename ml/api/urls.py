@@ -1,0 +1,15 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from ml.api.views import (
+    ModelVersionViewSet,
+    PredictionViewSet,
+    RecipeListView,
+    TrainingRunViewSet,
+)
+
+router = DefaultRouter()
+router.register("training-runs", TrainingRunViewSet, basename="training-run")
+router.register("model-versions", ModelVersionViewSet, basename="model-version")
+router.register("predictions", PredictionViewSet, basename="prediction")
+urlpatterns = [path("recipes/", RecipeListView.as_view(), name="recipes"), *router.urls]

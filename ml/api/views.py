@@ -1,0 +1,169 @@
+"""Training runs, model versions (activate, retire, evaluate, predict) and predictions.
+
+Permissions (per project, through filter_by_project / require_role; another project's objects
+are 404): any member (viewer up) reads runs, versions, curves and predictions. Starting a
+training, activating or retiring a version, and evaluate/predict jobs need reviewer or owner:
+they spend the shared GPU queue and decide which model the project's readers see, which is a
+review decision, not an annotation one. Cancelling goes through /api/jobs/{id}/cancel/.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ml import inference, services
+from ml.api import serializers as s
+from ml.models import ModelVersion, Prediction, TrainingRun
+from senolab.imaging import storage
+from senolab.jobs.api.serializers import JobSerializer
+from senolab.projects.models import Project, Role
+from senolab.projects.permissions import ProjectRolePermission, filter_by_project, require_role
+
+# Starting GPU work and choosing the model a project uses are reviewer decisions.
+TRAIN_ROLE = Role.REVIEWER
+
+
+class RecipeListView(APIView):
+    """The training recipes shipped with the engine (files under ml/recipes/)."""
+
+    serializer_class = s.RecipeListSerializer
+
+    @extend_schema(responses=s.RecipeListSerializer)
+    def get(self, request: Request) -> Response:
+        return Response({"recipes": inference.recipe_descriptions()})
+
+
+class TrainingRunFilter(filters.FilterSet):
+    class Meta:
+        model = TrainingRun
+        fields = ["project", "recipe", "status"]
+
+
+class TrainingRunViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
+                         mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Create = start a training Job on the gpu queue; list and detail carry the metrics history."""
+
+    serializer_class = s.TrainingRunSerializer
+    filterset_class = TrainingRunFilter
+    permission_classes = [IsAuthenticated, ProjectRolePermission]
+    write_role = TRAIN_ROLE
+
+    def get_queryset(self):
+        qs = TrainingRun.objects.select_related("job", "job__created_by", "snapshot",
+                                                "created_by", "model_version")
+        return filter_by_project(qs, self.request.user)
+
+    @extend_schema(request=s.TrainingRunCreateSerializer, responses=s.TrainingRunSerializer)
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        body = s.TrainingRunCreateSerializer(data=request.data)
+        valid = body.is_valid()
+        # The role is checked before the rest of the body: a viewer learns nothing from a 400.
+        project_id = request.data.get("project") if hasattr(request.data, "get") else None
+        if str(project_id or "").isdigit() and Project.objects.filter(pk=int(project_id)).exists():
+            require_role(request.user, int(project_id), TRAIN_ROLE)
+        if not valid:
+            raise ValidationError(body.errors)
+        project = body.validated_data["project"]
+        require_role(request.user, project, TRAIN_ROLE)
+        recipe = body.validated_data["recipe"]
+        if recipe not in inference.recipe_names_without_torch():
+            raise ValidationError({"recipe": f"Unknown recipe {recipe!r}; see /api/recipes/."})
+        parent = body.validated_data.get("parent_version")
+        if parent is not None and parent.project_id != project.pk:
+            raise ValidationError({"parent_version": "No such model version in this project."})
+        run = services.start_training(
+            project, recipe, user=request.user, seed=body.validated_data["seed"],
+            ground_truth=body.validated_data["ground_truth"], parent=parent,
+        )
+        return Response(s.TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionFilter(filters.FilterSet):
+    class Meta:
+        model = ModelVersion
+        fields = ["project", "task", "label", "recipe", "status"]
+
+
+class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                          viewsets.GenericViewSet):
+    """The registry: metrics, curves, lineage; activate or retire; evaluate and predict jobs."""
+
+    filterset_class = ModelVersionFilter
+    permission_classes = [IsAuthenticated, ProjectRolePermission]
+    write_role = TRAIN_ROLE
+
+    def get_queryset(self):
+        qs = ModelVersion.objects.select_related("trained_by")
+        return filter_by_project(qs, self.request.user)
+
+    def get_serializer_class(self):
+        return s.ModelVersionDetailSerializer if self.action == "retrieve" else \
+            s.ModelVersionSerializer
+
+    @extend_schema(request=None, responses=s.ModelVersionDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str | None = None) -> Response:
+        version = services.activate(self.get_object())
+        return Response(s.ModelVersionDetailSerializer(version).data)
+
+    @extend_schema(request=None, responses=s.ModelVersionDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def retire(self, request: Request, pk: str | None = None) -> Response:
+        version = services.retire(self.get_object())
+        return Response(s.ModelVersionDetailSerializer(version).data)
+
+    @extend_schema(request=s.PredictRequestSerializer, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def predict(self, request: Request, pk: str | None = None) -> Response:
+        version = self.get_object()
+        body = s.PredictRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = inference.start_prediction(version, body.validated_data["exams"],
+                                         explain=body.validated_data["explain"],
+                                         user=request.user)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.EvaluateRequestSerializer, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def evaluate(self, request: Request, pk: str | None = None) -> Response:
+        version = self.get_object()
+        body = s.EvaluateRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = inference.start_evaluation(version, body.validated_data["split"], user=request.user)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PredictionFilter(filters.FilterSet):
+    class Meta:
+        model = Prediction
+        fields = ["project", "model_version", "exam", "image", "provenance"]
+
+
+class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        viewsets.GenericViewSet):
+    """Model outputs per image, with their Grad-CAM heatmap as a PNG."""
+
+    serializer_class = s.PredictionSerializer
+    filterset_class = PredictionFilter
+
+    def get_queryset(self):
+        return filter_by_project(Prediction.objects.all(), self.request.user)
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    @action(detail=True, methods=["get"])
+    def heatmap(self, request: Request, pk: str | None = None) -> HttpResponse:
+        prediction = self.get_object()
+        if not prediction.heatmap_key:
+            raise NotFound("This prediction has no heatmap.")
+        response = HttpResponse(storage.read(prediction.heatmap_key), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response

@@ -1,0 +1,159 @@
+"""Image classification: per-image training, case-level metrics (max or mean over images),
+temperature scaling and a Youden threshold fitted on validation, Grad-CAM explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from monai.losses import FocalLoss
+from torch import nn
+
+from ml.engine.data import TensorCache, class_weights
+from ml.engine.metrics import binary_metrics, multiclass_metrics, youden_threshold
+from ml.engine.pipelines.base import Pipeline
+from ml.engine.results import CasePrediction
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Temperature minimising the validation NLL (Guo et al. 2017); 1.0 if it cannot fit."""
+    labels = labels.cpu()
+    valid = labels >= 0
+    if valid.sum() < 2:
+        return 1.0
+    logits, labels = logits.cpu()[valid].float(), labels[valid]
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    t = float(log_t.detach().exp())
+    # Perfectly separated validation sets drive T towards 0: keep it in a sane range.
+    return float(np.clip(t, 0.05, 20.0)) if np.isfinite(t) else 1.0
+
+
+class ClassificationPipeline(Pipeline):
+    """Classifier over the recipe's classes; binary tasks report the last class as positive."""
+
+    task = "classification"
+
+    def out_channels(self) -> int:
+        return len(self.recipe.classes)
+
+    def targets(self, cache: TensorCache) -> torch.Tensor | None:
+        return cache.labels
+
+    def make_loss(self, train: TensorCache, targets: torch.Tensor | None) -> Callable:
+        k = self.out_channels()
+        weight = None
+        if self.recipe.loss == "weighted_ce" and targets is not None and len(targets):
+            weight = class_weights(targets, k).to(self.device)
+        if self.recipe.loss == "focal":
+            focal = FocalLoss(to_onehot_y=True, use_softmax=True, gamma=2.0)
+            return lambda logits, y: focal(logits, y[:, None])
+        ce = nn.CrossEntropyLoss(weight=weight, ignore_index=-1)
+        return lambda logits, y: ce(logits, y.to(logits.device))
+
+    # --- case-level aggregation ------------------------------------------------------------------
+
+    def case_probabilities(self, cache: TensorCache, logits: torch.Tensor, temperature: float
+                           ) -> tuple[list[int], np.ndarray, list[int]]:
+        """(case indices, probabilities (cases, K), case labels) aggregated over images."""
+        probs = torch.softmax(logits.float() / temperature, dim=1).numpy()
+        by_case: dict[int, list[int]] = {}
+        for i, sample in enumerate(cache.samples):
+            by_case.setdefault(sample.case_index, []).append(i)
+        order = sorted(by_case)
+        rows, labels = [], []
+        for ci in order:
+            p = probs[by_case[ci]]
+            if self.recipe.aggregate == "max" and p.shape[1] == 2:
+                rows.append(p[int(np.argmax(p[:, 1]))])
+            elif self.recipe.aggregate == "max":
+                rows.append(p.max(axis=0) / p.max(axis=0).sum())
+            else:
+                rows.append(p.mean(axis=0))
+            label = cache.samples[by_case[ci][0]].label
+            labels.append(-1 if label is None else label)
+        return order, np.asarray(rows).reshape(len(rows), -1), labels
+
+    def evaluate_outputs(self, cache: TensorCache, logits: torch.Tensor, *,
+                         temperature: float = 1.0, threshold: float | None = None,
+                         seed: int = 0, n_boot: int = 200) -> dict[str, Any]:
+        _, probs, labels = self.case_probabilities(cache, logits, temperature)
+        y = np.asarray(labels)
+        keep = y >= 0
+        y, probs = y[keep], probs[keep]
+        if self.out_channels() == 2:
+            if threshold is None:
+                threshold = youden_threshold(y, probs[:, 1]) if len(y) else 0.5
+            return binary_metrics(y, probs[:, 1], threshold, n_boot=n_boot, seed=seed)
+        return multiclass_metrics(y, probs, self.recipe.classes, n_boot=n_boot, seed=seed)
+
+    def calibrate(self, val: TensorCache, logits: torch.Tensor) -> tuple[float, float | None]:
+        if not len(val):
+            return 1.0, (0.5 if self.out_channels() == 2 else None)
+        if val.labels is None:
+            return 1.0, None
+        temperature = fit_temperature(logits, val.labels)
+        if self.out_channels() != 2:
+            return temperature, None
+        _, probs, labels = self.case_probabilities(val, logits, temperature)
+        y = np.asarray(labels)
+        return temperature, youden_threshold(y[y >= 0], probs[y >= 0, 1])
+
+    def predictions(self, model: nn.Module, cache: TensorCache, logits: torch.Tensor, *,
+                    temperature: float, threshold: float | None,
+                    explain: bool) -> list[CasePrediction]:
+        order, probs, _ = self.case_probabilities(cache, logits, temperature)
+        heatmaps = self.gradcam(model, cache) if explain else {}
+        out = []
+        classes = self.recipe.classes
+        for ci, p in zip(order, probs, strict=True):
+            if len(classes) == 2:
+                positive = float(p[1])
+                cut = 0.5 if threshold is None else threshold
+                label, probability = classes[int(positive >= cut)], positive
+            else:
+                label, probability = classes[int(np.argmax(p))], float(p.max())
+            case = cache.cases[ci]
+            maps = {s.image.key: heatmaps[i] for i, s in enumerate(cache.samples)
+                    if s.case_index == ci and i in heatmaps}
+            out.append(CasePrediction(case.key, probability, label,
+                                      {c: float(v) for c, v in zip(classes, p, strict=True)},
+                                      heatmaps=maps))
+        return out
+
+    def gradcam(self, model: nn.Module, cache: TensorCache) -> dict[int, np.ndarray]:
+        """Grad-CAM (MONAI) of the predicted class per sample, pasted back to image size."""
+        from monai.visualize import GradCAM
+
+        from ml.engine.networks import last_conv_layer
+        from ml.engine.preprocess import paste_back
+
+        if hasattr(model, "layer4"):
+            layer = "layer4"
+        elif hasattr(model, "class_layers"):
+            layer = "class_layers.relu"
+        elif hasattr(model, "_bn1"):
+            layer = "_bn1"
+        else:
+            layer = last_conv_layer(model)
+        model.eval()
+        cam = GradCAM(nn_module=model, target_layers=layer)
+        maps: dict[int, np.ndarray] = {}
+        bs = 16
+        for start in range(0, len(cache), bs):
+            x = cache.images[start:start + bs].float().contiguous()
+            with torch.enable_grad():
+                result = cam(x=x.requires_grad_(True))
+            for j, m in enumerate(result.detach().float().cpu().numpy()[:, 0]):
+                maps[start + j] = np.clip(paste_back(m, cache.samples[start + j].geometry), 0, 1)
+        return maps

@@ -1,0 +1,70 @@
+"""Binary lesion segmentation: one sigmoid channel, Dice+CE loss, Dice on images with a lesion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from monai.losses import DiceCELoss
+from torch import nn
+
+from ml.engine.data import TensorCache
+from ml.engine.metrics import segmentation_metrics
+from ml.engine.pipelines.base import Pipeline
+from ml.engine.preprocess import paste_back
+from ml.engine.results import CasePrediction
+
+
+class SegmentationPipeline(Pipeline):
+    """Masks from Case images' `mask()`; images without one count as lesion-free."""
+
+    task = "segmentation"
+    spatial_target = True
+
+    def out_channels(self) -> int:
+        return 1
+
+    def want_masks(self) -> bool:
+        return True
+
+    def targets(self, cache: TensorCache) -> torch.Tensor | None:
+        return cache.masks.to(torch.float16) if cache.masks is not None else None
+
+    def make_loss(self, train: TensorCache, targets: torch.Tensor | None) -> Callable:
+        loss = DiceCELoss(sigmoid=True, smooth_nr=1e-5, smooth_dr=1e-5)
+        return lambda logits, y: loss(logits, y.to(logits.device).float())
+
+    def evaluate_outputs(self, cache: TensorCache, logits: torch.Tensor, *,
+                         temperature: float = 1.0, threshold: float | None = None,
+                         seed: int = 0, n_boot: int = 200) -> dict[str, Any]:
+        cut = 0.5 if threshold is None else threshold
+        pred = (torch.sigmoid(logits[:, 0]) >= cut).numpy()
+        target = cache.masks[:, 0].cpu().numpy() if cache.masks is not None else np.zeros_like(
+            pred)
+        out = segmentation_metrics(pred, target)
+        out["threshold"] = cut
+        return out
+
+    def calibrate(self, val: TensorCache, logits: torch.Tensor) -> tuple[float, float | None]:
+        return 1.0, 0.5
+
+    def predictions(self, model: nn.Module, cache: TensorCache, logits: torch.Tensor, *,
+                    temperature: float, threshold: float | None,
+                    explain: bool) -> list[CasePrediction]:
+        cut = 0.5 if threshold is None else threshold
+        probs = torch.sigmoid(logits[:, 0]).numpy()
+        out: dict[int, CasePrediction] = {}
+        for i, sample in enumerate(cache.samples):
+            full = paste_back(probs[i], sample.geometry)
+            pred = out.get(sample.case_index)
+            if pred is None:
+                mask = (full >= cut).astype(np.uint8)
+                pred = CasePrediction(cache.cases[sample.case_index].key, float(full.max()),
+                                      "lesion" if mask.any() else "background", mask=mask)
+                out[sample.case_index] = pred
+            pred.probability = max(pred.probability, float(full.max()))
+            if explain:
+                pred.heatmaps[sample.image.key] = full
+        return [out[k] for k in sorted(out)]

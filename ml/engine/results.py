@@ -1,0 +1,56 @@
+"""What the engine hands back: plain dataclasses (numpy at most), no torch objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class TrainResult:
+    """A finished training: the artifact file, its checksum, test metrics and the history.
+
+    Args:
+        artifact_path: the model file (one torch.save file, written atomically).
+        sha256: hex digest of that file.
+        metrics: flat keys on the test split (n, auc, auc_ci, sensitivity, ...), plus curves
+            ("roc", "calibration", "confusion", "froc_curve") and "val" (validation metrics).
+        history: one dict per epoch (epoch, train_loss, val_loss, val_<metric>, lr, seconds).
+        temperature: softmax temperature fitted on validation (1.0 for non-classifiers).
+        threshold: operating threshold chosen on validation (None where not applicable).
+    """
+
+    artifact_path: str
+    sha256: str
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    temperature: float = 1.0
+    threshold: float | None = None
+
+
+@dataclass
+class CasePrediction:
+    """A model's output for one case.
+
+    Args:
+        case_key: the Case's key.
+        probability: calibrated probability of the positive (or predicted) class, or the top
+            lesion score for detection, or the largest mask probability for segmentation.
+        label: predicted class name.
+        scores: probability per class name.
+        lesions: detected lesions in image pixel coordinates
+            ({"image_key", "cx", "cy", "radius", "score"}).
+        mask: predicted binary mask (H, W) uint8 of the case's first model image, if segmenting.
+        heatmaps: per image key, a [0, 1] float32 map at the image's size (Grad-CAM for
+            classifiers, the probability map for segmentation/detection), when asked to explain.
+    """
+
+    case_key: str
+    probability: float
+    label: str
+    scores: dict[str, float] = field(default_factory=dict)
+    lesions: list[dict[str, Any]] = field(default_factory=list)
+    mask: np.ndarray | None = None
+    heatmaps: dict[str, np.ndarray] = field(default_factory=dict)

@@ -1,0 +1,49 @@
+"""`manage.py evaluate --model-version ID --format FORMAT PATH --json OUT`.
+
+Imports PATH (read only) into a throw-away project, evaluates the version on every imported
+case with ground truth, writes the flat metrics as JSON, and deletes the project and its files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ml import inference
+from ml.models import ModelVersion
+
+FORMATS = ("mini-mias", "busi", "medmnist", "dicom")
+KEYS = ("n", "auc", "auc_ci", "sensitivity", "specificity", "threshold", "accuracy", "f1",
+        "dice", "froc")
+
+
+class Command(BaseCommand):
+    help = "Evaluate a model version on an external data set; write its metrics as JSON."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("path")
+        parser.add_argument("--model-version", type=int, required=True)
+        parser.add_argument("--format", required=True, choices=FORMATS)
+        parser.add_argument("--json", required=True, help="output file")
+        parser.add_argument("--device", default=None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        version = ModelVersion.objects.filter(pk=options["model_version"]).first()
+        if version is None:
+            raise CommandError(f"no model version {options['model_version']}")
+        if not Path(options["path"]).exists():
+            raise CommandError("the data set path does not exist")
+        try:
+            metrics = inference.evaluate_folder(version, options["format"], options["path"],
+                                                device=options["device"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        flat = {k: metrics[k] for k in KEYS if metrics.get(k) is not None}
+        # Curves and per-class figures are kept beside the flat keys for whoever wants them.
+        extra = {k: v for k, v in metrics.items() if k not in flat}
+        out = {**flat, "model_version": version.pk, "recipe": version.recipe, "extra": extra}
+        Path(options["json"]).write_text(json.dumps(out, indent=2))
+        self.stdout.write(json.dumps(flat))

@@ -1,0 +1,196 @@
+"""ML records: data set snapshots, training runs, model versions and their predictions.
+
+Predictions are machine output and are kept apart from the experts' annotations (annotations app);
+a later review step records, per prediction, whether a person accepted, edited or rejected it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from senolab.imaging.models import Exam, Image
+from senolab.jobs.models import Job
+from senolab.projects.models import Project
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "Training"
+    VAL = "val", "Validation"
+    TEST = "test", "Test"
+
+
+class GroundTruth(models.TextChoices):
+    ANY = "any", "Reference where present, else expert annotations"
+    REFERENCE = "reference", "Imported reference only"
+    HUMAN = "human", "Expert annotations only"
+
+
+class DatasetSnapshot(models.Model):
+    """An immutable, hashed list of annotated cases with their patient-level split.
+
+    `manifest` holds everything needed to rebuild the engine's Cases without reading the
+    annotation tables again (labels, lesions, pixel-cache layouts, materialised masks), so later
+    edits of the annotations do not change what a run trained on. Training and export share it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="snapshots")
+    content_hash = models.CharField(max_length=64, db_index=True)
+    ground_truth = models.CharField(
+        max_length=20, choices=GroundTruth.choices, default=GroundTruth.ANY
+    )
+    case_ids = models.JSONField(default=list, help_text="Exam ids, in manifest order")
+    split = models.JSONField(default=dict, help_text="exam id -> train / val / test")
+    seed = models.IntegerField(default=0)
+    fractions = models.JSONField(default=list, blank=True, help_text="[train, val, test]")
+    stratify_key = models.CharField(max_length=40, blank=True)
+    manifest = models.JSONField(default=list)
+    summary = models.JSONField(default=dict, blank=True, help_text="Counts per split and label")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.content_hash[:12]} ({len(self.case_ids)} cases)"
+
+    def save(self, *args, **kwargs) -> None:
+        # Immutable: a snapshot is written once; a changed data set is a new snapshot.
+        if self.pk is not None and DatasetSnapshot.objects.filter(pk=self.pk).exists():
+            raise ValueError("A dataset snapshot is immutable; build a new one instead.")
+        super().save(*args, **kwargs)
+
+
+class TrainingRun(models.Model):
+    """One training of a recipe on a snapshot, run as a Job on the gpu queue.
+
+    Snapshots are RESTRICT (not PROTECT): a snapshot in use cannot be deleted on its own, but
+    deleting the whole project removes runs, versions and snapshots together.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_runs")
+    recipe = models.CharField(max_length=100)
+    snapshot = models.ForeignKey(
+        DatasetSnapshot, null=True, blank=True, on_delete=models.RESTRICT, related_name="runs"
+    )
+    job = models.OneToOneField(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
+    )
+    parent_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Fine-tune from this version's weights",
+    )
+    # Mirrors Job.status at the last update, so lists need no join to show it.
+    status = models.CharField(max_length=20, default="queued", db_index=True)
+    # Per-epoch metrics: [{"epoch": 1, "train_loss": ..., "val_auc": ...}, ...]
+    history = models.JSONField(default=list, blank=True)
+    params = models.JSONField(default=dict, blank=True, help_text="seed, fractions, ground truth")
+    device = models.CharField(max_length=40, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.recipe} ({self.status})"
+
+
+class VersionStatus(models.TextChoices):
+    CANDIDATE = "candidate", "Candidate"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+class ModelVersion(models.Model):
+    """A trained model: its artifact (with checksum), lineage, and metrics on the test split."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    # "classification", "segmentation", "localisation" ... and the label trained on.
+    task = models.CharField(max_length=40, db_index=True)
+    label = models.CharField(max_length=60, blank=True)
+    modality = models.CharField(max_length=4, blank=True)
+    recipe = models.CharField(max_length=100)
+    recipe_config = models.JSONField(default=dict, blank=True)
+    snapshot = models.ForeignKey(
+        DatasetSnapshot, null=True, blank=True, on_delete=models.RESTRICT, related_name="versions"
+    )
+    snapshot_hash = models.CharField(max_length=64)
+    training_run = models.OneToOneField(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    artifact_key = models.CharField(max_length=255)
+    artifact_sha256 = models.CharField(max_length=64)
+    artifact_size = models.BigIntegerField(default=0)
+    # Flat metrics on the snapshot's test split, plus "roc", "confusion", "calibration" curves.
+    metrics = models.JSONField(default=dict, blank=True)
+    temperature = models.FloatField(default=1.0)
+    threshold = models.FloatField(null=True, blank=True)
+    status = models.CharField(
+        max_length=20, choices=VersionStatus.choices, default=VersionStatus.CANDIDATE, db_index=True
+    )
+    trained_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "task", "label"], condition=models.Q(status="active"),
+                name="one_active_version_per_project_task",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipe} v{self.pk} ({self.status})"
+
+
+class Provenance(models.TextChoices):
+    PROPOSED = "proposed", "Proposed (not reviewed)"
+    ACCEPTED = "accepted", "Accepted"
+    EDITED = "edited", "Accepted after editing"
+    REJECTED = "rejected", "Rejected"
+
+
+class Prediction(models.Model):
+    """A model's output for one image (or one exam), apart from human annotations."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="predictions"
+    )
+    exam = models.ForeignKey(Exam, on_delete=models.CASCADE, related_name="predictions")
+    image = models.ForeignKey(
+        Image, null=True, blank=True, on_delete=models.CASCADE, related_name="predictions"
+    )
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # {"probability": .., "label": .., "scores": {...}, "lesions": [...], ...} as the engine gives.
+    outputs = models.JSONField(default=dict)
+    heatmap_key = models.CharField(max_length=255, blank=True)
+    # Review of the proposal by a person; the annotation it became, if any, is linked later.
+    provenance = models.CharField(
+        max_length=20, choices=Provenance.choices, default=Provenance.PROPOSED
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["model_version", "image"])]
+
+    def __str__(self) -> str:
+        return f"prediction {self.pk} of {self.model_version_id}"
