@@ -1,0 +1,122 @@
+"""A throw-away Senolab for the browser tests: `python frontend/e2e/server.py`.
+
+It makes a temporary data dir (SQLite database, media, secret key), migrates it, loads the
+Demo project, adds two users who are members of it (the second one for the 409 test) and the
+real slide CMU-1-Small-Region.svs from the shared data when that folder exists, then serves the
+platform and the Vite build (frontend/dist, through WhiteNoise as in production) on 127.0.0.1
+at a free port. When ready it prints one line that Playwright's webServer waits for:
+
+    SENOLAB_E2E url=http://127.0.0.1:PORT svs=SLIDE_ID|none
+
+Nothing outside the temporary folder is touched: DATABASE_URL, S3 and Redis settings of the
+calling shell are dropped, Celery runs eagerly. The folder is removed on exit (SIGTERM/SIGINT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SVS = Path("wsi-samples") / "CMU-1-Small-Region.svs"
+USER = os.environ.get("SENOLAB_E2E_USER", "e2e-reader")
+OTHER = os.environ.get("SENOLAB_E2E_OTHER", "e2e-second")
+# A throw-away database on 127.0.0.1 only: a fixed password is fine (and the tests need it).
+PASSWORD = os.environ.get("SENOLAB_E2E_PASSWORD", "e2e-password-not-secret")
+ISOLATED = ("DATABASE_URL", "REDIS_URL", "SENOLAB_S3_BUCKET", "SENOLAB_MEDIA_ROOT",
+            "SENOLAB_ENV", "SENOLAB_HTTPS", "SENOLAB_MODEL_DIR")
+
+
+def isolate(data_dir: Path) -> None:
+    """Point the settings at the temporary folder before Django reads them."""
+    for name in ISOLATED:
+        os.environ.pop(name, None)
+    os.environ["SENOLAB_DATA_DIR"] = str(data_dir)
+    os.environ["SENOLAB_CELERY_EAGER"] = "1"
+    os.environ["SENOLAB_DEBUG"] = "0"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "senolab.settings"
+    sys.path.insert(0, str(ROOT))
+
+
+def prepare(log: Any) -> str:
+    """Migrate, load the Demo project, add the users and the real slide; the slide id or none."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from senolab.imaging.demo import load_demo
+    from senolab.projects.models import Membership, Role
+
+    call_command("migrate", verbosity=0, interactive=False)
+    users = get_user_model().objects
+    reader = users.create_user(USER, password=PASSWORD)
+    other = users.create_user(OTHER, password=PASSWORD)
+    project = load_demo(owner=reader, log=log)
+    Membership.objects.get_or_create(project=project, user=other,
+                                     defaults={"role": Role.ANNOTATOR})
+    svs = Path(settings.SHARED_DATA_DIR) / SVS
+    if not svs.exists():
+        log(f"no {SVS} under SENOLAB_SHARED_DATA ({settings.SHARED_DATA_DIR}): slide test skips")
+        return "none"
+    from senolab.imaging.slides import ingest_slide
+
+    slide = ingest_slide(project, svs, patient_key="E2E-SVS", exam_key="svs-1", user=reader)
+    return str(slide.pk)
+
+
+def serve(port: int, ready: Any) -> None:
+    """Django's threaded WSGI server with the production middleware (WhiteNoise for /static/)."""
+    from django.conf import settings
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+    from django.core.wsgi import get_wsgi_application
+
+    # The build is served from the finders (frontend/dist), not from a collectstatic copy.
+    settings.WHITENOISE_USE_FINDERS = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            if len(args) > 1 and str(args[1])[:1] in "45":  # keep failures in the test log
+                super().log_message(format, *args)
+
+    httpd = ThreadedWSGIServer(("127.0.0.1", port), QuietHandler, ipv6=False)
+    httpd.daemon_threads = True
+    httpd.set_app(get_wsgi_application())
+    ready(f"http://127.0.0.1:{httpd.server_port}")
+    httpd.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--keep", action="store_true", help="keep the data dir on exit")
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="senolab-e2e-"))
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        isolate(data_dir)
+        import django
+
+        django.setup()
+        started = time.monotonic()
+        slide = prepare(lambda line: print(f"[e2e-server] {line}", file=sys.stderr))
+        print(f"[e2e-server] data ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        serve(args.port, lambda url: print(f"SENOLAB_E2E url={url} svs={slide}", flush=True))
+    finally:
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

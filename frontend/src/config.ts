@@ -1,0 +1,31 @@
+/** The page's configuration, written by Django (senolab/workspace/views.py) as the JSON script
+ * `#senolab-config`: which page this is, the API's base URL, the CSRF token for writes, who is
+ * signed in, their projects, and the ids the page is about. */
+
+export type Role = "viewer" | "annotator" | "reviewer" | "owner";
+export type PageName = "worklist" | "exam" | "slide";
+
+export interface ProjectRef {
+  id: number;
+  name: string;
+  role: Role | null;
+}
+
+export interface SenolabConfig {
+  page: PageName;
+  apiBase: string;
+  csrfToken: string;
+  user: { id: number; username: string };
+  projects: ProjectRef[];
+  projectId?: number | null;
+  examId?: number;
+  slideId?: number;
+}
+
+export function readConfig(doc: Document = document): SenolabConfig {
+  const node = doc.getElementById("senolab-config");
+  if (!node?.textContent) {
+    throw new Error("This page has no #senolab-config: it must be served by Senolab.");
+  }
+  return JSON.parse(node.textContent) as SenolabConfig;
+}

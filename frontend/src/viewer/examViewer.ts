@@ -1,0 +1,299 @@
+/** Puts the exam page together: layout, viewports, tools, findings, proposals and keys. */
+
+import { Enums, type StackViewport } from "@cornerstonejs/core";
+import { Api } from "../api";
+import type { SenolabConfig } from "../config";
+import { ConflictDialog } from "../findings/conflict";
+import { h } from "../findings/dom";
+import { FindingsPanel } from "../findings/panel";
+import { SaveStatus } from "../findings/status";
+import { FindingStore } from "../findings/store";
+import { DEFAULT_SCHEMA, type LabelSchema } from "../findings/types";
+import { Shortcuts } from "../shortcuts";
+import { FramePlayer } from "./cine";
+import { ViewerGrid, type ViewportHandle } from "./grid";
+import { examImages, hangImages } from "./hanging";
+import { startCornerstone } from "./loader";
+import { MarkLayer } from "./markLayer";
+import { MaskLayer } from "./masks";
+import { ProposalLayer, type ProposalStyle } from "./proposals";
+import { ZoomPanSync } from "./sync";
+import { ACTIONS, Toolbar } from "./toolbar";
+import { TOOL_SPECS, ViewerTools, type ToolName } from "./tools";
+import type { ExamDetail, ExamSummary } from "./types";
+import { presetByName, toVoiRange } from "./wl";
+import "./viewer.css";
+
+export interface ExamViewer {
+  api: Api;
+  exam: ExamDetail;
+  grid: ViewerGrid;
+  tools: ViewerTools;
+  store: FindingStore;
+  marks: MarkLayer;
+}
+
+function titleOf(exam: ExamDetail): string {
+  return [exam.patient_pseudonym, exam.study_date ?? "", exam.modalities.join(" "), exam.description]
+    .filter(Boolean)
+    .join(" · ");
+}
+
+export async function mountExamViewer(root: HTMLElement, config: SenolabConfig): Promise<ExamViewer> {
+  const api = Api.fromConfig(config);
+  const examId = config.examId;
+  if (!examId) throw new Error("This page names no exam.");
+  const viewerHost = h("main", { className: "viewer", dataset: { testid: "viewer" } });
+  const side = h("div", { className: "exam-side" });
+  const header = h("header", { className: "exam-header" });
+  root.replaceChildren(
+    h("div", { className: "exam-page" }, header, h("div", { className: "exam-body" }, viewerHost, side)),
+  );
+
+  const [exam, project] = await Promise.all([
+    api.get<ExamDetail>(`/api/exams/${examId}/`),
+    config.projectId
+      ? api.get<{ label_schema?: Partial<LabelSchema> }>(`/api/projects/${config.projectId}/`).catch(() => null)
+      : Promise.resolve(null),
+    startCornerstone(),
+  ]);
+  const schema: LabelSchema = { ...DEFAULT_SCHEMA, ...(project?.label_schema ?? {}) };
+
+  const grid = new ViewerGrid(viewerHost);
+  const tools = new ViewerTools();
+  const sync = new ZoomPanSync(grid);
+  const player = new FramePlayer(grid);
+  const proposals = new ProposalLayer(api, grid);
+  const store = new FindingStore(api, { exam: exam.id, userId: config.user.id });
+  let panel: FindingsPanel | null = null;
+  const marks = new MarkLayer(grid, tools, store, {
+    onSelect: (key) => panel?.select(key),
+    selected: () => panel?.selected ?? null,
+  });
+  panel = new FindingsPanel(store, {
+    schema,
+    modality: exam.modalities[0],
+    describeMark: (mark) => marks.describe(mark),
+    onSelect: () => marks.sync(),
+    allowCreate: true,
+  });
+  const linkButton = h(
+    "button",
+    {
+      type: "button",
+      dataset: { action: "link-view" },
+      title: "Link this finding to a mark on another view: draw it there next (k)",
+      "aria-pressed": "false",
+      on: { click: () => setLinkMode(!marks.linkMode) },
+    },
+    "Link to view",
+  );
+  const masks = new MaskLayer(grid, store, {
+    selected: () => panel?.selected ?? null,
+    onSelect: (key) => panel?.select(key),
+    takeLink: () => {
+      const linked = marks.linkMode;
+      if (linked) setLinkMode(false);
+      return linked;
+    },
+  });
+  panel.actionsEl.append(linkButton);
+  side.append(panel.el);
+  new ConflictDialog(store, document.body);
+  const status = new SaveStatus(store);
+  store.guardUnload();
+
+  let active: ViewportHandle | null = null;
+  // A new layout fits every image again; the cameras' changes are not a reader's zoom to copy.
+  const relayout = () => {
+    sync.enabled = false;
+    try {
+      grid.resize();
+    } finally {
+      sync.enabled = true;
+    }
+  };
+  let invert = false;
+  let priorShown = false;
+
+  const setLinkMode = (on: boolean) => {
+    marks.linkMode = on && !!panel?.selected;
+    linkButton.setAttribute("aria-pressed", String(marks.linkMode));
+    viewerHost.dataset.linkMode = String(marks.linkMode);
+  };
+  document.addEventListener("senolab:link-mode", () => setLinkMode(false));
+
+  const viewports = () => grid.handles.map((hd) => ({ hd, vp: grid.viewport(hd) as StackViewport }));
+  const chooseTool = (name: ToolName) => {
+    tools.activate(name);
+    toolbar.setTool(name);
+    viewerHost.dataset.tool = name;
+  };
+  const applyPreset = (name: string) => {
+    const preset = presetByName(name);
+    if (!preset) return;
+    for (const { hd, vp } of viewports()) {
+      const image = vp.getCornerstoneImage();
+      const info = hd.slotInfo.images[0];
+      if (!image || !info || image.color) continue;
+      const stored = info.window_width && info.window_center !== null
+        ? { center: info.window_center, width: info.window_width } : null;
+      const wl = preset.window(info.bits_stored || 16, image.minPixelValue, image.maxPixelValue, stored);
+      vp.setProperties({ voiRange: toVoiRange(wl) });
+      vp.render();
+    }
+  };
+  const actions: Record<string, () => void | Promise<void>> = {
+    invert: () => {
+      invert = !invert;
+      for (const { vp } of viewports()) {
+        vp.setProperties({ invert });
+        vp.render();
+      }
+      toolbar.setPressed("invert", invert);
+    },
+    reset: () => {
+      for (const { hd, vp } of viewports()) {
+        vp.resetCamera();
+        if (hd.flipped) vp.setCamera({ flipHorizontal: true });
+        vp.resetProperties();
+        vp.setProperties({ invert });
+        vp.render();
+      }
+      toolbar.presetSelect.value = "default";
+    },
+    "toggle-prior": async () => {
+      if (priorShown) {
+        grid.hidePrior();
+        relayout();
+        priorShown = false;
+        toolbar.setPressed("toggle-prior", false);
+        return;
+      }
+      const priors = await api.get<ExamSummary[]>(`/api/exams/${exam.id}/priors/`);
+      const prior = priors[0];
+      if (!prior) {
+        toolbar.setEnabled("toggle-prior", false);
+        return;
+      }
+      const detail = await api.get<ExamDetail>(`/api/exams/${prior.id}/`);
+      priorShown = true;
+      toolbar.setPressed("toggle-prior", true);
+      const before = new Set(grid.handles);
+      const shown = grid.show(hangImages(examImages(detail)), { prior: true, label: `prior ${detail.study_date ?? ""}` });
+      for (const hd of grid.handles.filter((x) => !before.has(x))) attach(hd);
+      relayout();
+      await shown;
+    },
+    "toggle-proposals": () => {
+      proposals.setVisible(!proposals.visible);
+      toolbar.setPressed("toggle-proposals", proposals.visible);
+      viewerHost.dataset.proposals = String(proposals.visible);
+    },
+    "toggle-marks": () => {
+      marksVisible = !marksVisible;
+      marks.setVisible(marksVisible);
+      masks.setVisible(marksVisible);
+      toolbar.setPressed("toggle-marks", marksVisible);
+    },
+    undo: () => panel?.undo(),
+    redo: () => panel?.redo(),
+    "next-exam": async () => {
+      await store.flush();
+      if (config.projectId) {
+        await api.post(`/api/worklist/${exam.id}/done/`).catch(() => undefined);
+        const next = await api.post<{ exam: number | null }>("/api/worklist/next/", undefined, {
+          project: config.projectId,
+        });
+        if (next.exam) {
+          location.assign(`/exams/${next.exam}/`);
+          return;
+        }
+      }
+      location.assign(config.projectId ? `/?project=${config.projectId}` : "/");
+    },
+  };
+  let marksVisible = true;
+  const runAction = (name: string) => {
+    const fn = actions[name];
+    if (fn) void Promise.resolve(fn()).catch((err) => console.error(err));
+  };
+  const toolbar = new Toolbar({
+    tool: chooseTool,
+    action: runAction,
+    preset: applyPreset,
+    proposalStyle: (style) => proposals.setStyle(style as ProposalStyle),
+  });
+  toolbar.setPressed("toggle-marks", true);
+  header.append(
+    h("a", { className: "exam-back", href: config.projectId ? `/?project=${config.projectId}` : "/", title: "Worklist" }, "◂"),
+    h("div", { className: "exam-title", title: titleOf(exam) }, titleOf(exam)),
+    toolbar.el,
+    status.el,
+  );
+
+  // Each viewport: tools, zoom/pan sync, W/L copied across the views of its row, frames, AI layer.
+  const attach = (hd: ViewportHandle) => {
+    tools.addViewport(hd.viewportId, grid.engine.id);
+    sync.watch(hd);
+    player.watch(hd);
+    proposals.watch(hd);
+    hd.host.addEventListener("pointerdown", () => setActive(hd));
+    hd.host.addEventListener("pointerenter", () => setActive(hd));
+    hd.element.addEventListener(Enums.Events.VOI_MODIFIED, (evt) => {
+      const range = (evt as CustomEvent).detail?.range;
+      if (!range || copyingVoi || !hd.fullRes) return;
+      copyingVoi = true;
+      for (const { hd: other, vp } of viewports()) {
+        if (other === hd || other.prior !== hd.prior || !other.fullRes) continue;
+        if (vp.getCornerstoneImage()?.color) continue;
+        vp.setProperties({ voiRange: range });
+        vp.render();
+      }
+      copyingVoi = false;
+    });
+  };
+  let copyingVoi = false;
+  const setActive = (hd: ViewportHandle) => {
+    if (active === hd) return;
+    active?.host.classList.remove("active");
+    active = hd;
+    hd.host.classList.add("active");
+  };
+
+  // Keys: the tools, the actions, frames; the panel adds findings, labels and undo/redo.
+  const shortcuts = new Shortcuts();
+  for (const spec of TOOL_SPECS) {
+    shortcuts.add({ keys: spec.key, description: spec.title, group: "Tools", run: () => chooseTool(spec.name) });
+  }
+  for (const spec of ACTIONS) {
+    if (!spec.key || spec.name === "undo" || spec.name === "redo") continue;
+    shortcuts.add({ keys: spec.key, description: spec.title, group: "View", run: () => runAction(spec.name) });
+  }
+  shortcuts.add({ keys: "k", description: "Link the selected finding to the next mark drawn", group: "Findings", run: () => setLinkMode(!marks.linkMode) });
+  shortcuts.add({ keys: ["ArrowDown", "ArrowRight"], description: "Next frame or slice", group: "View", run: () => active && player.step(active, 1) });
+  shortcuts.add({ keys: ["ArrowUp", "ArrowLeft"], description: "Previous frame or slice", group: "View", run: () => active && player.step(active, -1) });
+  shortcuts.add({ keys: "Space", description: "Play or pause a cine loop", group: "View", run: () => active && player.toggle(active) });
+  panel.registerShortcuts(shortcuts);
+  shortcuts.attach();
+
+  const hanging = hangImages(examImages(exam));
+  viewerHost.dataset.layout = hanging.layout;
+  tools.bindNavigation(hanging.layout !== "mammo" && hanging.slots.some((s) => slotFrameCount(s) > 1));
+  chooseTool(hanging.layout === "mammo" ? "wl" : "wl");
+  window.addEventListener("resize", () => relayout());
+  const shown = grid.show(hanging);
+  for (const hd of grid.handles) attach(hd);
+  setActive(grid.handles[0]!);
+  await Promise.all([shown, store.load(), proposals.load(exam.id)]);
+  api.get<ExamSummary[]>(`/api/exams/${exam.id}/priors/`).then(
+    (priors) => toolbar.setEnabled("toggle-prior", priors.length > 0),
+    () => toolbar.setEnabled("toggle-prior", false),
+  );
+  marks.sync();
+  return { api, exam, grid, tools, store, marks };
+}
+
+function slotFrameCount(slot: { images: { frame_count: number }[] }): number {
+  return slot.images.reduce((n, im) => n + Math.max(1, im.frame_count), 0);
+}

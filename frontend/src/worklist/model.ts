@@ -1,0 +1,105 @@
+/** The worklist API (annotations/api/worklist.py) and the filter state kept in the page URL. */
+
+import type { Api } from "../api";
+
+export interface WorklistReader {
+  reader: string;
+  status: string;
+}
+
+export interface WorklistRow {
+  exam: number;
+  patient: string;
+  study_date: string | null;
+  modalities: string[];
+  site: string;
+  description: string;
+  /** My reading of it: assigned, in_progress, done, or unassigned. */
+  status: string;
+  readers: WorklistReader[];
+  birads: string;
+  density: string;
+}
+
+export interface ReadingNow {
+  exam: number;
+  reader: string;
+  since: string | null;
+}
+
+export interface WorklistPage {
+  count: number;
+  next: string | null;
+  previous: string | null;
+  results: WorklistRow[];
+  policy: string;
+  done: number;
+  remaining: number;
+  unassigned: number;
+  reading_now: ReadingNow[];
+}
+
+export const FILTERS = ["modality", "status", "birads", "density", "site"] as const;
+export type FilterName = (typeof FILTERS)[number];
+export type Filters = Partial<Record<FilterName, string>>;
+
+export const MODALITIES = ["MG", "US", "MR", "SM", "OT"];
+export const STATUSES: [string, string][] = [
+  ["assigned", "assigned to me"],
+  ["in_progress", "in progress"],
+  ["done", "done"],
+  ["unassigned", "unassigned"],
+];
+
+export interface WorklistQuery {
+  project: number | null;
+  filters: Filters;
+  page: number;
+}
+
+/** The query in the page's URL (so a reload or a shared link shows the same list). */
+export function readQuery(search: string, fallbackProject: number | null): WorklistQuery {
+  const params = new URLSearchParams(search);
+  const filters: Filters = {};
+  for (const name of FILTERS) {
+    const value = params.get(name);
+    if (value) filters[name] = value;
+  }
+  const project = Number(params.get("project"));
+  const page = Number(params.get("page"));
+  return {
+    project: Number.isInteger(project) && project > 0 ? project : fallbackProject,
+    filters,
+    page: Number.isInteger(page) && page > 1 ? page : 1,
+  };
+}
+
+export function writeQuery(query: WorklistQuery): string {
+  const params = new URLSearchParams();
+  if (query.project) params.set("project", String(query.project));
+  for (const name of FILTERS) {
+    const value = query.filters[name];
+    if (value) params.set(name, value);
+  }
+  if (query.page > 1) params.set("page", String(query.page));
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
+export function fetchWorklist(api: Api, query: WorklistQuery): Promise<WorklistPage> {
+  return api.get<WorklistPage>("worklist/", {
+    project: query.project,
+    ...query.filters,
+    page: query.page > 1 ? query.page : undefined,
+  });
+}
+
+/** The next exam by the project's policy (marked in progress for me), or null when none. */
+export async function nextExam(api: Api, project: number): Promise<number | null> {
+  const answer = await api.post<{ exam: number | null }>("worklist/next/", undefined, { project });
+  return answer.exam ?? null;
+}
+
+export function examUrl(exam: number): string {
+  return `/exams/${exam}/`;
+}

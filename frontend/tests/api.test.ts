@@ -1,0 +1,39 @@
+import { describe, expect, it, vi } from "vitest";
+import { Api, ApiError } from "../src/api";
+
+function reply(status: number, body?: unknown): Response {
+  return new Response(body === undefined ? null : JSON.stringify(body), { status });
+}
+
+describe("Api", () => {
+  it("sends the CSRF token on writes and not on reads", async () => {
+    const fetchImpl = vi.fn(async () => reply(200, { ok: true }));
+    const api = new Api("/api/", "tok", fetchImpl as unknown as typeof fetch);
+    await api.get("exams/", { project: 3, modality: "" });
+    await api.post("findings/", { exam: 1 });
+    const [readUrl, read] = fetchImpl.mock.calls[0] as unknown as [string, RequestInit];
+    const [, write] = fetchImpl.mock.calls[1] as unknown as [string, RequestInit];
+    expect(readUrl).toBe("/api/exams/?project=3");
+    expect((read.headers as Record<string, string>)["X-CSRFToken"]).toBeUndefined();
+    expect((write.headers as Record<string, string>)["X-CSRFToken"]).toBe("tok");
+  });
+
+  it("turns the API's error format into an ApiError with its detail", async () => {
+    const body = { error: { code: "conflict", message: "Saved by someone else", detail: { current: { version: 4 } } } };
+    const api = new Api("/api/", "t", (async () => reply(409, body)) as unknown as typeof fetch);
+    const err = await api.patch("findings/1/", { version: 3 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).isConflict).toBe(true);
+    expect((err as ApiError).message).toBe("Saved by someone else");
+    expect((err as ApiError).detail).toEqual({ current: { version: 4 } });
+  });
+
+  it("follows pagination to the last page", async () => {
+    const pages: Record<string, unknown> = {
+      "/api/exams/": { count: 3, next: "/api/exams/?page=2", previous: null, results: [1, 2] },
+      "/api/exams/?page=2": { count: 3, next: null, previous: "/api/exams/", results: [3] },
+    };
+    const api = new Api("/api/", "t", (async (url: string) => reply(200, pages[url])) as unknown as typeof fetch);
+    expect(await api.all<number>("exams/")).toEqual([1, 2, 3]);
+  });
+});
