@@ -1,0 +1,48 @@
+"""Prediction and evaluation jobs with the real engine: provenance and Grad-CAM per image."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml import inference
+from ml.models import Prediction
+from senolab.imaging.models import Exam
+from senolab.jobs.services import run_job
+from tests.ml.test_commands import train
+
+pytestmark = pytest.mark.slow
+
+
+def test_prediction_job_stores_predictions_with_version_and_heatmap_apart_from_findings(
+        make_case_project, owner, make_user, client_for):
+    from annotations.models import Finding
+
+    # given a trained version in a project
+    project = make_case_project(n_patients=10, exams_per_patient=2, owner=owner)
+    _, version = train(project)
+    exams = list(Exam.objects.filter(project=project).values_list("pk", flat=True)[:3])
+    findings_before = Finding.objects.count()
+    # when a predict job runs on three exams with explanations
+    job = inference.start_prediction(version, exams, explain=True, user=owner)
+    job = run_job(job.pk, inference.run_prediction)
+    # then each image has one prediction of that version with a heatmap; findings are untouched
+    assert job.status == "succeeded", job.message
+    predictions = list(Prediction.objects.filter(job=job))
+    assert len(predictions) == 3
+    assert all(p.model_version_id == version.pk and p.heatmap_key for p in predictions)
+    assert all(0.0 <= p.outputs["probability"] <= 1.0 for p in predictions)
+    assert Finding.objects.count() == findings_before
+    client = client_for(owner)
+    response = client.get(f"/api/predictions/{predictions[0].pk}/heatmap/")
+    assert response.status_code == 200 and response.content[:4] == b"\x89PNG"
+    outsider = client_for(make_user("outsider"))
+    assert outsider.get(f"/api/predictions/{predictions[0].pk}/heatmap/").status_code == 404
+
+
+def test_evaluation_job_reports_the_flat_metrics_on_the_snapshot_test_split(make_case_project):
+    project = make_case_project(n_patients=10, exams_per_patient=2)
+    _, version = train(project)
+    job = run_job(inference.start_evaluation(version, "test").pk, inference.run_evaluation)
+    assert job.status == "succeeded", job.message
+    assert job.result["metrics"]["n"] == version.metrics["n"]
+    assert job.result["metrics"]["auc"] == pytest.approx(version.metrics["auc"], abs=1e-6)

@@ -1,0 +1,99 @@
+"""Augmentation keeps targets aligned with images; preprocessing crops, orients and trims."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml.engine.augment import Augmenter, BatchAugmenter
+from ml.engine.preprocess import clahe, paste_back, preprocess_image, text_margin_box
+from ml.engine.recipes import Preprocessing
+from tests.ml_engine.synthetic import tiny_recipe
+
+
+@pytest.mark.parametrize("make", [
+    lambda r: Augmenter(r, seed=3, group=2),
+    lambda r: BatchAugmenter(r, "cpu", seed=3),
+])
+def test_flips_and_rotations_move_image_and_target_together(make):
+    # given a batch whose target is a copy of the image
+    recipe = tiny_recipe("segmentation", augmentation={"flip": 0.5, "rot90": 0.5})
+    images = torch.rand(8, 1, 16, 16)
+    # when augmented
+    out, target = make(recipe)(images.clone(), images.clone())
+    # then every sample moved the same way in both, and some samples did move
+    assert torch.equal(out, target)
+    assert not torch.equal(out, images)
+
+
+def test_batched_zoom_and_intensity_keep_shapes_and_change_pixels():
+    recipe = tiny_recipe("classification", augmentation={"scale": [0.8, 1.25], "intensity": 0.2})
+    images = torch.rand(16, 1, 24, 24)
+    out, _ = BatchAugmenter(recipe, "cpu", seed=0)(images, None)
+    assert out.shape == images.shape and not torch.allclose(out, images)
+
+
+def _mammogram(right: bool) -> np.ndarray:
+    """A half-disc 'breast' against the chest wall, a bright label in the far corner."""
+    image = np.zeros((120, 100), np.uint16)
+    yy, xx = np.mgrid[:120, :100]
+    breast = (xx ** 2 + (yy - 60) ** 2) < 50 ** 2
+    image[breast] = (1000 + 20 * xx[breast]).astype(np.uint16)
+    image[5:12, 85:95] = 4000  # a film label, not connected to the breast
+    return image[:, ::-1].copy() if right else image
+
+
+def test_mammogram_is_cropped_to_the_breast_label_removed_and_right_side_mirrored():
+    config = Preprocessing(crop_breast=True, flip_to_left=True, window="minmax")
+    left, _, g_left = preprocess_image(_mammogram(False), "MG", "L", config, (64, 64))
+    right, _, g_right = preprocess_image(_mammogram(True), "MG", "R", config, (64, 64))
+    # then the crop is the breast's bounding box (no label), and both sides look alike
+    assert left.shape[1] <= 52 and left.max() == pytest.approx(1.0)
+    assert g_right.flipped and not g_left.flipped
+    assert np.allclose(left, right)
+    # and geometry maps a point into the model's frame and back
+    x, y = g_right.to_model(80.0, 60.0)
+    assert g_right.to_image(x, y) == pytest.approx((80.0, 60.0))
+
+
+def test_unknown_laterality_is_oriented_by_where_the_breast_is():
+    config = Preprocessing(crop_breast=True, flip_to_left=True, window="minmax")
+    _, _, geometry = preprocess_image(_mammogram(True), "MG", "U", config, (64, 64))
+    assert geometry.flipped
+
+
+def test_ultrasound_text_margins_are_trimmed():
+    # given a scan region with sparse text rows above it and a ruler column beside it
+    image = np.zeros((100, 120), np.uint8)
+    image[20:95, 10:110] = np.random.default_rng(0).integers(60, 200, (75, 100))
+    image[3:8, 5:40:3] = 255
+    image[20:95, 115:117:2] = 255
+    y0, x0, y1, x1 = text_margin_box(image.astype(np.float32))
+    assert (y0, y1) == (20, 95) and (x0, x1) == (10, 110)
+
+
+def test_clahe_raises_local_contrast_and_stays_in_range():
+    rng = np.random.default_rng(0)
+    image = (0.4 + 0.05 * rng.random((64, 64))).astype(np.float32)
+    out = clahe(image)
+    assert out.shape == image.shape and 0 <= out.min() and out.max() <= 1
+    assert out.std() > 3 * image.std()
+
+
+def test_paste_back_returns_a_model_map_at_the_original_size():
+    config = Preprocessing(crop_breast=True, flip_to_left=True, window="minmax")
+    _, _, geometry = preprocess_image(_mammogram(True), "MG", "R", config, (32, 32))
+    full = paste_back(np.ones((32, 32), np.float32), geometry)
+    assert full.shape == (120, 100)
+    assert full[60, 95] == pytest.approx(1.0) and full[60, 5] == 0.0
+
+
+def test_a_large_image_is_reduced_early_and_its_geometry_still_maps_to_the_original():
+    config = Preprocessing(crop_breast=True, flip_to_left=True, window="minmax")
+    big = np.kron(_mammogram(True), np.ones((10, 10), np.uint16))  # 1200 x 1000
+    image, _, geometry = preprocess_image(big, "MG", "R", config, (32, 32))
+    assert max(image.shape) <= 4 * 32
+    assert geometry.shape == (1200, 1000) and geometry.flipped
+    y0, x0, y1, x1 = geometry.box
+    assert 480 <= x1 - x0 <= 540 and x1 >= 990  # the breast's half-disc against the right edge

@@ -1,0 +1,141 @@
+"""Each task learns a tiny separable synthetic data set; cancel stops; artifacts round-trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml.engine import api
+from ml.engine.artifact import file_sha256, load_artifact
+from tests.ml_engine.synthetic import blob_cases, tiny_recipe
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return api.split_cases(blob_cases(60, seed=1), seed=0, stratify="malignant")
+
+
+@pytest.fixture(scope="module")
+def trained_classifier(tmp_path_factory, splits):
+    recipe = tiny_recipe("classification", epochs=10)
+    out = tmp_path_factory.mktemp("cls")
+    calls = []
+    result = api.train(recipe, splits, out, device="cpu",
+                       progress=lambda f, m, metrics: calls.append((f, m, dict(metrics))))
+    return recipe, result, calls
+
+
+def test_classifier_learns_a_separable_task_and_reports_test_metrics(trained_classifier, splits):
+    # given a classifier trained on bright-disc vs noise images
+    _, result, _ = trained_classifier
+    # then its training loss falls and it separates the held-out test cases
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0] * 0.5
+    assert result.metrics["n"] == len(splits["test"])
+    assert result.metrics["auc"] >= 0.9
+    low, high = result.metrics["auc_ci"]
+    assert low <= result.metrics["auc"] <= high
+    assert 0.0 <= result.threshold <= 1.0
+    assert result.temperature > 0
+    assert {"sensitivity", "specificity", "accuracy", "f1", "confusion", "roc"} <= set(
+        result.metrics)
+
+
+def test_training_reports_progress_per_epoch_with_metrics(trained_classifier):
+    _, result, calls = trained_classifier
+    epochs = [c for c in calls if c[2].get("epoch")]
+    assert [c[2]["epoch"] for c in epochs] == [h["epoch"] for h in result.history]
+    fractions = [c[0] for c in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_artifact_round_trip_keeps_recipe_weights_and_calibration(trained_classifier, splits):
+    # given the trained artifact
+    recipe, result, _ = trained_classifier
+    # then its checksum is the file's, and it holds what predict needs
+    assert file_sha256(result.artifact_path) == result.sha256
+    payload = load_artifact(result.artifact_path)
+    assert payload["recipe"] == recipe
+    assert payload["classes"] == list(recipe.classes)
+    assert payload["temperature"] == pytest.approx(result.temperature)
+    # when evaluating the artifact on the same test cases, the metrics match the run's
+    metrics = api.evaluate(result.artifact_path, splits["test"], device="cpu")
+    assert metrics["auc"] == pytest.approx(result.metrics["auc"], abs=1e-6)
+
+
+def test_predict_gives_one_prediction_per_case_with_grad_cam(trained_classifier, splits):
+    _, result, _ = trained_classifier
+    cases = splits["test"]
+    preds = api.predict(result.artifact_path, cases, device="cpu", explain=True)
+    assert [p.case_key for p in preds] == [c.key for c in cases]
+    for pred, case in zip(preds, cases, strict=True):
+        assert pred.label in ("benign", "malignant")
+        assert sum(pred.scores.values()) == pytest.approx(1.0, abs=1e-4)
+        heatmap = pred.heatmaps[case.images[0].key]
+        assert heatmap.shape == (32, 32) and 0.0 <= heatmap.min() <= heatmap.max() <= 1.0
+    positives = [p.probability for p, c in zip(preds, cases, strict=True)
+                 if c.labels["malignant"]]
+    negatives = [p.probability for p, c in zip(preds, cases, strict=True)
+                 if not c.labels["malignant"]]
+    assert np.mean(positives) > np.mean(negatives)
+
+
+def test_segmentation_learns_disc_masks(tmp_path, splits):
+    recipe = tiny_recipe("segmentation", epochs=16, lr=1e-2, batch_size=8, optimizer="adam",
+                         weight_decay=0.0)
+    result = api.train(recipe, splits, tmp_path, device="cpu")
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0]
+    assert result.metrics["dice"] >= 0.7
+    preds = api.predict(result.artifact_path, splits["test"][:2], device="cpu")
+    assert preds[0].mask is not None and preds[0].mask.shape == (32, 32)
+
+
+def test_localisation_finds_disc_centres(tmp_path, splits):
+    recipe = tiny_recipe("detection", epochs=15)
+    result = api.train(recipe, splits, tmp_path, device="cpu")
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0]
+    assert result.metrics["froc_at_1"] >= 0.75
+    preds = api.predict(result.artifact_path, splits["test"], device="cpu")
+    truth = {c.key: c.lesions for c in splits["test"]}
+    hits = 0
+    for pred in preds:
+        for lesion in truth[pred.case_key]:
+            hits += any((d["cx"] - lesion.cx) ** 2 + (d["cy"] - lesion.cy) ** 2
+                        <= lesion.radius ** 2 for d in pred.lesions)
+    assert hits >= 0.75 * sum(len(v) for v in truth.values())
+
+
+def test_should_stop_cancels_within_the_first_epoch_and_writes_no_artifact(tmp_path, splits):
+    # given a stop flag that turns true after three checks
+    checks = []
+
+    def should_stop() -> bool:
+        checks.append(1)
+        return len(checks) > 3
+
+    # when / then
+    with pytest.raises(api.Cancelled):
+        api.train(tiny_recipe("classification"), splits, tmp_path, device="cpu",
+                  should_stop=should_stop)
+    assert not (tmp_path / api.ARTIFACT_NAME).exists()
+
+
+def test_training_without_labelled_cases_is_refused(tmp_path):
+    cases = blob_cases(6, seed=3)
+    unlabelled = [type(c)(key=c.key, patient=c.patient, images=c.images) for c in cases]
+    with pytest.raises(ValueError, match="training image"):
+        api.train(tiny_recipe("classification"), {"train": unlabelled}, tmp_path, device="cpu")
+
+
+def test_init_checkpoint_starts_from_the_given_weights(tmp_path, trained_classifier, splits):
+    recipe, result, _ = trained_classifier
+    warm = tiny_recipe("classification", epochs=1, lr=1e-9)
+    again = api.train(warm, splits, tmp_path, device="cpu",
+                      init_checkpoint=result.artifact_path)
+    before = load_artifact(result.artifact_path)["state_dict"]
+    after = load_artifact(again.artifact_path)["state_dict"]
+    key = next(k for k, v in before.items() if v.dtype == torch.float32 and v.ndim == 4)
+    assert torch.allclose(before[key], after[key], atol=1e-4)

@@ -1,0 +1,91 @@
+import pytest
+from django.utils import timezone
+
+from senolab.jobs import services
+from senolab.jobs.models import Job, JobStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def test_run_job_records_success_with_result_and_full_progress(project):
+    job = services.create_job("test", project=project)
+
+    def work(job, progress):
+        progress(0.5, "half way")
+        return {"answer": 42}
+
+    job = services.run_job(job.pk, work)
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.progress == 1.0
+    assert job.result == {"answer": 42}
+    assert job.started_at and job.finished_at
+
+
+def test_run_job_records_failure_with_message(project):
+    job = services.create_job("test", project=project)
+
+    def work(job, progress):
+        raise services.JobFailed("3 of 5 files could not be read")
+
+    job = services.run_job(job.pk, work)
+
+    assert job.status == JobStatus.FAILED
+    assert "3 of 5 files" in job.message
+
+
+def test_cancel_requested_while_running_stops_at_next_progress_report(project):
+    job = services.create_job("test", project=project)
+    reached_end = []
+
+    def work(job, progress):
+        services.request_cancel(Job.objects.get(pk=job.pk))
+        progress(0.1, "working")
+        reached_end.append(True)
+
+    job = services.run_job(job.pk, work)
+
+    assert job.status == JobStatus.CANCELLED
+    assert not reached_end
+
+
+def test_a_job_already_claimed_is_not_run_twice(project):
+    job = services.create_job("test", project=project)
+    runs = []
+    services.run_job(job.pk, lambda j, p: runs.append(1))
+    services.run_job(job.pk, lambda j, p: runs.append(1))
+    assert runs == [1]
+
+
+def test_restarted_worker_fails_the_jobs_it_was_running(project):
+    job = services.create_job("test", project=project)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, worker="celery@gpu1")
+
+    assert services.fail_jobs_of_lost_worker("celery@gpu1") == 1
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert "stopped unexpectedly" in job.message
+
+
+def test_stale_running_job_is_reaped(project):
+    job = services.create_job("test", project=project)
+    old = timezone.now() - services.STALE_AFTER * 2
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, heartbeat_at=old)
+
+    assert services.reap_stale_jobs() == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+
+
+def test_job_endpoint_hides_jobs_of_other_projects(make_user, make_project, client_for):
+    alice, bob = make_user(), make_user()
+    _a, b = make_project(owner=alice), make_project(owner=bob)
+    job_b = services.create_job("ingest", project=b)
+
+    response = client_for(alice).get(f"/api/jobs/{job_b.pk}/")
+    listing = client_for(alice).get("/api/jobs/")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert listing.json()["count"] == 0
