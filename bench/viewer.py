@@ -252,22 +252,26 @@ def report(data: dict[str, Any], rounds: list[dict[str, Any]], in_process: dict[
     first = rounds[0]
     webgl = "WebGL2 (SwiftShader)" if first["exams"] and first["exams"][0]["webgl"] else "CPU"
     mode = "CPU rendering (?cpu=1)" if args.cpu else webgl
-    print(f"Exam viewer, headless Chromium ({mode}), Django threaded WSGI server on 127.0.0.1, "
-          f"median of {len(rounds)} rounds; pixels from the {data['source']} mammogram")
+    load = " / ".join(f"{v:.1f}" for v in data["load"])
+    print(f"Exam viewer, headless Chromium {first['chromium']} ({mode}, 1600x1000 window), Django "
+          f"threaded WSGI server on 127.0.0.1, {os.cpu_count()} CPUs, median of {len(rounds)} "
+          f"rounds; pixels from the {data['source']} mammogram; load average before/after: {load}")
     print(f"{'four-view exam':24}{'first image':>12}{'fetch':>9}{'ratio':>7}"
-          f"{'all 4 full':>12}{'fetch':>9}{'ratio':>7}{'MB':>7}{'requests':>10}")
+          f"{'all 4 full':>12}{'fetch':>9}{'ratio':>7}{'pixels in':>11}{'MB':>6}{'requests':>10}")
     for i, exam in enumerate(data["exams"]):
         runs = [r["exams"][i] for r in rounds]
         f_view = median([r["firstMs"] for r in runs]) / 1000
         f_base = median([r["fetchFirst"]["ms"] for r in runs]) / 1000
         a_view = median([r["fullMs"] for r in runs]) / 1000
         a_base = median([r["fetchFull"]["ms"] for r in runs]) / 1000
+        pixels_in = median([r["pixelsInMs"] for r in runs]) / 1000
         megabytes = runs[0]["fetchFull"]["bytes"] / 1e6
         print(f"{exam['label'] + ' 16-bit':24}{f_view:11.2f}s{f_base:8.2f}s{f_view / f_base:6.1f}x"
-              f"{a_view:11.2f}s{a_base:8.2f}s{a_view / a_base:6.1f}x{megabytes:7.0f}"
-              f"{runs[0]['requests']:10d}")
-    print("  ratio = viewer time / time to fetch() the same bytes in the page without drawing "
-          "(baseline); times from navigation start")
+              f"{a_view:11.2f}s{a_base:8.2f}s{a_view / a_base:6.1f}x{pixels_in:10.2f}s"
+              f"{megabytes:6.0f}{runs[0]['requests']:10d}")
+    print("  ratio = viewer time / baseline (fetch() of the same bytes in the page, all at once, "
+          "without drawing);\n  viewer times from navigation start; pixels in = when the viewer "
+          "had received its last full-resolution level")
     if not data["slide"]:
         print("Slide tiles: skipped (no slide under SENOLAB_SHARED_DATA)")
         return
@@ -321,6 +325,7 @@ def main() -> None:
             tile_paths = [f"/api/slides/{s['id']}/tiles/{level}/{c}_{r}.jpeg"
                           for c, r, _, _ in full_level_tiles(s["width"], s["height"])]
         rounds, in_process = [], {"read": [], "encode": [], "read6": []}
+        load_before = os.getloadavg()[0]
         for n in range(args.rounds):
             process, url = start_server(data_dir, args.dist)
             try:
@@ -338,7 +343,7 @@ def main() -> None:
                     read_tiles_in_process(data["slide"]["path"], tiles, threads=6))
             print(f"[bench] round {n + 1} done at {time.monotonic() - started:.0f} s",
                   file=sys.stderr)
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        data["load"] = [load_before, os.getloadavg()[0]]  # other work on the machine skews times
         (RESULTS / "viewer.json").write_text(json.dumps(
             {"data": data, "rounds": rounds, "in_process": in_process}, indent=1))
         report(data, rounds, in_process, args)
