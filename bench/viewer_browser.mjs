@@ -81,7 +81,10 @@ async function openExam(browser, exam) {
     const origin = location.origin;
     const resources = performance.getEntriesByType("resource")
       .filter((r) => r.name.startsWith(origin))
-      .map((r) => ({ path: r.name.slice(origin.length), end: r.responseEnd, bytes: r.decodedBodySize }));
+      .map((r) => ({
+        path: r.name.slice(origin.length), start: r.startTime, end: r.responseEnd,
+        bytes: r.decodedBodySize,
+      }));
     const webgl = !!document.createElement("canvas").getContext("webgl2");
     return {
       firstMs: Math.min(...Object.values(marks.rendered)),
@@ -130,12 +133,14 @@ try {
     const fetchFull = await baseline(browser, all);
     const fetchFirst = await baseline(browser, beforeFirst);
     const { resources, ...rest } = viewer;
+    const full = resources.filter((r) => r.path.includes("pixels?level=0"));
     out.exams.push({
       ...exam, ...rest, requests: resources.length,
       pixelRequests: resources.filter((r) => r.path.includes("/pixels")).length,
-      // When the last full-resolution pixel response had arrived: the rest is decode and draw.
-      pixelsInMs: Math.max(...resources.filter((r) => r.path.includes("pixels?level=0"))
-        .map((r) => r.end)),
+      // When the full-resolution levels were asked for, and when the last one had arrived:
+      // after that the time goes to decoding and drawing.
+      pixelsAskedMs: Math.min(...full.map((r) => r.start)),
+      pixelsInMs: Math.max(...full.map((r) => r.end)),
       fetchFull, fetchFirst,
     });
   }
