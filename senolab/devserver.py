@@ -1,7 +1,7 @@
 """A small process supervisor for `manage.py runplatform`: start children, watch them, stop them.
 
 Each child runs in its own session (so its own process group): Ctrl-C in the terminal reaches only
-the supervisor, which then stops the children in order, politely first (SIGTERM to the leader,
+the supervisor, which then stops the children (Redis last), politely first (SIGTERM to the leader,
 which lets gunicorn and Celery finish their own shutdown), then by force (SIGKILL to the whole
 group) after a timeout. Children also get PR_SET_PDEATHSIG so that a supervisor killed with
 SIGKILL does not leave them running.
@@ -53,6 +53,9 @@ class Child:
     name: str
     process: subprocess.Popen
     stop_signal: int = signal.SIGTERM
+    # Children stop in stages, lowest first; all children of a stage stop at once (Redis, which
+    # the Celery processes need for their warm shutdown, is a later stage than they are).
+    stop_stage: int = 0
     log_thread: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -82,13 +85,14 @@ class Supervisor:
         self.stopping = False
 
     def start(self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None,
-              cwd: Path | None = None, stop_signal: int = signal.SIGTERM) -> Child:
+              cwd: Path | None = None, stop_signal: int = signal.SIGTERM,
+              stop_stage: int = 0) -> Child:
         process = subprocess.Popen(
             list(argv), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
             text=True, errors="replace", bufsize=1,
         )
-        child = Child(name, process, stop_signal)
+        child = Child(name, process, stop_signal, stop_stage)
         child.log_thread = threading.Thread(
             target=self._pump, args=(child,), name=f"log-{name}", daemon=True
         )
@@ -145,22 +149,33 @@ class Supervisor:
             time.sleep(interval)
 
     def stop_all(self, timeout: float | None = None) -> None:
-        """Stop every child, newest first, and make sure no process of their groups is left."""
+        """Stop every child, stage by stage, and make sure no process of their groups is left.
+
+        Within a stage every child gets its stop signal at once and they shut down in parallel.
+        """
         self.stopping = True
         timeout = self.stop_timeout if timeout is None else timeout
-        for child in reversed(self.children):
-            self._stop(child, timeout)
+        for stage in sorted({child.stop_stage for child in self.children}):
+            group = [c for c in reversed(self.children) if c.stop_stage == stage]
+            for child in group:
+                self._signal(child)
+            for child in group:
+                self._stop(child, timeout)
         for child in self.children:
             if child.log_thread is not None:
                 child.log_thread.join(timeout=2)
 
-    def _stop(self, child: Child, timeout: float) -> None:
-        pgid = child.pid  # start_new_session made the child its group's leader
+    def _signal(self, child: Child) -> None:
         if child.alive():
             try:
                 os.kill(child.pid, child.stop_signal)
             except ProcessLookupError:
                 pass
+
+    def _stop(self, child: Child, timeout: float) -> None:
+        """Wait for a signalled child; then clear its whole group, politely, then by force."""
+        pgid = child.pid  # start_new_session made the child its group's leader
+        if child.alive():
             try:
                 child.process.wait(timeout)
             except subprocess.TimeoutExpired:

