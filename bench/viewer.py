@@ -45,7 +45,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BROWSER_SCRIPT = ROOT / "bench" / "viewer_browser.mjs"
-CHROMIUM = os.environ.get("SENOLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # as the e2e tests
 SAMPLE = Path("dicom-format-samples") / "nema-wg04-mammo" / "MG1_J2KI.dcm"
 SLIDE = Path("wsi-samples") / "CMU-1-Small-Region.svs"
 VIEWS = (("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO"))
