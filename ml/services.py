@@ -17,12 +17,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from ml.models import DatasetSnapshot, ModelVersion, TrainingRun, VersionStatus
 from senolab.imaging import storage
 from senolab.jobs import services as jobs
-from senolab.jobs.models import Job
+from senolab.jobs.models import FINISHED_STATUSES, Job, JobStatus
 from senolab.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -122,7 +123,30 @@ def _plain(value: Any) -> Any:
 
 
 def run_training(job: Job, progress: jobs.Progress) -> dict[str, Any]:
-    """The work of a train Job: snapshot, train, register the version. Raises to fail the job."""
+    """The work of a train Job: snapshot, train, register the version. Raises to fail the job.
+
+    The run's final status is written here, before run_job writes the job's: whoever sees the
+    job finished sees its run finished too (a success is written with the version, atomically).
+    run_job maps a JobCancelled to cancelled and any other exception to failed; so do we.
+    """
+    try:
+        return _run_training(job, progress)
+    except jobs.JobCancelled:
+        settle_run(job, JobStatus.CANCELLED)
+        raise
+    except Exception:
+        settle_run(job, JobStatus.FAILED)
+        raise
+
+
+def settle_run(job: Job, status: str) -> None:
+    """Give the job's run a final status (and a finish time) unless it already has one."""
+    TrainingRun.objects.filter(job=job).exclude(status__in=FINISHED_STATUSES).update(
+        status=status, finished_at=timezone.now()
+    )
+
+
+def _run_training(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     api = engine()
     run = TrainingRun.objects.select_related("project", "parent_version").get(job=job)
     TrainingRun.objects.filter(pk=run.pk).update(status="running")
@@ -226,7 +250,8 @@ def register_version(run: TrainingRun, recipe: Any, result: Any) -> ModelVersion
             trained_by=run.created_by,
         )
         TrainingRun.objects.filter(pk=run.pk).update(
-            history=_json_safe(getattr(result, "history", None) or run.history)
+            history=_json_safe(getattr(result, "history", None) or run.history),
+            status=JobStatus.SUCCEEDED, finished_at=timezone.now(),
         )
     return version
 
@@ -253,8 +278,25 @@ def _json_safe(value: Any) -> Any:
 
 
 def mirror_run_status(job: Job) -> None:
-    """Copy the finished job's status onto its run (lists show it without a join)."""
-    TrainingRun.objects.filter(job=job).update(status=job.status, finished_at=job.finished_at)
+    """Copy the finished job's status and finish time onto its run (lists show it without a join).
+
+    run_training has already settled the run before the job finished; this aligns finished_at
+    with the job's and covers a job that finished without running (cancelled while queued).
+    """
+    if job.status in FINISHED_STATUSES:
+        TrainingRun.objects.filter(job=job).update(status=job.status, finished_at=job.finished_at)
+
+
+def settle_runs_of_finished_jobs() -> int:
+    """Runs whose job was finished by someone else (a lost worker, the reaper, a cancel while
+    queued) take its final status. One UPDATE; safe to call at any time."""
+    job_of_run = Job.objects.filter(pk=OuterRef("job_id"))
+    return (
+        TrainingRun.objects.filter(job__status__in=FINISHED_STATUSES)
+        .exclude(status__in=FINISHED_STATUSES)
+        .update(status=Subquery(job_of_run.values("status")[:1]),
+                finished_at=Subquery(job_of_run.values("finished_at")[:1]))
+    )
 
 
 # --- model versions -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ review decision, not an annotation one. Cancelling goes through /api/jobs/{id}/c
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
@@ -25,6 +26,7 @@ from ml.api import serializers as s
 from ml.models import ModelVersion, Prediction, TrainingRun
 from senolab.imaging import storage
 from senolab.jobs.api.serializers import JobSerializer
+from senolab.jobs.models import JobStatus
 from senolab.projects.models import Project, Role
 from senolab.projects.permissions import ProjectRolePermission, filter_by_project, require_role
 
@@ -43,9 +45,16 @@ class RecipeListView(APIView):
 
 
 class TrainingRunFilter(filters.FilterSet):
+    # The status shown is the job's (see TrainingRunSerializer.get_status); filter on the same.
+    status = filters.ChoiceFilter(choices=JobStatus.choices, method="filter_status",
+                                  label="Job status")
+
     class Meta:
         model = TrainingRun
         fields = ["project", "recipe", "status"]
+
+    def filter_status(self, queryset, name: str, value: str):
+        return queryset.filter(Q(job__status=value) | Q(job__isnull=True, status=value))
 
 
 class TrainingRunViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -27,6 +29,15 @@ def training_project(make_project, owner):
     return project
 
 
+def run_status_within(run_pk: int, wanted: str, *, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    status = TrainingRun.objects.get(pk=run_pk).status
+    while status != wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = TrainingRun.objects.get(pk=run_pk).status
+    return status
+
+
 def in_epochs(job) -> bool:
     # The engine reports "Epoch k/N" once an epoch is done: training is under way.
     return job.status == JobStatus.RUNNING and "Epoch" in job.message
@@ -41,10 +52,13 @@ def test_cancelled_training_job_ends_cancelled_with_no_model_version(
     wait_for_job(run.job_id, in_epochs, timeout=240, what="training epochs")
     # when its owner cancels it through the jobs API
     assert client_for(owner).post(f"/api/jobs/{run.job_id}/cancel/").status_code == 200
-    # then the job is cancelled, the run says so, and no version was registered
+    # then the job is cancelled, the run already says so (it is settled before the job is
+    # finished, so no wait is needed), and no version was registered
     job = wait_for_job(run.job_id, lambda j: j.is_finished, timeout=120, what="finished")
     assert job.status == JobStatus.CANCELLED, job.message
-    assert TrainingRun.objects.get(pk=run.pk).status == JobStatus.CANCELLED
+    settled = TrainingRun.objects.get(pk=run.pk)
+    assert settled.status == JobStatus.CANCELLED
+    assert settled.finished_at is not None
     assert not ModelVersion.objects.exists()
 
 
@@ -62,4 +76,7 @@ def test_training_worker_killed_mid_run_leaves_failed_job_and_no_model_version(
     job = wait_for_job(run.job_id, lambda j: j.is_finished, timeout=120, what="finished")
     assert job.status == JobStatus.FAILED
     assert "stopped unexpectedly" in job.message
+    # and the run takes its job's status when the worker comes back (the ML worker_ready
+    # receiver runs after the jobs app's one, so this is a short, bounded wait)
+    assert run_status_within(run.pk, JobStatus.FAILED, seconds=30) == JobStatus.FAILED
     assert not ModelVersion.objects.exists()
