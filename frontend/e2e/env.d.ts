@@ -4,6 +4,7 @@ declare const process: { env: Record<string, string | undefined> };
 
 declare module "node:fs" {
   export function writeFileSync(path: string, data: Uint8Array): void;
+  export function existsSync(path: string): boolean;
 }
 
 interface NodeBuffer extends Uint8Array {
