@@ -28,7 +28,7 @@ def _message(detail: Any) -> str:
         return "; ".join(_message(d) for d in detail)
     if isinstance(detail, dict):
         return "; ".join(
-            f"{k}: {_message(v)}" if k != "non_field_errors" else _message(v)
+            f"{k}: {_message(v)}" if k not in {"non_field_errors", "detail"} else _message(v)
             for k, v in detail.items()
         )
     return str(detail)

@@ -44,6 +44,8 @@ def test_objects_of_another_project_are_404(world, client_for, path):
     response = client_for(world.users["owner"]).get(url)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+    # with a message a person reads, not the serializer's field name
+    assert not response.json()["error"]["message"].startswith("detail")
     # while the project's own owner reads it
     assert client_for(world.users["b_owner"]).get(url).status_code in (200, 404)
 

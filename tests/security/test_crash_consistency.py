@@ -1,12 +1,16 @@
 """Crash consistency: a worker running an ingest Job is SIGKILLed at random points, over
-repeated trials. After the restart no file lacks its row and no row names a missing file, the
-Job is failed (or finished), and running the ingest again completes without duplicates."""
+repeated trials. The files are real DICOM (a breast DCE-MRI series of the shared MIMBCD-UI
+subset) when the shared data are present, else generated mammograms. After the restart no file
+lacks its row and no row names a missing file, the Job is failed (or finished), and running the
+ingest again completes without duplicates."""
 
 from __future__ import annotations
 
 import importlib.util
 import random
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +61,22 @@ def write_mammograms(folder, n: int) -> list:
     return paths
 
 
+REAL_SERIES = "mimbcd/uta4"
+
+
+def real_dicom(folder: Path, n: int) -> list[Path] | None:
+    """n real DICOM files (MR slices of one real patient, explicit VR), copied; None without the
+    shared data."""
+    source = Path(settings.SHARED_DATA_DIR) / REAL_SERIES
+    files = sorted(p for p in source.glob("*/IM*") if p.is_file())[:n]
+    if len(files) < n:
+        return None
+    copies = []
+    for i, path in enumerate(files):
+        copies.append(Path(shutil.copyfile(path, folder / f"{i:03d}.dcm")))
+    return copies
+
+
 def ingest_worker(start_worker, name: str):
     """A real worker that also loads the ingest task: started by the integration fixture, then
     restarted with settings that import tests.security.crashtasks."""
@@ -98,7 +118,8 @@ def test_killed_ingest_leaves_no_orphans_fails_the_job_and_reruns_idempotently(
         project = make_project(owner=make_user())
         folder = tmp_path / f"trial{trial}"
         folder.mkdir()
-        write_mammograms(folder, FILES)
+        if real_dicom(folder, FILES) is None:
+            write_mammograms(folder, FILES)
         worker = ingest_worker(start_worker, f"crash{trial}@localhost")
         job = _ingest(project, folder)
         wait_for_job(job.pk, lambda j: j.status == JobStatus.RUNNING, what="running")
