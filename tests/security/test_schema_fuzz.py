@@ -76,7 +76,7 @@ def test_schema_fuzzing_finds_no_server_error_and_every_4xx_is_the_json_format(w
         name: {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"}
         for name, user in users.items()
     }
-    cases, operations, failures = Counter(), set(), []
+    cases, by_actor, operations, failures = Counter(), Counter(), set(), []
 
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -89,8 +89,10 @@ def test_schema_fuzzing_finds_no_server_error_and_every_4xx_is_the_json_format(w
             operation.as_strategy(GenerationMode.POSITIVE, path_parameters=pinned or None),
         ]
         for actor in ACTORS:
+            before = _calls(cases)
             for strategy in strategies:
                 _run(strategy, headers[actor], actor, cases, failures)
+            by_actor[actor] += _calls(cases) - before
 
     known = [
         f for f in failures if "Server error" in f and f.split(" as ")[0] in KNOWN_SERVER_ERRORS
@@ -98,10 +100,17 @@ def test_schema_fuzzing_finds_no_server_error_and_every_4xx_is_the_json_format(w
     for label in sorted({f.split(" as ")[0] for f in known}):
         warnings.warn(f"known server error, {label}: {KNOWN_SERVER_ERRORS[label]}", stacklevel=1)
     failures = [f for f in failures if f not in known]
-    total = sum(n for status, n in cases.items() if isinstance(status, int))
+    total = _calls(cases)
     print(f"\nschemathesis: {len(operations)} operations, {total} cases, by status {dict(cases)}")
+    print(f"schemathesis cases by user: {dict(by_actor)}")
     assert operations and total >= len(operations) * len(ACTORS)
+    assert all(by_actor[actor] > 0 for actor in ACTORS), by_actor
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(sorted(set(failures))[:50])
+
+
+def _calls(cases: Counter) -> int:
+    """Requests made so far (cases counts them by status; its string keys count other things)."""
+    return sum(n for status, n in cases.items() if isinstance(status, int))
 
 
 def _param_names(template: str) -> list[str]:
