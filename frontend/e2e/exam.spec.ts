@@ -55,6 +55,15 @@ test("a reader signs in, opens a four-view exam from the worklist and sees it hu
     return { left: strip(0), right: strip(Math.round(canvas.width * 0.9)) };
   });
   expect(shot.right).toBeGreaterThan(shot.left);
+
+  // "?" lists the keys of the page, from the same table that binds them; Escape closes it.
+  await page.keyboard.press("?");
+  const help = page.getByTestId("shortcut-help");
+  await expect(help).toBeVisible();
+  await expect(help.locator("dt", { has: page.locator("kbd", { hasText: /^p$/ }) }).locator("xpath=following-sibling::dd[1]")).toContainText("Polygon");
+  await expect(help.locator("h3")).toContainText(["Tools", "View", "Findings"]);
+  await page.keyboard.press("Escape");
+  await expect(help).toBeHidden();
 });
 
 test("a box and a polygon on CC, one linked to MLO and labelled BI-RADS 4, come back after a reload", async ({ page }, testInfo) => {
