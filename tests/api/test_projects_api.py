@@ -107,7 +107,8 @@ def test_token_is_issued_for_right_credentials_and_refused_for_wrong(make_user, 
     wrong = client.post(
         "/api/auth/token/", {"username": "tokenuser", "password": "nope"}, format="json"
     )
-    assert wrong.status_code in (401, 403)
+    assert wrong.status_code == 401  # as the schema declares, with the scheme to use
+    assert wrong["WWW-Authenticate"] == "Token"
     assert "error" in wrong.json()
     right = client.post(
         "/api/auth/token/", {"username": "tokenuser", "password": "test-pass-123"}, format="json"

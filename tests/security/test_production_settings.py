@@ -122,24 +122,28 @@ def test_app_pages_get_the_page_csp_and_api_responses_a_locked_down_one():
 
 @pytest.mark.django_db
 @override_settings(SENOLAB_LOGIN_RATE="3/min")
-def test_repeated_failed_log_ins_are_throttled_with_a_json_429(make_user):
-    # Given a user and an attacker guessing passwords
+@pytest.mark.parametrize(
+    ("endpoint", "failed"),
+    [("/accounts/login/", 200), ("/login/", 200), ("/api/auth/token/", 401)],
+)
+def test_repeated_failed_log_ins_are_throttled_with_a_json_429(make_user, endpoint, failed):
+    # Given a user and an attacker guessing passwords at a log-in or token endpoint
     make_user("alice")
     cache.clear()
     client = Client()
     # When the attacker fails more often than the rate allows
     statuses = [
-        client.post("/accounts/login/", {"username": "alice", "password": f"guess{i}"}).status_code
+        client.post(endpoint, {"username": "alice", "password": f"guess{i}"}).status_code
         for i in range(5)
     ]
     # Then the first attempts are answered normally and the rest refused, the right password too
-    assert statuses == [200, 200, 200, 429, 429]
-    refused = client.post("/accounts/login/", {"username": "alice", "password": "test-pass-123"})
+    assert statuses == [failed, failed, failed, 429, 429]
+    refused = client.post(endpoint, {"username": "alice", "password": "test-pass-123"})
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "throttled"
     assert int(refused["Retry-After"]) >= 1
     # And another user name from the same address is still let through
-    assert client.post("/accounts/login/", {"username": "bob", "password": "x"}).status_code == 200
+    assert client.post(endpoint, {"username": "bob", "password": "x"}).status_code == failed
     cache.clear()
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth import authenticate
 from django.db.models import OuterRef, ProtectedError, QuerySet, RestrictedError, Subquery
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -165,6 +166,9 @@ class TokenView(APIView):
     """Exchange a username and password for an API token (throttled per client)."""
 
     permission_classes = [AllowAny]
+    # Token authentication only, so that a wrong password answers 401 with WWW-Authenticate (as
+    # the schema says), not the 403 DRF gives when the first authenticator is the session's.
+    authentication_classes = [TokenAuthentication]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
