@@ -61,7 +61,7 @@ def write_pixel_cache(
     Returns (key of level 0, the layout for Image.pixel_cache).
     """
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-    layout_levels = []
+    layout_levels: list[dict[str, Any]] = []
     for level in build_levels(pixels, frames):
         key = storage.new_key(project_id, "pixels", "zst")
         batch.save(key, compressor.compress(level.tobytes()))

@@ -189,13 +189,13 @@ def secondary_capture(image: Image) -> bytes:
     opens every image the same way. It carries only pseudonymous values (the patient's
     pseudonym and the remapped UIDs), never anything of the uploaded file."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     pixels = pixelcache.read_level(image.pixel_cache, 0)  # (frames, rows, cols, samples)
     frames, rows, cols, samples = pixels.shape
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
-    sop_uid = image.sop_instance_uid or generate_uid()
+    meta.MediaStorageSOPClassUID = UID(SECONDARY_CAPTURE)
+    sop_uid = UID(image.sop_instance_uid or generate_uid())
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()

@@ -9,7 +9,17 @@ the annotator role; the pseudonym map the owner role.
 
 from __future__ import annotations
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import (
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -56,11 +66,14 @@ from senolab.projects.permissions import (
     require_role,
 )
 
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
+
 ID = r"[0-9]{1,10}"
 BINARY = OpenApiResponse(OpenApiTypes.BINARY)
 
 
-def _count(model: type, field: str = "exam") -> Coalesce:
+def _count(model: Any, field: str = "exam") -> Coalesce:
     """A correlated COUNT subquery: evaluated only for the rows of the page, no GROUP BY."""
     counted = (
         model.objects.filter(**{field: OuterRef("pk")})
@@ -95,7 +108,7 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
 class ProjectScoped:
     """Reads need the viewer role of the object's project; lists show only the caller's."""
 
-    permission_classes = [IsAuthenticated, ProjectRolePermission]
+    permission_classes: Sequence[_PermissionClass] = [IsAuthenticated, ProjectRolePermission]
     read_role = Role.VIEWER
     write_roles: dict[str, str] = {}
 
@@ -295,7 +308,7 @@ class ImageViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
         responses={(200, "application/dicom"): BINARY, **errors(401, 404)},
     )
     @action(detail=True, methods=["get"], filterset_class=None)
-    def dicom(self, request: Request, pk: str) -> FileResponse:
+    def dicom(self, request: Request, pk: str) -> HttpResponse | FileResponse:
         """The stored, de-identified DICOM file, streamed (for Cornerstone's wadouri); an image
         that came as a raster file is served as a Secondary Capture built from its pixels."""
         image = self.get_object()
@@ -304,9 +317,9 @@ class ImageViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
                 raise NotFound("This image has no pixels to serve.")
             image = Image.objects.select_related("exam__patient", "series").get(pk=image.pk)
             body = render.secondary_capture(image)
-            response = HttpResponse(body, content_type="application/dicom")
-            response["Content-Disposition"] = f'attachment; filename="image-{image.pk}.dcm"'
-            return response
+            built = HttpResponse(body, content_type="application/dicom")
+            built["Content-Disposition"] = f'attachment; filename="image-{image.pk}.dcm"'
+            return built
         response = FileResponse(
             storage.open_file(image.storage_key), content_type="application/dicom"
         )

@@ -6,6 +6,8 @@ the caller is not a member of does not exist for them (404).
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib.auth import authenticate
 from django.db.models import OuterRef, ProtectedError, QuerySet, RestrictedError, Subquery
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -16,6 +18,7 @@ from rest_framework.exceptions import AuthenticationFailed, NotFound, Validation
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
@@ -113,7 +116,7 @@ class ProjectMixin:
     ),
     destroy=extend_schema(responses={204: None, **errors(400, 401, 403, 404)}),
 )
-class MembershipViewSet(ProjectMixin, viewsets.ModelViewSet):
+class MembershipViewSet(ProjectMixin, viewsets.ModelViewSet):  # type: ignore[misc]  # DRF Request
     """Members of a project and their roles: members may read, owners manage."""
 
     serializer_class = MembershipSerializer
@@ -139,11 +142,11 @@ class MembershipViewSet(ProjectMixin, viewsets.ModelViewSet):
         )
 
     def get_serializer_context(self) -> dict:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         context["project"] = getattr(self, "checked_project", None)
         return context
 
-    def perform_create(self, serializer: MembershipSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.save(project=self.checked_project)
 
     def _last_owner_guard(self, membership: Membership, new_role: str | None) -> None:
@@ -153,8 +156,9 @@ class MembershipViewSet(ProjectMixin, viewsets.ModelViewSet):
             if owners.count() <= 1:
                 raise ValidationError({"role": ["A project keeps at least one owner."]})
 
-    def perform_update(self, serializer: MembershipSerializer) -> None:
-        self._last_owner_guard(serializer.instance, serializer.validated_data.get("role"))
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        membership = cast(Membership, serializer.instance)
+        self._last_owner_guard(membership, serializer.validated_data.get("role"))
         serializer.save()
 
     def perform_destroy(self, instance: Membership) -> None:
