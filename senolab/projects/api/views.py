@@ -12,7 +12,7 @@ from django.contrib.auth import authenticate
 from django.db.models import OuterRef, ProtectedError, QuerySet, RestrictedError, Subquery
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
-from rest_framework.authentication import TokenAuthentication
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -170,9 +170,10 @@ class TokenView(APIView):
     """Exchange a username and password for an API token (throttled per client)."""
 
     permission_classes = [AllowAny]
-    # Token authentication only, so that a wrong password answers 401 with WWW-Authenticate (as
-    # the schema says), not the 403 DRF gives when the first authenticator is the session's.
-    authentication_classes = [TokenAuthentication]
+    # Token authentication first, so that a wrong password answers 401 with WWW-Authenticate (as
+    # the schema says), not the 403 DRF gives when the first authenticator is the session's; the
+    # session's stays, so a browser session's POST here still needs the CSRF token.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
