@@ -48,13 +48,29 @@ from senolab.projects.models import Membership, Project  # noqa: E402
 from senolab.projects.permissions import filter_by_project  # noqa: E402
 
 PAGE_SIZE = 50
-FIELDS = ["id", "project", "patient", "accession", "study_date", "site", "modalities",
-          "description", "status", "source", "created_at"]
+FIELDS = [
+    "id",
+    "project",
+    "patient",
+    "accession",
+    "study_date",
+    "site",
+    "modalities",
+    "description",
+    "status",
+    "source",
+    "created_at",
+]
 
 
 def _count(model: type, field: str = "exam") -> Coalesce:
-    counted = (model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field)
-               .annotate(n=Count("pk")).values("n"))
+    counted = (
+        model.objects.filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
@@ -70,7 +86,7 @@ def baseline(request: HttpRequest) -> HttpResponse:
     rows = list(
         qs.annotate(image_count=_count(Image), slide_count=_count(Slide))
         .values(*FIELDS, "patient__pseudonym", "image_count", "slide_count")
-        .order_by("-study_date", "id")[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        .order_by("-study_date", "id")[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     )
     for row in rows:
         row["patient_pseudonym"] = row.pop("patient__pseudonym")
@@ -89,28 +105,67 @@ def populate(project: Project, start: int, stop: int) -> None:
         patients = Patient.objects.bulk_create(
             [Patient(project=project, pseudonym=f"PSN-{i:07d}") for i in range(lo, hi)]
         )
-        exams = Exam.objects.bulk_create([
-            Exam(project=project, patient=p, study_uid=f"2.25.{i}", site=f"site{i % 7}",
-                 study_date=dt.date(2010, 1, 1) + dt.timedelta(days=i % 4000),
-                 modalities=["MG"], status=("new", "in_progress", "done")[i % 3], source="bench")
-            for i, p in zip(range(lo, hi), patients, strict=True)
-        ])
-        series = Series.objects.bulk_create([
-            Series(project=project, exam=e, series_uid=f"2.25.{e.pk}.1", modality="MG", number=1)
-            for e in exams
-        ])
-        Image.objects.bulk_create([
-            Image(project=project, exam=s.exam, series=s, sop_instance_uid=f"2.25.{s.pk}.{k}",
-                  modality="MG", laterality="LR"[k], view="CC", rows=4096, columns=3328,
-                  bits_allocated=16, bits_stored=12, storage_key=f"k/{s.pk}/{k}",
-                  sha256="0" * 64, source_sha256=f"{s.pk}-{k}")
-            for s in series for k in range(2)
-        ])
-        Slide.objects.bulk_create([
-            Slide(project=project, exam=e, format="tiff", width=1000, height=1000,
-                  storage_key=f"s/{e.pk}", sha256="0" * 64, source_sha256=f"s{e.pk}")
-            for e in exams if e.pk % 100 == 0
-        ])
+        exams = Exam.objects.bulk_create(
+            [
+                Exam(
+                    project=project,
+                    patient=p,
+                    study_uid=f"2.25.{i}",
+                    site=f"site{i % 7}",
+                    study_date=dt.date(2010, 1, 1) + dt.timedelta(days=i % 4000),
+                    modalities=["MG"],
+                    status=("new", "in_progress", "done")[i % 3],
+                    source="bench",
+                )
+                for i, p in zip(range(lo, hi), patients, strict=True)
+            ]
+        )
+        series = Series.objects.bulk_create(
+            [
+                Series(
+                    project=project, exam=e, series_uid=f"2.25.{e.pk}.1", modality="MG", number=1
+                )
+                for e in exams
+            ]
+        )
+        Image.objects.bulk_create(
+            [
+                Image(
+                    project=project,
+                    exam=s.exam,
+                    series=s,
+                    sop_instance_uid=f"2.25.{s.pk}.{k}",
+                    modality="MG",
+                    laterality="LR"[k],
+                    view="CC",
+                    rows=4096,
+                    columns=3328,
+                    bits_allocated=16,
+                    bits_stored=12,
+                    storage_key=f"k/{s.pk}/{k}",
+                    sha256="0" * 64,
+                    source_sha256=f"{s.pk}-{k}",
+                )
+                for s in series
+                for k in range(2)
+            ]
+        )
+        Slide.objects.bulk_create(
+            [
+                Slide(
+                    project=project,
+                    exam=e,
+                    format="tiff",
+                    width=1000,
+                    height=1000,
+                    storage_key=f"s/{e.pk}",
+                    sha256="0" * 64,
+                    source_sha256=f"s{e.pk}",
+                )
+                for e in exams
+                if e.pk % 100 == 0
+            ]
+        )
 
 
 def timed(client: Client, url: str) -> float:
@@ -157,22 +212,42 @@ def main() -> None:
     populate(other, 10_000_000, 10_000_000 + 1000)
     client = Client()
     client.force_login(user)
-    rows = [("exams", "query", "API p50 ms", "API p95 ms", "API req/s", "base p50 ms",
-             "base p95 ms", "base req/s", "p50 ratio")]
+    rows = [
+        (
+            "exams",
+            "query",
+            "API p50 ms",
+            "API p95 ms",
+            "API req/s",
+            "base p50 ms",
+            "base p95 ms",
+            "base req/s",
+            "p50 ratio",
+        )
+    ]
     made = 0
     with override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], DEBUG=False):
         for size in sorted(args.sizes):
             t0 = time.perf_counter()
             populate(project, made, size)
             made = size
-            print(f"{size:,} exams in the database ({time.perf_counter() - t0:.0f} s to add)",
-                  flush=True)
+            print(
+                f"{size:,} exams in the database ({time.perf_counter() - t0:.0f} s to add)",
+                flush=True,
+            )
             deep = max(1, size // PAGE_SIZE // 2)
             for query in ("page=1", f"page={deep}", "status=done&site=site3"):
                 times = measure(client, query, args.requests)
                 api, base = summary(times["api"]), summary(times["baseline"])
-                rows.append((f"{size:,}", query, *(f"{v:.1f}" for v in api),
-                             *(f"{v:.1f}" for v in base), f"{api[0] / base[0]:.2f}x"))
+                rows.append(
+                    (
+                        f"{size:,}",
+                        query,
+                        *(f"{v:.1f}" for v in api),
+                        *(f"{v:.1f}" for v in base),
+                        f"{api[0] / base[0]:.2f}x",
+                    )
+                )
                 print("  ".join(rows[-1]), flush=True)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print()

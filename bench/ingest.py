@@ -133,14 +133,20 @@ def main() -> None:
             ingest_times.append(ingest(paths, r))
     base, ing = statistics.median(base_times), statistics.median(ingest_times)
     n = len(paths)
-    print(f"DICOM ingest, {n} mammograms {rows}x{cols} 16-bit ({megabytes:.0f} MB), "
-          f"median of {args.rounds} rounds")
+    print(
+        f"DICOM ingest, {n} mammograms {rows}x{cols} 16-bit ({megabytes:.0f} MB), "
+        f"median of {args.rounds} rounds"
+    )
     print(f"{'':34}{'images/s':>10}{'MB/s':>10}{'s/image':>10}")
-    print(f"{'baseline (pydicom read + copy)':34}{n / base:10.2f}{megabytes / base:10.1f}"
-          f"{base / n:10.3f}")
+    print(
+        f"{'baseline (pydicom read + copy)':34}{n / base:10.2f}{megabytes / base:10.1f}"
+        f"{base / n:10.3f}"
+    )
     print(f"{'ingest (ingest_paths)':34}{n / ing:10.2f}{megabytes / ing:10.1f}{ing / n:10.3f}")
-    print(f"ingest takes {ing / base:.1f}x the baseline's time "
-          f"(ingest throughput = {base / ing:.0%} of the floor)")
+    print(
+        f"ingest takes {ing / base:.1f}x the baseline's time "
+        f"(ingest throughput = {base / ing:.0%} of the floor)"
+    )
 
 
 if __name__ == "__main__":

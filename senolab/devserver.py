@@ -75,8 +75,9 @@ class Supervisor:
         log_dir: when given, each child's output is also appended to LOG_DIR/NAME.log.
     """
 
-    def __init__(self, out: IO[str] | None = None, stop_timeout: float = 10.0,
-                 log_dir: Path | None = None) -> None:
+    def __init__(
+        self, out: IO[str] | None = None, stop_timeout: float = 10.0, log_dir: Path | None = None
+    ) -> None:
         self.out = out or sys.stdout
         self.stop_timeout = stop_timeout
         self.log_dir = log_dir
@@ -84,13 +85,28 @@ class Supervisor:
         self._write_lock = threading.Lock()
         self.stopping = False
 
-    def start(self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None,
-              cwd: Path | None = None, stop_signal: int = signal.SIGTERM,
-              stop_stage: int = 0) -> Child:
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        stop_signal: int = signal.SIGTERM,
+        stop_stage: int = 0,
+    ) -> Child:
         process = subprocess.Popen(
-            list(argv), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
-            text=True, errors="replace", bufsize=1,
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+            text=True,
+            errors="replace",
+            bufsize=1,
         )
         child = Child(name, process, stop_signal, stop_stage)
         child.log_thread = threading.Thread(
@@ -230,7 +246,7 @@ def write_redis_config(directory: Path, socket_path: Path) -> tuple[Path, str]:
         'dbfilename "dump.rdb"',
         "save 300 1",
         "loglevel warning",
-        "logfile \"\"",
+        'logfile ""',
         "protected-mode yes",
     ]
     if len(str(socket_path)) <= MAX_SOCKET_PATH:
@@ -250,8 +266,7 @@ def redis_answers(url: str) -> bool:
     import redis
 
     if url.startswith("redis+socket://"):
-        client = redis.Redis(unix_socket_path=url.removeprefix("redis+socket://"),
-                             socket_timeout=1)
+        client = redis.Redis(unix_socket_path=url.removeprefix("redis+socket://"), socket_timeout=1)
     else:
         client = redis.Redis.from_url(url, socket_timeout=1)
     try:

@@ -64,20 +64,46 @@ class DemoExam:
 
 def demo_exams() -> list[DemoExam]:
     return [
-        DemoExam("DEMO-001", "Demo^Alice", 57, dt.date(2024, 3, 12), "B", [
-            Lesion("L", "mass", 0.45, -0.25, 26, "malignant", "5"),
-            Lesion("R", "calcification", 0.55, 0.2, 22, "benign", "3")], seed=11),
+        DemoExam(
+            "DEMO-001",
+            "Demo^Alice",
+            57,
+            dt.date(2024, 3, 12),
+            "B",
+            [
+                Lesion("L", "mass", 0.45, -0.25, 26, "malignant", "5"),
+                Lesion("R", "calcification", 0.55, 0.2, 22, "benign", "3"),
+            ],
+            seed=11,
+        ),
         # Alice's prior: the mass was smaller a year earlier.
-        DemoExam("DEMO-001", "Demo^Alice", 56, dt.date(2023, 3, 9), "B", [
-            Lesion("L", "mass", 0.45, -0.25, 14, "malignant", "4B")], seed=12),
-        DemoExam("DEMO-002", "Demo^Beatriz", 49, dt.date(2024, 5, 2), "C", [
-            Lesion("R", "mass", 0.35, 0.3, 20, "benign", "3"),
-            Lesion("L", "calcification", 0.6, -0.1, 18, "malignant", "4C")], seed=21),
+        DemoExam(
+            "DEMO-001",
+            "Demo^Alice",
+            56,
+            dt.date(2023, 3, 9),
+            "B",
+            [Lesion("L", "mass", 0.45, -0.25, 14, "malignant", "4B")],
+            seed=12,
+        ),
+        DemoExam(
+            "DEMO-002",
+            "Demo^Beatriz",
+            49,
+            dt.date(2024, 5, 2),
+            "C",
+            [
+                Lesion("R", "mass", 0.35, 0.3, 20, "benign", "3"),
+                Lesion("L", "calcification", 0.6, -0.1, 18, "malignant", "4C"),
+            ],
+            seed=21,
+        ),
         DemoExam("DEMO-003", "Demo^Chen", 62, dt.date(2024, 6, 20), "A", [], seed=31),
     ]
 
 
 # --- synthetic pixels --------------------------------------------------------------------------
+
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
     small = rng.standard_normal((max(shape[0] // 8, 2), max(shape[1] // 8, 2)))
@@ -109,8 +135,13 @@ def mammogram(exam: DemoExam, side: str, view: str) -> np.ndarray:
         r = np.sqrt((depth / reach) ** 2 + ((yy - centre_y) / (ROWS * 0.46)) ** 2)
     breast = np.clip((1.0 - r) * 25, 0, 1)  # soft skin line
     density_gain = {"A": 0.25, "B": 0.45, "C": 0.7, "D": 0.9}[exam.density]
-    gland = np.clip(_smooth_noise(rng, (ROWS, COLS), 40) * 0.45
-                    + _smooth_noise(rng, (ROWS, COLS), 14) * 0.35 + 0.3, 0, None)
+    gland = np.clip(
+        _smooth_noise(rng, (ROWS, COLS), 40) * 0.45
+        + _smooth_noise(rng, (ROWS, COLS), 14) * 0.35
+        + 0.3,
+        0,
+        None,
+    )
     gland *= np.exp(-((depth / reach) ** 2) * 2.0) * density_gain
     fine = _smooth_noise(rng, (ROWS, COLS), 4)
     tissue = 1300 + 1400 * gland + 60 * fine + 250 * (1 - r).clip(0, 1)
@@ -135,8 +166,9 @@ def mammogram(exam: DemoExam, side: str, view: str) -> np.ndarray:
     return np.clip(image, 0, 4095).astype(np.uint16)
 
 
-def ultrasound(rng: np.random.Generator, rows: int = 360, cols: int = 480) -> tuple[
-        np.ndarray, np.ndarray]:
+def ultrasound(
+    rng: np.random.Generator, rows: int = 360, cols: int = 480
+) -> tuple[np.ndarray, np.ndarray]:
     """A B-mode-like image with a hypoechoic oval lesion, and the lesion's mask."""
     yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
     speckle = rng.rayleigh(1.0, (rows, cols))
@@ -148,8 +180,9 @@ def ultrasound(rng: np.random.Generator, rows: int = 360, cols: int = 480) -> tu
     return np.clip(image, 0, 255).astype(np.uint8), inside.astype(np.uint8) * 255
 
 
-def slide_pixels(rng: np.random.Generator, rows: int = 1536, cols: int = 2048) -> tuple[
-        np.ndarray, list[list[float]]]:
+def slide_pixels(
+    rng: np.random.Generator, rows: int = 1536, cols: int = 2048
+) -> tuple[np.ndarray, list[list[float]]]:
     """An H&E-like RGB field with a dense tumour nest, and the nest's outline (level 0 px)."""
     from PIL import Image as PILImage
     from PIL import ImageDraw
@@ -160,8 +193,10 @@ def slide_pixels(rng: np.random.Generator, rows: int = 1536, cols: int = 2048) -
     draw = ImageDraw.Draw(canvas)
     angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
     radii = 330 + rng.normal(0, 35, angles.size)
-    outline = [[float(1000 + r * np.cos(a)), float(760 + 0.8 * r * np.sin(a))]
-               for r, a in zip(radii, angles, strict=True)]
+    outline = [
+        [float(1000 + r * np.cos(a)), float(760 + 0.8 * r * np.sin(a))]
+        for r, a in zip(radii, angles, strict=True)
+    ]
     draw.polygon([tuple(p) for p in outline], fill=(214, 150, 190))
     for _ in range(2500):
         x, y = rng.uniform(0, cols), rng.uniform(0, rows)
@@ -180,6 +215,7 @@ def slide_pixels(rng: np.random.Generator, rows: int = 1536, cols: int = 2048) -
 
 
 # --- DICOM --------------------------------------------------------------------------------------
+
 
 def _uid(*parts: Any) -> Any:
     from pydicom.uid import generate_uid
@@ -213,15 +249,23 @@ def mammogram_dataset(exam: DemoExam, side: str, view: str) -> Any:
     ds.Modality, ds.Manufacturer, ds.BodyPartExamined = "MG", "Senolab synthetic", "BREAST"
     ds.PresentationIntentType = "FOR PRESENTATION"
     ds.ImageType = ["DERIVED", "PRIMARY"]
-    ds.SeriesNumber, ds.InstanceNumber = 1, ["R-CC", "L-CC", "R-MLO", "L-MLO"].index(
-        f"{side}-{view}") + 1
+    ds.SeriesNumber, ds.InstanceNumber = (
+        1,
+        ["R-CC", "L-CC", "R-MLO", "L-MLO"].index(f"{side}-{view}") + 1,
+    )
     ds.ImageLaterality, ds.Laterality, ds.ViewPosition = side, side, view
     code = pydicom.Dataset()
     code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = (
-        VIEW_CODES[view][0], "SRT", VIEW_CODES[view][1])
+        VIEW_CODES[view][0],
+        "SRT",
+        VIEW_CODES[view][1],
+    )
     ds.ViewCodeSequence = [code]
-    ds.PatientOrientation = ["P", "F" if view == "MLO" else "L"] if side == "R" else [
-        "A", "F" if view == "MLO" else "R"]
+    ds.PatientOrientation = (
+        ["P", "F" if view == "MLO" else "L"]
+        if side == "R"
+        else ["A", "F" if view == "MLO" else "R"]
+    )
     ds.Rows, ds.Columns = pixels.shape
     ds.PixelSpacing = ds.ImagerPixelSpacing = [SPACING_MM, SPACING_MM]
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
@@ -235,8 +279,9 @@ def mammogram_dataset(exam: DemoExam, side: str, view: str) -> Any:
 def _ingest_dicom(project: Project, path: Path, user: Any) -> Image:
     """Through the platform's DICOM ingest (de-identification, pixel cache, rows)."""
     # Our files are byte-identical run after run, so the hash finds what an earlier run stored.
-    existing = Image.objects.filter(project=project,
-                                    source_sha256=storage.sha256_of(path.read_bytes())).first()
+    existing = Image.objects.filter(
+        project=project, source_sha256=storage.sha256_of(path.read_bytes())
+    ).first()
     if existing:
         return existing
     try:
@@ -262,8 +307,13 @@ def _store_synthetic_dicom(project: Project, path: Path) -> Image:
         return existing
     patient, offset = pseudonymize_patient(project, ds.PatientID, str(ds.PatientName))
     study_date = dt.datetime.strptime(ds.StudyDate, "%Y%m%d").date() + dt.timedelta(offset)
-    for keyword in ("PatientBirthDate", "AccessionNumber", "InstitutionName",
-                    "ReferringPhysicianName", "PatientAge"):
+    for keyword in (
+        "PatientBirthDate",
+        "AccessionNumber",
+        "InstitutionName",
+        "ReferringPhysicianName",
+        "PatientAge",
+    ):
         delattr(ds, keyword)
     ds.PatientID = ds.PatientName = patient.pseudonym
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = study_date.strftime("%Y%m%d")
@@ -276,50 +326,82 @@ def _store_synthetic_dicom(project: Project, path: Path) -> Image:
     pixels = ds.pixel_array
     with storage.files_with_rows() as batch:
         exam, _ = Exam.objects.get_or_create(
-            project=project, study_uid=ds.StudyInstanceUID,
-            defaults={"patient": patient, "study_date": study_date, "modalities": ["MG"],
-                      "source": "demo", "description": "Synthetic screening mammography"})
+            project=project,
+            study_uid=ds.StudyInstanceUID,
+            defaults={
+                "patient": patient,
+                "study_date": study_date,
+                "modalities": ["MG"],
+                "source": "demo",
+                "description": "Synthetic screening mammography",
+            },
+        )
         series, _ = Series.objects.get_or_create(
-            project=project, exam=exam, series_uid=ds.SeriesInstanceUID,
-            defaults={"modality": "MG", "number": 1, "body_part": "BREAST"})
+            project=project,
+            exam=exam,
+            series_uid=ds.SeriesInstanceUID,
+            defaults={"modality": "MG", "number": 1, "body_part": "BREAST"},
+        )
         key = batch.save(storage.new_key(project.pk, "images", "dcm"), buf.getvalue())
         cache_key, layout = pixelcache.write_pixel_cache(project.pk, pixels, batch)
         return Image.objects.create(
-            project=project, exam=exam, series=series, sop_instance_uid=ds.SOPInstanceUID,
-            instance_number=ds.InstanceNumber, modality="MG", laterality=ds.ImageLaterality,
-            view=ds.ViewPosition, rows=ds.Rows, columns=ds.Columns, bits_allocated=16,
-            bits_stored=12, pixel_spacing=[SPACING_MM, SPACING_MM],
+            project=project,
+            exam=exam,
+            series=series,
+            sop_instance_uid=ds.SOPInstanceUID,
+            instance_number=ds.InstanceNumber,
+            modality="MG",
+            laterality=ds.ImageLaterality,
+            view=ds.ViewPosition,
+            rows=ds.Rows,
+            columns=ds.Columns,
+            bits_allocated=16,
+            bits_stored=12,
+            pixel_spacing=[SPACING_MM, SPACING_MM],
             transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
-            window_center=float(ds.WindowCenter), window_width=float(ds.WindowWidth),
-            source_format="dicom", storage_key=key, sha256=storage.sha256_of(buf.getvalue()),
-            source_sha256=storage.sha256_of(raw), size_bytes=len(buf.getvalue()),
-            pixel_cache_key=cache_key, pixel_cache=layout,
+            window_center=float(ds.WindowCenter),
+            window_width=float(ds.WindowWidth),
+            source_format="dicom",
+            storage_key=key,
+            sha256=storage.sha256_of(buf.getvalue()),
+            source_sha256=storage.sha256_of(raw),
+            size_bytes=len(buf.getvalue()),
+            pixel_cache_key=cache_key,
+            pixel_cache=layout,
         )
 
 
 # --- loading ------------------------------------------------------------------------------------
 
+
 def _owner() -> Any:
     users = get_user_model().objects
     name = os.environ.get("SENOLAB_ADMIN_USER") or "admin"
-    return users.filter(username=name).first() or users.filter(is_superuser=True).order_by(
-        "id").first()
+    return (
+        users.filter(username=name).first()
+        or users.filter(is_superuser=True).order_by("id").first()
+    )
 
 
 def demo_project(owner: Any = None) -> Project:
     project, _ = Project.objects.get_or_create(
-        name=PROJECT_NAME, defaults={"slug": "demo", "description":
-                                     "Synthetic cases generated by Senolab (no real data)."})
+        name=PROJECT_NAME,
+        defaults={
+            "slug": "demo",
+            "description": "Synthetic cases generated by Senolab (no real data).",
+        },
+    )
     owner = owner or _owner()
     if owner is not None:
-        Membership.objects.get_or_create(project=project, user=owner,
-                                         defaults={"role": Role.OWNER})
+        Membership.objects.get_or_create(project=project, user=owner, defaults={"role": Role.OWNER})
     return project
 
 
 def _has_reference(exam: Exam) -> bool:
-    return Finding.objects.filter(exam=exam, source=Source.REFERENCE).exists() or \
-        exam.labels.filter(source=Source.REFERENCE).exists()
+    return (
+        Finding.objects.filter(exam=exam, source=Source.REFERENCE).exists()
+        or exam.labels.filter(source=Source.REFERENCE).exists()
+    )
 
 
 def _load_mammograms(project: Project, workdir: Path, user: Any, log: Any) -> int:
@@ -344,36 +426,65 @@ def _load_mammograms(project: Project, workdir: Path, user: Any, log: Any) -> in
     return count
 
 
-def _mammogram_truth(project: Project, exam: Exam, spec: DemoExam,
-                     images: dict[tuple[str, str], Image]) -> None:
+def _mammogram_truth(
+    project: Project, exam: Exam, spec: DemoExam, images: dict[tuple[str, str], Image]
+) -> None:
     for lesion in spec.lesions:
         marks = []
         for view in ("CC", "MLO"):
             cx, cy = lesion_centre(lesion, view)
-            marks.append({"image": images[(lesion.side, view)], "kind": "ellipse",
-                          "geometry": {"cx": cx, "cy": cy, "rx": lesion.radius * 1.3,
-                                       "ry": lesion.radius * 1.3}})
-        attributes = ({"mass_shape": "irregular" if lesion.pathology == "malignant" else "oval"}
-                      if lesion.kind == "mass" else {
-                          "calcification_morphology": "fine_pleomorphic"
-                          if lesion.pathology == "malignant" else "typically_benign"})
-        add_reference_finding(exam, finding_type=lesion.kind, pathology=lesion.pathology,
-                              birads=lesion.birads, laterality=lesion.side,
-                              attributes=attributes, marks=marks)
+            marks.append(
+                {
+                    "image": images[(lesion.side, view)],
+                    "kind": "ellipse",
+                    "geometry": {
+                        "cx": cx,
+                        "cy": cy,
+                        "rx": lesion.radius * 1.3,
+                        "ry": lesion.radius * 1.3,
+                    },
+                }
+            )
+        attributes = (
+            {"mass_shape": "irregular" if lesion.pathology == "malignant" else "oval"}
+            if lesion.kind == "mass"
+            else {
+                "calcification_morphology": "fine_pleomorphic"
+                if lesion.pathology == "malignant"
+                else "typically_benign"
+            }
+        )
+        add_reference_finding(
+            exam,
+            finding_type=lesion.kind,
+            pathology=lesion.pathology,
+            birads=lesion.birads,
+            laterality=lesion.side,
+            attributes=attributes,
+            marks=marks,
+        )
     for side in ("L", "R"):
         mine = [x for x in spec.lesions if x.side == side]
-        worst = max((x.pathology for x in mine), key=["benign", "malignant"].index,
-                    default="normal")
+        worst = max(
+            (x.pathology for x in mine), key=["benign", "malignant"].index, default="normal"
+        )
         birads = max((x.birads for x in mine), key=BIRADS.index, default="1")
-        set_reference_label(exam, laterality=side, density=spec.density, birads=birads,
-                            pathology=worst)
-    ClinicalRecord.objects.update_or_create(exam=exam, defaults={
-        "project": project, "patient": exam.patient, "age_at_exam": spec.age,
-        "breast_density": spec.density,
-        "risk_factors": ["family_history"] if spec.patient == "DEMO-001" else [],
-        "biopsy_outcome": max((x.pathology for x in spec.lesions),
-                              key=["benign", "malignant"].index, default=""),
-    })
+        set_reference_label(
+            exam, laterality=side, density=spec.density, birads=birads, pathology=worst
+        )
+    ClinicalRecord.objects.update_or_create(
+        exam=exam,
+        defaults={
+            "project": project,
+            "patient": exam.patient,
+            "age_at_exam": spec.age,
+            "breast_density": spec.density,
+            "risk_factors": ["family_history"] if spec.patient == "DEMO-001" else [],
+            "biopsy_outcome": max(
+                (x.pathology for x in spec.lesions), key=["benign", "malignant"].index, default=""
+            ),
+        },
+    )
 
 
 def _load_ultrasound(project: Project, user: Any) -> None:
@@ -382,18 +493,34 @@ def _load_ultrasound(project: Project, user: Any) -> None:
     pixels, mask = ultrasound(np.random.default_rng(5))
     with storage.files_with_rows() as batch:
         # Beatriz's right-breast mass, seen again on ultrasound (same patient, same truth).
-        result = store_raster(project, pixels, patient_key="DEMO-002", exam_key="us-1",
-                              modality="US", laterality="R", source="demo", user=user,
-                              batch=batch, study_date=dt.date(2024, 7, 1),
-                              description="Synthetic breast ultrasound")
+        result = store_raster(
+            project,
+            pixels,
+            patient_key="DEMO-002",
+            exam_key="us-1",
+            modality="US",
+            laterality="R",
+            source="demo",
+            user=user,
+            batch=batch,
+            study_date=dt.date(2024, 7, 1),
+            description="Synthetic breast ultrasound",
+        )
         exam = result.image.exam
         if _has_reference(exam):
             return
         mark = mask_mark(project, mask, batch, image=result.image)
         if mark is None:
             raise ValueError("the synthetic ultrasound lesion mask is empty")
-        add_reference_finding(exam, finding_type="mass", pathology="benign", birads="3",
-                              laterality="R", attributes={"mass_shape": "oval"}, marks=[mark])
+        add_reference_finding(
+            exam,
+            finding_type="mass",
+            pathology="benign",
+            birads="3",
+            laterality="R",
+            attributes={"mass_shape": "oval"},
+            marks=[mark],
+        )
         set_reference_label(exam, laterality="R", birads="3", pathology="benign")
 
 
@@ -404,16 +531,20 @@ def _load_slide(project: Project, workdir: Path, user: Any) -> None:
     path = workdir / "demo-slide.tiff"
     write_pyramidal_tiff(path, pixels, mpp=0.5)
     # The core biopsy of Beatriz's left calcifications.
-    result = store_slide(project, path, patient_key="DEMO-002", exam_key="biopsy-1",
-                         user=user, source="demo")
+    result = store_slide(
+        project, path, patient_key="DEMO-002", exam_key="biopsy-1", user=user, source="demo"
+    )
     exam = result.slide.exam
     if _has_reference(exam):
         return
     with transaction.atomic():
-        add_reference_finding(exam, finding_type="other", pathology="malignant",
-                              note="invasive carcinoma (synthetic)",
-                              marks=[{"slide": result.slide, "kind": "polygon",
-                                      "geometry": {"points": outline}}])
+        add_reference_finding(
+            exam,
+            finding_type="other",
+            pathology="malignant",
+            note="invasive carcinoma (synthetic)",
+            marks=[{"slide": result.slide, "kind": "polygon", "geometry": {"points": outline}}],
+        )
         set_reference_label(exam, pathology="malignant")
 
 
@@ -429,4 +560,3 @@ def load_demo(*, owner: Any = None, log: Any = None) -> Project:
         log("pyramidal slide with a tumour outline")
     log(f"Demo project ready: {exams} mammography exams, 1 ultrasound case, 1 slide")
     return project
-

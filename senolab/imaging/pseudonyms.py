@@ -60,8 +60,11 @@ def pseudonymize_patient(
                 project=project, pseudonym=pseudonym_for(project, original_patient_id)
             )
             entry = PseudonymEntry.objects.create(
-                project=project, patient=patient, original_patient_id=original_patient_id,
-                original_patient_name=original_patient_name, date_offset_days=offset,
+                project=project,
+                patient=patient,
+                original_patient_id=original_patient_id,
+                original_patient_name=original_patient_name,
+                date_offset_days=offset,
             )
     except IntegrityError:  # another worker created it first
         entry = PseudonymEntry.objects.select_related("patient").get(

@@ -27,13 +27,42 @@ from senolab.imaging.models import Exam, Image, Modality, Series
 from senolab.imaging.pseudonyms import pseudonymize_patient, remap_uid
 from senolab.projects.models import Project
 
-RASTER_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff",
-                   ".tiff": "tiff", ".pgm": "pgm", ".ppm": "pgm", ".npy": "npy"}
+RASTER_SUFFIXES = {
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".pgm": "pgm",
+    ".ppm": "pgm",
+    ".npy": "npy",
+}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PNG_KEPT_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB",
-                   b"iCCP", b"sBIT", b"pHYs", b"bKGD"}
-SIDECAR_FIELDS = {"patient_key", "exam_key", "modality", "laterality", "view", "site",
-                  "study_date", "pixel_spacing", "description"}
+PNG_KEPT_CHUNKS = {
+    b"IHDR",
+    b"PLTE",
+    b"IDAT",
+    b"IEND",
+    b"tRNS",
+    b"gAMA",
+    b"cHRM",
+    b"sRGB",
+    b"iCCP",
+    b"sBIT",
+    b"pHYs",
+    b"bKGD",
+}
+SIDECAR_FIELDS = {
+    "patient_key",
+    "exam_key",
+    "modality",
+    "laterality",
+    "view",
+    "site",
+    "study_date",
+    "pixel_spacing",
+    "description",
+}
 
 
 class RasterError(ValueError):
@@ -82,8 +111,10 @@ def normalise_pixels(pixels: np.ndarray) -> np.ndarray:
         a = a[:, :, :3]
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
-    if a.ndim == 3 and a.shape[2] == 3 and (
-        np.array_equal(a[:, :, 0], a[:, :, 1]) and np.array_equal(a[:, :, 0], a[:, :, 2])
+    if (
+        a.ndim == 3
+        and a.shape[2] == 3
+        and (np.array_equal(a[:, :, 0], a[:, :, 1]) and np.array_equal(a[:, :, 0], a[:, :, 2]))
     ):
         # Ultrasound PNGs are often grey stored as RGB: one channel is what readers expect.
         a = a[:, :, 0]
@@ -116,8 +147,8 @@ def strip_png_metadata(data: bytes) -> bytes | None:
         return None
     out, pos = [PNG_SIGNATURE], len(PNG_SIGNATURE)
     while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind = data[pos + 4:pos + 8]
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
         end = pos + 12 + length
         if end > len(data):
             return None
@@ -138,24 +169,41 @@ def _stored_copy(pixels: np.ndarray, raw: bytes, fmt: str) -> bytes:
     return _png_bytes(pixels)
 
 
-def exam_for(project: Project, *, patient_key: str, exam_key: str, modality: str,
-             site: str = "", study_date: dt.date | None = None, source: str = "",
-             description: str = "") -> tuple[Exam, Series]:
+def exam_for(
+    project: Project,
+    *,
+    patient_key: str,
+    exam_key: str,
+    modality: str,
+    site: str = "",
+    study_date: dt.date | None = None,
+    source: str = "",
+    description: str = "",
+) -> tuple[Exam, Series]:
     """The Exam and the modality's Series for caller-chosen keys, created on first sight."""
     patient, offset = pseudonymize_patient(project, patient_key)
     study_uid = remap_uid(project, f"exam:{patient_key}:{exam_key}")
     shifted = study_date + dt.timedelta(days=offset) if study_date else None
     exam, _ = Exam.objects.get_or_create(
-        project=project, study_uid=study_uid,
-        defaults={"patient": patient, "study_date": shifted, "site": site, "source": source,
-                  "description": description, "modalities": [modality]},
+        project=project,
+        study_uid=study_uid,
+        defaults={
+            "patient": patient,
+            "study_date": shifted,
+            "site": site,
+            "source": source,
+            "description": description,
+            "modalities": [modality],
+        },
     )
     if modality not in exam.modalities:
         exam.modalities = sorted({*exam.modalities, modality})
         exam.save(update_fields=["modalities"])
     series_uid = remap_uid(project, f"series:{patient_key}:{exam_key}:{modality}")
     series, _ = Series.objects.get_or_create(
-        project=project, exam=exam, series_uid=series_uid,
+        project=project,
+        exam=exam,
+        series_uid=series_uid,
         defaults={"modality": modality, "number": 1, "body_part": "BREAST"},
     )
     return exam, series
@@ -178,10 +226,20 @@ def _read_source(source: np.ndarray | str | Path) -> tuple[np.ndarray, bytes, st
 
 
 def store_raster(
-    project: Project, pixels_or_path: np.ndarray | str | Path, *, patient_key: str,
-    exam_key: str, modality: str, laterality: str = "U", view: str = "", site: str = "",
-    study_date: dt.date | None = None, user: Any = None, source: str = "raster",
-    pixel_spacing: list[float] | None = None, description: str = "",
+    project: Project,
+    pixels_or_path: np.ndarray | str | Path,
+    *,
+    patient_key: str,
+    exam_key: str,
+    modality: str,
+    laterality: str = "U",
+    view: str = "",
+    site: str = "",
+    study_date: dt.date | None = None,
+    user: Any = None,
+    source: str = "raster",
+    pixel_spacing: list[float] | None = None,
+    description: str = "",
     batch: storage.FileBatch | None = None,
 ) -> RasterResult:
     """Ingest one raster; returns the Image and whether it was created (False: a duplicate).
@@ -203,24 +261,43 @@ def store_raster(
     lo, hi = float(pixels.min()), float(pixels.max())
     try:
         with contextlib.nullcontext(batch) if batch else storage.files_with_rows() as files:
-            exam, series = exam_for(project, patient_key=patient_key, exam_key=exam_key,
-                                    modality=modality, site=site, study_date=study_date,
-                                    source=source, description=description)
+            exam, series = exam_for(
+                project,
+                patient_key=patient_key,
+                exam_key=exam_key,
+                modality=modality,
+                site=site,
+                study_date=study_date,
+                source=source,
+                description=description,
+            )
             key = files.save(storage.new_key(project.pk, "images", "png"), stored)
             cache_key, layout = pixelcache.write_pixel_cache(project.pk, pixels, files)
             image = Image.objects.create(
-                project=project, exam=exam, series=series,
+                project=project,
+                exam=exam,
+                series=series,
                 sop_instance_uid=remap_uid(project, f"raster:{source_sha}"),
-                instance_number=series.images.count() + 1, modality=modality,
-                laterality=laterality or "U", view=view or "",
-                rows=pixels.shape[0], columns=pixels.shape[1],
-                samples_per_pixel=3 if rgb else 1, bits_allocated=bits, bits_stored=bits_stored,
+                instance_number=series.images.count() + 1,
+                modality=modality,
+                laterality=laterality or "U",
+                view=view or "",
+                rows=pixels.shape[0],
+                columns=pixels.shape[1],
+                samples_per_pixel=3 if rgb else 1,
+                bits_allocated=bits,
+                bits_stored=bits_stored,
                 pixel_spacing=pixel_spacing,
                 photometric_interpretation="RGB" if rgb else "MONOCHROME2",
-                window_center=(lo + hi) / 2, window_width=max(hi - lo, 1.0),
-                source_format=fmt, storage_key=key, sha256=storage.sha256_of(stored),
-                source_sha256=source_sha, size_bytes=len(stored),
-                pixel_cache_key=cache_key, pixel_cache=layout,
+                window_center=(lo + hi) / 2,
+                window_width=max(hi - lo, 1.0),
+                source_format=fmt,
+                storage_key=key,
+                sha256=storage.sha256_of(stored),
+                source_sha256=source_sha,
+                size_bytes=len(stored),
+                pixel_cache_key=cache_key,
+                pixel_cache=layout,
             )
     except IntegrityError:  # a concurrent ingest of the same bytes won the race
         if batch is not None:
@@ -233,9 +310,18 @@ def store_raster(
 
 
 def ingest_raster(
-    project: Project, pixels_or_path: np.ndarray | str | Path, *, patient_key: str,
-    exam_key: str, modality: str, laterality: str = "U", view: str = "", site: str = "",
-    study_date: dt.date | None = None, user: Any = None, **options: Any,
+    project: Project,
+    pixels_or_path: np.ndarray | str | Path,
+    *,
+    patient_key: str,
+    exam_key: str,
+    modality: str,
+    laterality: str = "U",
+    view: str = "",
+    site: str = "",
+    study_date: dt.date | None = None,
+    user: Any = None,
+    **options: Any,
 ) -> Image:
     """Store a raster image (file or array) as an Image of the given patient and exam keys.
 
@@ -247,8 +333,17 @@ def ingest_raster(
         options: source (importer name), pixel_spacing [row, col] in mm, description.
     """
     return store_raster(
-        project, pixels_or_path, patient_key=patient_key, exam_key=exam_key, modality=modality,
-        laterality=laterality, view=view, site=site, study_date=study_date, user=user, **options,
+        project,
+        pixels_or_path,
+        patient_key=patient_key,
+        exam_key=exam_key,
+        modality=modality,
+        laterality=laterality,
+        view=view,
+        site=site,
+        study_date=study_date,
+        user=user,
+        **options,
     ).image
 
 
@@ -269,8 +364,9 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     return {}
 
 
-def ingest_raster_with_sidecar(project: Project, path: Path, *, user: Any = None,
-                               **defaults: Any) -> RasterResult:
+def ingest_raster_with_sidecar(
+    project: Project, path: Path, *, user: Any = None, **defaults: Any
+) -> RasterResult:
     """Ingest a raster file whose patient, exam and view come from its JSON sidecar."""
     meta = {**defaults, **read_sidecar(Path(path))}
     if not meta.get("patient_key") or not meta.get("exam_key"):
@@ -282,5 +378,4 @@ def ingest_raster_with_sidecar(project: Project, path: Path, *, user: Any = None
         except ValueError as exc:
             raise RasterError("study_date must be an ISO date (YYYY-MM-DD)") from exc
     modality = meta.pop("modality", "OT")
-    return store_raster(project, path, modality=modality, study_date=study_date, user=user,
-                        **meta)
+    return store_raster(project, path, modality=modality, study_date=study_date, user=user, **meta)

@@ -61,6 +61,7 @@ def _sha256_file(path: Path) -> str:
 
 # --- making a copy safe ------------------------------------------------------------------------
 
+
 def _associated_pages(tf: tifffile.TiffFile) -> list[int]:
     """Indices of pages holding label or macro images."""
     drop = []
@@ -85,8 +86,7 @@ def strip_associated_images(path: Path) -> int:
         if not drop:
             return 0
         fmt = tf.tiff
-        pages = [(p.index, p.offset, list(p.dataoffsets), list(p.databytecounts))
-                 for p in tf.pages]
+        pages = [(p.index, p.offset, list(p.dataoffsets), list(p.databytecounts)) for p in tf.pages]
     with open(path, "r+b") as fh:
         kept = [p for p in pages if p[0] not in drop]
         for index, _, offsets, counts in pages:
@@ -105,8 +105,7 @@ def strip_associated_images(path: Path) -> int:
 
 def scrub_descriptions(path: Path) -> None:
     """Blank identifying `key = value` fields of Aperio descriptions, in place."""
-    pattern = re.compile(r"\|\s*(" + "|".join(map(re.escape, APERIO_IDENTIFYING)) +
-                         r")\s*=[^|]*")
+    pattern = re.compile(r"\|\s*(" + "|".join(map(re.escape, APERIO_IDENTIFYING)) + r")\s*=[^|]*")
     with tifffile.TiffFile(path) as tf:
         descriptions = [(p.index, getattr(p, "description", "") or "") for p in tf.pages]
     for index, text in descriptions:
@@ -116,6 +115,7 @@ def scrub_descriptions(path: Path) -> None:
 
 
 # --- DICOM whole-slide images --------------------------------------------------------------------
+
 
 def _dicom_volume(folder: Path) -> tuple[np.ndarray, float | None]:
     """The largest VOLUME level of the DICOM WSI in folder as (rows, cols, 3) and its mpp."""
@@ -139,14 +139,18 @@ def _dicom_volume(folder: Path) -> tuple[np.ndarray, float | None]:
     if best is None:
         raise SlideError("no DICOM whole-slide (VL WSI, VOLUME) image found")
     if best[0] > MAX_DICOM_PIXELS:
-        raise SlideError(f"this DICOM slide has {best[0]:,} pixels; converting more than "
-                         f"{MAX_DICOM_PIXELS:,} at ingest is not supported")
+        raise SlideError(
+            f"this DICOM slide has {best[0]:,} pixels; converting more than "
+            f"{MAX_DICOM_PIXELS:,} at ingest is not supported"
+        )
     ds = pydicom.dcmread(best[1])
     try:
         frames = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - names the transfer syntax a decoder lacks
-        raise SlideError(f"the slide's frames could not be decoded (transfer syntax "
-                         f"{ds.file_meta.TransferSyntaxUID.name})") from exc
+        raise SlideError(
+            f"the slide's frames could not be decoded (transfer syntax "
+            f"{ds.file_meta.TransferSyntaxUID.name})"
+        ) from exc
     frames = frames.reshape(int(ds.get("NumberOfFrames", 1)), ds.Rows, ds.Columns, -1)
     total_rows, total_cols = int(ds.TotalPixelMatrixRows), int(ds.TotalPixelMatrixColumns)
     canvas = np.full((total_rows, total_cols, frames.shape[3]), 255, frames.dtype)
@@ -163,7 +167,7 @@ def _dicom_volume(folder: Path) -> tuple[np.ndarray, float | None]:
             r0, c0 = (i // tiles_across) * ds.Rows, (i % tiles_across) * ds.Columns
         h, w = min(ds.Rows, total_rows - r0), min(ds.Columns, total_cols - c0)
         if h > 0 and w > 0:
-            canvas[r0:r0 + h, c0:c0 + w] = tile[:h, :w]
+            canvas[r0 : r0 + h, c0 : c0 + w] = tile[:h, :w]
     mpp = None
     shared = ds.get("SharedFunctionalGroupsSequence")
     if shared and "PixelMeasuresSequence" in shared[0]:
@@ -173,17 +177,23 @@ def _dicom_volume(folder: Path) -> tuple[np.ndarray, float | None]:
     return canvas.astype(np.uint8), mpp
 
 
-def write_pyramidal_tiff(out: Path | Any, rgb: np.ndarray, *, mpp: float | None = None,
-                         min_side: int = 256) -> None:
+def write_pyramidal_tiff(
+    out: Path | Any, rgb: np.ndarray, *, mpp: float | None = None, min_side: int = 256
+) -> None:
     """A tiled, JPEG-compressed pyramidal TIFF (SubIFDs) that tiffslide and OpenSlide read."""
     levels = [rgb]
     while max(levels[-1].shape[:2]) > min_side * 2:
         a = levels[-1]
         h, w = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
-        levels.append(a[:h, :w].reshape(h // 2, 2, w // 2, 2, -1).mean(axis=(1, 3))
-                      .astype(np.uint8))
-    options: dict[str, Any] = {"tile": (TILE, TILE), "compression": "jpeg",
-                               "compressionargs": {"level": 90}, "photometric": "rgb"}
+        levels.append(
+            a[:h, :w].reshape(h // 2, 2, w // 2, 2, -1).mean(axis=(1, 3)).astype(np.uint8)
+        )
+    options: dict[str, Any] = {
+        "tile": (TILE, TILE),
+        "compression": "jpeg",
+        "compressionargs": {"level": 90},
+        "photometric": "rgb",
+    }
     if mpp:
         options |= {"resolution": (1e4 / mpp, 1e4 / mpp), "resolutionunit": "CENTIMETER"}
     with tifffile.TiffWriter(out) as tw:
@@ -195,6 +205,7 @@ def write_pyramidal_tiff(out: Path | Any, rgb: np.ndarray, *, mpp: float | None 
 
 
 # --- ingest -------------------------------------------------------------------------------------
+
 
 def _is_dicom(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() == ".dcm"
@@ -235,8 +246,10 @@ def _describe(path: Path) -> dict[str, Any]:
         with tiffslide.TiffSlide(path) as ts:
             props = ts.properties
             width, height = ts.dimensions
-            levels = [{"width": int(w), "height": int(h), "downsample": float(d)}
-                      for (w, h), d in zip(ts.level_dimensions, ts.level_downsamples, strict=True)]
+            levels = [
+                {"width": int(w), "height": int(h), "downsample": float(d)}
+                for (w, h), d in zip(ts.level_dimensions, ts.level_downsamples, strict=True)
+            ]
     except Exception as exc:  # noqa: BLE001 - whatever tiffslide raises means unreadable
         raise SlideError(f"tiffslide cannot read this slide ({type(exc).__name__})") from exc
 
@@ -244,15 +257,28 @@ def _describe(path: Path) -> dict[str, Any]:
         value = props.get(name)
         return float(value) if value not in (None, "") else None
 
-    return {"width": int(width), "height": int(height), "levels": levels,
-            "mpp_x": number("tiffslide.mpp-x"), "mpp_y": number("tiffslide.mpp-y"),
-            "objective_power": number("tiffslide.objective-power"),
-            "vendor": str(props.get("tiffslide.vendor") or "")}
+    return {
+        "width": int(width),
+        "height": int(height),
+        "levels": levels,
+        "mpp_x": number("tiffslide.mpp-x"),
+        "mpp_y": number("tiffslide.mpp-y"),
+        "objective_power": number("tiffslide.objective-power"),
+        "vendor": str(props.get("tiffslide.vendor") or ""),
+    }
 
 
-def store_slide(project: Project, path: str | Path, *, patient_key: str, exam_key: str,
-                user: Any = None, source: str = "slides", site: str = "",
-                batch: storage.FileBatch | None = None) -> SlideResult:
+def store_slide(
+    project: Project,
+    path: str | Path,
+    *,
+    patient_key: str,
+    exam_key: str,
+    user: Any = None,
+    source: str = "slides",
+    site: str = "",
+    batch: storage.FileBatch | None = None,
+) -> SlideResult:
     """Ingest one slide; returns it and whether it was created (False: the same bytes again)."""
     path = Path(path)
     if not path.exists():
@@ -268,21 +294,40 @@ def store_slide(project: Project, path: str | Path, *, patient_key: str, exam_ke
             # A generic TIFF's resolution tag is often a 72 dpi default, not a microscope's.
             meta["mpp_x"] = meta["mpp_y"] = None
         with contextlib.nullcontext(batch) if batch else storage.files_with_rows() as files:
-            exam, series = exam_for(project, patient_key=patient_key, exam_key=exam_key,
-                                    modality="SM", site=site, source=source)
+            exam, series = exam_for(
+                project,
+                patient_key=patient_key,
+                exam_key=exam_key,
+                modality="SM",
+                site=site,
+                source=source,
+            )
             key = storage.new_key(project.pk, "slides", "svs" if fmt == "svs" else "tiff")
             with open(copy, "rb") as fh:
                 files.save(key, fh)
             slide = Slide.objects.create(
-                project=project, exam=exam, series=series, format=fmt, storage_key=key,
-                sha256=_sha256_file(copy), source_sha256=source_sha,
-                size_bytes=copy.stat().st_size, **meta,
+                project=project,
+                exam=exam,
+                series=series,
+                format=fmt,
+                storage_key=key,
+                sha256=_sha256_file(copy),
+                source_sha256=source_sha,
+                size_bytes=copy.stat().st_size,
+                **meta,
             )
     return SlideResult(slide, True)
 
 
-def ingest_slide(project: Project, path: str | Path, *, patient_key: str, exam_key: str,
-                 user: Any = None, **options: Any) -> Slide:
+def ingest_slide(
+    project: Project,
+    path: str | Path,
+    *,
+    patient_key: str,
+    exam_key: str,
+    user: Any = None,
+    **options: Any,
+) -> Slide:
     """Store a whole-slide image (SVS, pyramidal TIFF, DICOM SM file or folder) de-identified.
 
     Args:
@@ -291,8 +336,9 @@ def ingest_slide(project: Project, path: str | Path, *, patient_key: str, exam_k
         patient_key, exam_key: the caller's identifiers; pseudonymised, never stored as given.
         options: source (importer name), site.
     """
-    return store_slide(project, path, patient_key=patient_key, exam_key=exam_key, user=user,
-                       **options).slide
+    return store_slide(
+        project, path, patient_key=patient_key, exam_key=exam_key, user=user, **options
+    ).slide
 
 
 @functools.lru_cache(maxsize=32)

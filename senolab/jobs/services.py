@@ -31,11 +31,15 @@ class Progress(Protocol):
     def __call__(self, fraction: float, message: str = "") -> None: ...
 
 
-def create_job(kind: str, *, project=None, user=None, params: dict | None = None,
-               queue: str = "default") -> Job:
+def create_job(
+    kind: str, *, project=None, user=None, params: dict | None = None, queue: str = "default"
+) -> Job:
     return Job.objects.create(
-        kind=kind, project=project, created_by=user if user and user.is_authenticated else None,
-        params=params or {}, queue=queue,
+        kind=kind,
+        project=project,
+        created_by=user if user and user.is_authenticated else None,
+        params=params or {},
+        queue=queue,
     )
 
 
@@ -88,14 +92,23 @@ def run_job(job_id, work: Callable[[Job, Progress], dict | None], *, worker: str
     except Exception as exc:  # noqa: BLE001 - every failure must land on the row
         logger.exception("job %s (%s) failed", job.pk, job.kind)
         return _finish(
-            job, JobStatus.FAILED, message=f"Failed: {type(exc).__name__}: {exc}"[:500],
+            job,
+            JobStatus.FAILED,
+            message=f"Failed: {type(exc).__name__}: {exc}"[:500],
             error=traceback.format_exc(),
         )
     return _finish(job, JobStatus.SUCCEEDED, message="Done.", result=result or {}, progress=1.0)
 
 
-def _finish(job: Job, status: str, *, message: str = "", error: str = "",
-            result: dict | None = None, progress: float | None = None) -> Job:
+def _finish(
+    job: Job,
+    status: str,
+    *,
+    message: str = "",
+    error: str = "",
+    result: dict | None = None,
+    progress: float | None = None,
+) -> Job:
     fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "message": message}
     if error:
         fields["error"] = error
@@ -114,7 +127,8 @@ def request_cancel(job: Job) -> Job:
         return job
     Job.objects.filter(pk=job.pk).update(cancel_requested=True)
     Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now(),
+        status=JobStatus.CANCELLED,
+        finished_at=timezone.now(),
         message="Cancelled before it started.",
     )
     job.refresh_from_db()
@@ -124,7 +138,8 @@ def request_cancel(job: Job) -> Job:
 def fail_jobs_of_lost_worker(worker: str) -> int:
     """A worker that (re)starts under a name owns no running job any more: those died with it."""
     return Job.objects.filter(status=JobStatus.RUNNING, worker=worker).update(
-        status=JobStatus.FAILED, finished_at=timezone.now(),
+        status=JobStatus.FAILED,
+        finished_at=timezone.now(),
         message="The worker running this job stopped unexpectedly (killed or crashed).",
         error="worker lost",
     )
@@ -133,7 +148,8 @@ def fail_jobs_of_lost_worker(worker: str) -> int:
 def fail_job_of_lost_process(job_id) -> int:
     """The pool process running this job died (killed, out of memory) while its worker lived."""
     return Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.FAILED, finished_at=timezone.now(),
+        status=JobStatus.FAILED,
+        finished_at=timezone.now(),
         message="The process running this job died unexpectedly (killed or out of memory).",
         error="worker process lost",
     )
@@ -143,6 +159,8 @@ def reap_stale_jobs(now=None) -> int:
     """Fail running jobs whose heartbeat stopped long ago (their worker is gone for good)."""
     now = now or timezone.now()
     return Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER).update(
-        status=JobStatus.FAILED, finished_at=now,
-        message="No progress reported for too long: the worker was lost.", error="worker lost",
+        status=JobStatus.FAILED,
+        finished_at=now,
+        message="No progress reported for too long: the worker was lost.",
+        error="worker lost",
     )

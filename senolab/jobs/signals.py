@@ -30,9 +30,13 @@ def fail_orphaned_jobs(sender: Any = None, **kwargs: Any) -> None:
 
 
 @task_failure.connect
-def fail_job_of_lost_pool_process(sender: Any = None, task_id: str | None = None,
-                                  exception: BaseException | None = None,
-                                  args: tuple | list | None = None, **kwargs: Any) -> None:
+def fail_job_of_lost_pool_process(
+    sender: Any = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    args: tuple | list | None = None,
+    **kwargs: Any,
+) -> None:
     from senolab.jobs.base import JobTask
 
     if not isinstance(exception, WorkerLostError) or not isinstance(sender, JobTask):

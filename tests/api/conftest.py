@@ -18,9 +18,16 @@ _seed = itertools.count(1)
 
 
 def add_image(
-    project: Project, *, patient: str = "p1", exam: str = "e1", modality: str = "MG",
-    laterality: str = "L", view: str = "CC", site: str = "north",
-    study_date: dt.date | None = dt.date(2020, 1, 1), shape: tuple[int, ...] = (40, 30),
+    project: Project,
+    *,
+    patient: str = "p1",
+    exam: str = "e1",
+    modality: str = "MG",
+    laterality: str = "L",
+    view: str = "CC",
+    site: str = "north",
+    study_date: dt.date | None = dt.date(2020, 1, 1),
+    shape: tuple[int, ...] = (40, 30),
     dtype: str = "uint16",
 ) -> Image:
     """One image with distinct pixels (ingest refuses exact duplicates)."""
@@ -28,8 +35,15 @@ def add_image(
     high = 4095 if dtype == "uint16" else 255
     pixels = rng.integers(0, high, shape).astype(dtype)
     return ingest_raster(
-        project, pixels, patient_key=patient, exam_key=exam, modality=modality,
-        laterality=laterality, view=view, site=site, study_date=study_date,
+        project,
+        pixels,
+        patient_key=patient,
+        exam_key=exam,
+        modality=modality,
+        laterality=laterality,
+        view=view,
+        site=site,
+        study_date=study_date,
     )
 
 

@@ -12,8 +12,15 @@ from rest_framework.views import APIView
 
 OWN_PREFIXES = ("senolab.projects.api", "senolab.imaging.api.views")
 OWN_DIRS = ("senolab/projects/api", "senolab/imaging/api")
-OWN_PATHS = ("/api/projects", "/api/auth", "/api/patients", "/api/exams/", "/api/series",
-             "/api/images", "/api/slides")
+OWN_PATHS = (
+    "/api/projects",
+    "/api/auth",
+    "/api/patients",
+    "/api/exams/",
+    "/api/series",
+    "/api/images",
+    "/api/slides",
+)
 
 
 def test_schema_validates_and_these_views_generate_with_no_warnings():
@@ -28,9 +35,14 @@ def test_schema_validates_and_these_views_generate_with_no_warnings():
     messages = [*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache]
     foreign = [m for m in messages if ".py:" in m and not any(d in m for d in OWN_DIRS)]
     assert not [m for m in messages if m not in foreign], messages
-    for path in ("/api/exams/", "/api/images/{id}/render.png", "/api/slides/{id}/dzi.xml",
-                 "/api/exams/{id}/clinical-record/", "/api/auth/token/",
-                 "/api/slides/{id}/tiles/{level}/{col}_{row}.jpeg"):
+    for path in (
+        "/api/exams/",
+        "/api/images/{id}/render.png",
+        "/api/slides/{id}/dzi.xml",
+        "/api/exams/{id}/clinical-record/",
+        "/api/auth/token/",
+        "/api/slides/{id}/tiles/{level}/{col}_{row}.jpeg",
+    ):
         assert path in schema["paths"], path
     # And every operation documents its success response and at least one error
     for path, operations in schema["paths"].items():
@@ -52,8 +64,11 @@ def _views(patterns, prefix=""):
 
 @pytest.mark.parametrize("module", OWN_PREFIXES)
 def test_every_view_has_a_permission_class_beyond_allow_any(module):
-    views = [(route, cls) for route, cls in _views(get_resolver().url_patterns)
-             if cls is not None and cls.__module__.startswith(module)]
+    views = [
+        (route, cls)
+        for route, cls in _views(get_resolver().url_patterns)
+        if cls is not None and cls.__module__.startswith(module)
+    ]
     assert views, f"no views of {module} are routed"
     for route, cls in views:
         assert issubclass(cls, APIView)

@@ -35,8 +35,13 @@ def test_exam_list_shows_only_the_callers_projects(world, client_for):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/exams/{exam}/", "/api/exams/{exam}/priors/", "/api/exams/{exam}/clinical-record/",
-     "/api/patients/{patient}/", "/api/series/{series}/"],
+    [
+        "/api/exams/{exam}/",
+        "/api/exams/{exam}/priors/",
+        "/api/exams/{exam}/clinical-record/",
+        "/api/patients/{patient}/",
+        "/api/series/{series}/",
+    ],
 )
 def test_objects_of_another_project_are_404(world, client_for, path):
     exam = world.exam_b
@@ -53,11 +58,20 @@ def test_objects_of_another_project_are_404(world, client_for, path):
 def test_exam_filters_select_by_image_labels_and_record(world, client_for):
     # Given a second exam of the same patient (same date shift) in A: US, right, site south,
     # BI-RADS 4 label, density C label; the first exam has a density B record
-    us = add_image(world.a, patient="p1", exam="e2", modality="US", laterality="R", view="",
-                   site="south", study_date=dt.date(2021, 6, 1))
+    us = add_image(
+        world.a,
+        patient="p1",
+        exam="e2",
+        modality="US",
+        laterality="R",
+        view="",
+        site="south",
+        study_date=dt.date(2021, 6, 1),
+    )
     ExamLabel.objects.create(project=world.a, exam=us.exam, birads="4", density="C")
-    ClinicalRecord.objects.create(project=world.a, patient=us.exam.patient, exam=world.exam_a,
-                                  breast_density="B")
+    ClinicalRecord.objects.create(
+        project=world.a, patient=us.exam.patient, exam=world.exam_a, breast_density="B"
+    )
     us.exam.status = ExamStatus.DONE
     us.exam.save()
     world.exam_a.refresh_from_db()
@@ -65,9 +79,16 @@ def test_exam_filters_select_by_image_labels_and_record(world, client_for):
     client = client_for(world.users["viewer"])
     first, second = world.exam_a.pk, us.exam.pk
     cases = {
-        "modality=US": [second], "modality=MG": [first], "laterality=R": [second],
-        "view=CC": [first], "birads=4": [second], "density=C": [second], "density=B": [first],
-        "status=done": [second], "status=new": [first], "site=south": [second],
+        "modality=US": [second],
+        "modality=MG": [first],
+        "laterality=R": [second],
+        "view=CC": [first],
+        "birads=4": [second],
+        "density=C": [second],
+        "density=B": [first],
+        "status=done": [second],
+        "status=new": [first],
+        "site=south": [second],
         # Study dates are shifted per patient, so the range is taken from the stored dates
         f"date_from={us.exam.study_date.isoformat()}": [second],
         f"date_to={world.exam_a.study_date.isoformat()}": [first],
@@ -87,8 +108,9 @@ def test_bad_filter_values_are_400_with_a_message(world, client_for):
 
 def test_exam_detail_nests_series_images_and_clinical_record(world, client_for):
     add_image(world.a, laterality="R", view="MLO")
-    ClinicalRecord.objects.create(project=world.a, patient=world.exam_a.patient,
-                                  exam=world.exam_a, age_at_exam=51)
+    ClinicalRecord.objects.create(
+        project=world.a, patient=world.exam_a.patient, exam=world.exam_a, age_at_exam=51
+    )
     body = client_for(world.users["viewer"]).get(f"/api/exams/{world.exam_a.pk}/").json()
     images = [i for s in body["series"] for i in s["images"]]
     assert {(i["laterality"], i["view"]) for i in images} == {("L", "CC"), ("R", "MLO")}
@@ -118,8 +140,10 @@ def test_priors_are_earlier_exams_of_the_same_patient(world, client_for):
 
 
 def test_clinical_record_put_validates_against_the_project_schema(world, client_for):
-    world.a.clinical_schema = {"grade": {"type": "choice", "choices": ["1", "2", "3"]},
-                               "tumour_mm": {"type": "number", "minimum": 0}}
+    world.a.clinical_schema = {
+        "grade": {"type": "choice", "choices": ["1", "2", "3"]},
+        "tumour_mm": {"type": "number", "minimum": 0},
+    }
     world.a.save()
     url = f"/api/exams/{world.exam_a.pk}/clinical-record/"
     annotator = client_for(world.users["annotator"])
@@ -130,8 +154,11 @@ def test_clinical_record_put_validates_against_the_project_schema(world, client_
         assert "fields" in bad.json()["error"]["detail"]
     assert not ClinicalRecord.objects.filter(exam=world.exam_a).exists()
     # A valid record is stored and read back
-    good = annotator.put(url, {"age_at_exam": 60, "breast_density": "C",
-                               "fields": {"grade": "2", "tumour_mm": 12.5}}, format="json")
+    good = annotator.put(
+        url,
+        {"age_at_exam": 60, "breast_density": "C", "fields": {"grade": "2", "tumour_mm": 12.5}},
+        format="json",
+    )
     assert good.status_code == 200, good.content
     assert annotator.get(url).json()["fields"] == {"grade": "2", "tumour_mm": 12.5}
     # A viewer reads but may not write; an outsider sees nothing

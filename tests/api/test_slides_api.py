@@ -63,8 +63,11 @@ def test_tiles_show_the_right_region_at_each_level(world, slides, client_for):
     assert picture.shape == (256, 600 - 512, 3)
     assert picture[..., 2].mean() > 200 and picture[..., 0].mean() < 50
     # A coarse level fits the slide in one tile, red on the left and blue on the right
-    whole = np.asarray(PILImage.open(io.BytesIO(
-        client.get(f"/api/slides/{a.pk}/tiles/{top - 2}/0_0.jpeg").content)))
+    whole = np.asarray(
+        PILImage.open(
+            io.BytesIO(client.get(f"/api/slides/{a.pk}/tiles/{top - 2}/0_0.jpeg").content)
+        )
+    )
     assert whole.shape == (100, 150, 3)
     assert whole[:, :70, 0].mean() > 200 and whole[:, 80:, 2].mean() > 200
     # Past the edge there is no tile

@@ -86,9 +86,24 @@ VIEW_CODES = {  # SNOMED CT codes of CID 4014 (View for Mammography)
 }
 
 _OPTIONS = {
-    "modality", "rows", "columns", "bits", "frames", "laterality", "view", "transfer_syntax",
-    "patient_id", "patient_name", "study_uid", "series_uid", "sop_uid", "study_date", "seed",
-    "burned_in", "private", "color",
+    "modality",
+    "rows",
+    "columns",
+    "bits",
+    "frames",
+    "laterality",
+    "view",
+    "transfer_syntax",
+    "patient_id",
+    "patient_name",
+    "study_uid",
+    "series_uid",
+    "sop_uid",
+    "study_date",
+    "seed",
+    "burned_in",
+    "private",
+    "color",
 }
 IMAGECODECS_SYNTAXES = (JPEGLosslessSV1, JPEGBaseline8Bit)
 
@@ -273,7 +288,10 @@ def make_dicom(**overrides: Any) -> Dataset:
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = study_date
     ds.StudyTime, ds.SeriesTime, ds.ContentTime, ds.AcquisitionTime = (
-        "101500", "101600", "101705.250000", "101704"
+        "101500",
+        "101600",
+        "101705.250000",
+        "101704",
     )
     ds.InstanceCreationDate = dt.date.today().strftime("%Y%m%d")
     ds.InstanceCreationTime = "120000"
@@ -347,8 +365,9 @@ def supported_transfer_syntaxes(*, lossy: bool = False) -> list[UID]:
     from pydicom.uid import JPEGLSLossless, RLELossless
 
     out = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
-    out += [u for u in (RLELossless, JPEGLSLossless, JPEG2000Lossless)
-            if get_encoder(u).is_available]
+    out += [
+        u for u in (RLELossless, JPEGLSLossless, JPEG2000Lossless) if get_encoder(u).is_available
+    ]
     try:
         import imagecodecs
 

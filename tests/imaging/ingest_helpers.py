@@ -16,8 +16,10 @@ def media(tmp_path_factory, settings) -> Path:
     settings.MEDIA_ROOT = root
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                    "OPTIONS": {"location": str(root)}},
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root)},
+        },
     }
     return root
 
@@ -27,5 +29,4 @@ def stored_files(media: Path) -> list[Path]:
 
 
 def row_counts(project) -> tuple[int, ...]:
-    return tuple(m.objects.filter(project=project).count()
-                 for m in (Patient, Exam, Series, Image))
+    return tuple(m.objects.filter(project=project).count() for m in (Patient, Exam, Series, Image))

@@ -37,9 +37,21 @@ SKIP_VRS = {"OB", "OW", "OF", "OD", "OL", "OV", "UN", "AT", "US or SS", "OB or O
 def sample_value(vr: str, n: int) -> object:
     """A valid, distinctive value for a VR (n makes each attribute's value its own)."""
     samples = {
-        "PN": f"ORIG{n}^PERSON", "DA": "20180315", "DT": "20180315101112", "TM": "101112",
-        "UI": f"1.2.826.0.1.3680043.10.999.88.{n}", "IS": str(4000 + n), "DS": f"{n}.5",
-        "AS": "045Y", "US": 7, "SS": 7, "UL": 7, "SL": 7, "UV": 7, "SV": 7, "FL": 1.5,
+        "PN": f"ORIG{n}^PERSON",
+        "DA": "20180315",
+        "DT": "20180315101112",
+        "TM": "101112",
+        "UI": f"1.2.826.0.1.3680043.10.999.88.{n}",
+        "IS": str(4000 + n),
+        "DS": f"{n}.5",
+        "AS": "045Y",
+        "US": 7,
+        "SS": 7,
+        "UL": 7,
+        "SL": 7,
+        "UV": 7,
+        "SV": 7,
+        "FL": 1.5,
         "FD": 1.5,
     }
     return samples.get(vr, f"ORIGVAL{n:04d}")
@@ -74,27 +86,61 @@ def profile_filled_dataset() -> tuple[Dataset, dict[int, object]]:
 # Rows of PS3.15 Table E.1-1 written here from the standard, with what Senolab applies: a
 # change in the library's transcription that touches them fails this test.
 STANDARD_ROWS = {
-    "AccessionNumber": ("Z", "Z"), "PatientName": ("Z", "D"), "PatientBirthDate": ("Z", "Z"),
-    "PatientSex": ("Z", "K"), "PatientAge": ("X", "K"), "PatientWeight": ("X", "X"),
-    "PatientAddress": ("X", "X"), "OtherPatientIDsSequence": ("X", "X"),
-    "StudyInstanceUID": ("U", "U"), "SeriesInstanceUID": ("U", "U"),
-    "SOPInstanceUID": ("U", "U"), "FrameOfReferenceUID": ("U", "U"),
-    "ReferencedSOPInstanceUID": ("U", "U"), "ReferringPhysicianName": ("Z", "Z"),
-    "StudyID": ("Z", "Z"), "StudyDate": ("Z", "C"), "StudyTime": ("Z", "Z"),
-    "SeriesDate": ("X/D", "C"), "InstitutionName": ("X/Z/D", "D"),
-    "InstitutionAddress": ("X", "X"), "OperatorsName": ("X/Z/D", "D"),
-    "PerformingPhysicianName": ("X", "X"), "StudyDescription": ("X", "X"),
-    "SeriesDescription": ("X", "X"), "ProtocolName": ("X/D", "D"),
-    "RequestAttributesSequence": ("X", "X"), "ReferencedImageSequence": ("X/Z/U*", "U*"),
-    "SourceImageSequence": ("X/Z/U*", "U*"), "AcquisitionContextSequence": ("X/Z", "Z"),
-    "ReferencedStudySequence": ("X/Z", "X"), "DeviceSerialNumber": ("X/Z/D", "D"),
-    "ContentCreatorName": ("Z/D", "D"), "ImageComments": ("X", "X"),
+    "AccessionNumber": ("Z", "Z"),
+    "PatientName": ("Z", "D"),
+    "PatientBirthDate": ("Z", "Z"),
+    "PatientSex": ("Z", "K"),
+    "PatientAge": ("X", "K"),
+    "PatientWeight": ("X", "X"),
+    "PatientAddress": ("X", "X"),
+    "OtherPatientIDsSequence": ("X", "X"),
+    "StudyInstanceUID": ("U", "U"),
+    "SeriesInstanceUID": ("U", "U"),
+    "SOPInstanceUID": ("U", "U"),
+    "FrameOfReferenceUID": ("U", "U"),
+    "ReferencedSOPInstanceUID": ("U", "U"),
+    "ReferringPhysicianName": ("Z", "Z"),
+    "StudyID": ("Z", "Z"),
+    "StudyDate": ("Z", "C"),
+    "StudyTime": ("Z", "Z"),
+    "SeriesDate": ("X/D", "C"),
+    "InstitutionName": ("X/Z/D", "D"),
+    "InstitutionAddress": ("X", "X"),
+    "OperatorsName": ("X/Z/D", "D"),
+    "PerformingPhysicianName": ("X", "X"),
+    "StudyDescription": ("X", "X"),
+    "SeriesDescription": ("X", "X"),
+    "ProtocolName": ("X/D", "D"),
+    "RequestAttributesSequence": ("X", "X"),
+    "ReferencedImageSequence": ("X/Z/U*", "U*"),
+    "SourceImageSequence": ("X/Z/U*", "U*"),
+    "AcquisitionContextSequence": ("X/Z", "Z"),
+    "ReferencedStudySequence": ("X/Z", "X"),
+    "DeviceSerialNumber": ("X/Z/D", "D"),
+    "ContentCreatorName": ("Z/D", "D"),
+    "ImageComments": ("X", "X"),
 }
 KEPT = [
-    "Modality", "ImageLaterality", "Laterality", "ViewPosition", "ViewCodeSequence", "Rows",
-    "Columns", "BitsStored", "PixelData", "PixelSpacing", "ImagerPixelSpacing", "WindowCenter",
-    "WindowWidth", "PhotometricInterpretation", "NumberOfFrames", "FrameTime", "SOPClassUID",
-    "Manufacturer", "BurnedInAnnotation", "PresentationIntentType",
+    "Modality",
+    "ImageLaterality",
+    "Laterality",
+    "ViewPosition",
+    "ViewCodeSequence",
+    "Rows",
+    "Columns",
+    "BitsStored",
+    "PixelData",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "WindowCenter",
+    "WindowWidth",
+    "PhotometricInterpretation",
+    "NumberOfFrames",
+    "FrameTime",
+    "SOPClassUID",
+    "Manufacturer",
+    "BurnedInAnnotation",
+    "PresentationIntentType",
 ]
 
 
@@ -289,8 +335,13 @@ def test_data_set_without_uids_is_refused_with_a_message_naming_no_identifier(pr
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("modality", "bits", "frames", "color"),
-    [("MG", 12, 1, False), ("MG", 16, 1, False), ("US", 8, 5, False), ("US", 8, 2, True),
-     ("MR", 12, 1, False)],
+    [
+        ("MG", 12, 1, False),
+        ("MG", 16, 1, False),
+        ("US", 8, 5, False),
+        ("US", 8, 2, True),
+        ("MR", 12, 1, False),
+    ],
 )
 def test_output_is_dicom_that_pydicom_reads_with_unchanged_pixels(
     project, tmp_path, modality, bits, frames, color
@@ -298,7 +349,11 @@ def test_output_is_dicom_that_pydicom_reads_with_unchanged_pixels(
     for syntax in supported_transfer_syntaxes(lossy=bits == 8):
         # Given a factory file in this transfer syntax
         source = write_dicom(
-            tmp_path / "in.dcm", modality=modality, bits=bits, frames=frames, color=color,
+            tmp_path / "in.dcm",
+            modality=modality,
+            bits=bits,
+            frames=frames,
+            color=color,
             transfer_syntax=syntax,
         )
         ds = pydicom.dcmread(source)
@@ -341,7 +396,10 @@ def test_factory_writes_every_modality_depth_and_syntax_it_claims(tmp_path):
     syntaxes = supported_transfer_syntaxes()
     assert {ExplicitVRLittleEndian, ImplicitVRLittleEndian} <= set(syntaxes)
     cases = [("MG", 1, bits, False) for bits in (8, 12, 16)] + [
-        ("US", 3, 8, False), ("US", 1, 8, True), ("US", 3, 8, True), ("MR", 1, 16, False),
+        ("US", 3, 8, False),
+        ("US", 1, 8, True),
+        ("US", 3, 8, True),
+        ("MR", 1, 16, False),
     ]
     for modality, frames, bits, color in cases:
         options = {"modality": modality, "bits": bits, "frames": frames, "color": color}

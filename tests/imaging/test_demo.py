@@ -43,8 +43,11 @@ def test_demo_has_four_view_exams_with_a_prior_an_ultrasound_and_a_slide(admin):
     per_patient = sorted(mg_exams.values_list("patient_id", flat=True))
     assert len(per_patient) == 4 and len(set(per_patient)) == 3
     # and masses and calcification clusters have reference findings marked on both views
-    types = set(Finding.objects.filter(exam__in=mg_exams, source="reference")
-                .values_list("finding_type", flat=True))
+    types = set(
+        Finding.objects.filter(exam__in=mg_exams, source="reference").values_list(
+            "finding_type", flat=True
+        )
+    )
     assert types == {"mass", "calcification"}
     mass = Finding.objects.filter(exam__in=mg_exams, finding_type="mass").first()
     assert {m.image.view for m in mass.marks.all()} == {"CC", "MLO"}
@@ -62,13 +65,23 @@ def test_demo_has_four_view_exams_with_a_prior_an_ultrasound_and_a_slide(admin):
 def test_demo_twice_adds_nothing(admin):
     # given the demo loaded once
     load_demo()
-    counts = (Image.objects.count(), Finding.objects.count(), ExamLabel.objects.count(),
-              Slide.objects.count(), Exam.objects.count())
+    counts = (
+        Image.objects.count(),
+        Finding.objects.count(),
+        ExamLabel.objects.count(),
+        Slide.objects.count(),
+        Exam.objects.count(),
+    )
     # when it is loaded again
     load_demo()
     # then nothing is duplicated
-    assert counts == (Image.objects.count(), Finding.objects.count(), ExamLabel.objects.count(),
-                      Slide.objects.count(), Exam.objects.count())
+    assert counts == (
+        Image.objects.count(),
+        Finding.objects.count(),
+        ExamLabel.objects.count(),
+        Slide.objects.count(),
+        Exam.objects.count(),
+    )
 
 
 def test_demo_stores_no_synthetic_identifier(admin):
@@ -88,7 +101,9 @@ def test_synthetic_mass_is_brighter_than_the_tissue_around_it():
     # then the mass centre is brighter than tissue beside it, and air is dark
     cx, cy = (int(v) for v in lesion_centre(lesion, "CC"))
     assert pixels.dtype == np.uint16 and pixels.max() <= 4095
-    assert pixels[cy - 3:cy + 3, cx - 3:cx + 3].mean() > pixels[cy - 3:cy + 3,
-                                                               cx + 60:cx + 66].mean() + 300
+    assert (
+        pixels[cy - 3 : cy + 3, cx - 3 : cx + 3].mean()
+        > pixels[cy - 3 : cy + 3, cx + 60 : cx + 66].mean() + 300
+    )
     assert pixels[5, -5] < 300
     assert pixelcache.build_levels(pixels)[0].shape[1:3] == pixels.shape

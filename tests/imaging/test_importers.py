@@ -29,7 +29,8 @@ def _mias_tree(tmp_path, height: int = 64, width: int = 48):
     (folder / "Info.txt").write_text(INFO)
     for n in (1, 2, 3):
         PILImage.fromarray(np.full((height, width), n * 40, np.uint8)).save(
-            folder / f"mdb{n:03d}.pgm")
+            folder / f"mdb{n:03d}.pgm"
+        )
     return folder
 
 
@@ -40,8 +41,10 @@ def test_mias_flips_y_to_top_left_and_pairs_left_and_right(project, tmp_path):
     report = import_dataset(project, "mini-mias", folder)
     # then three images, with mdb001/mdb002 one patient and one exam, mdb003 another
     assert len(report.images) == 3 and report.failed == [("mdb004", report.failed[0][1])]
-    images = {img.laterality + str(img.exam.patient_id): img
-              for img in Image.objects.filter(pk__in=report.images)}
+    images = {
+        img.laterality + str(img.exam.patient_id): img
+        for img in Image.objects.filter(pk__in=report.images)
+    }
     right, left = (Image.objects.get(pk=pk) for pk in report.images[:2])
     assert (right.laterality, left.laterality) == ("R", "L")
     assert right.exam_id == left.exam_id and right.view == "MLO"
@@ -109,16 +112,18 @@ def test_busi_masks_become_mask_marks_and_class_folders_labels(project, tmp_path
     assert marks[0].geometry == {"x": 2, "y": 5, "width": 6, "height": 5}
     with storage.open_file(marks[0].mask_key) as fh:
         assert np.asarray(PILImage.open(fh)).shape == (5, 6)
-    labels = sorted(ExamLabel.objects.filter(source="reference").values_list("pathology",
-                                                                                flat=True))
+    labels = sorted(
+        ExamLabel.objects.filter(source="reference").values_list("pathology", flat=True)
+    )
     assert labels == ["benign", "malignant", "normal"]
     assert root.exists()
 
 
 def test_busi_mask_of_wrong_size_rejects_only_that_image(project, tmp_path):
     root = _busi_tree(tmp_path)
-    PILImage.fromarray(np.zeros((9, 9), np.uint8)).save(root / "malignant" /
-                                                        "malignant (7)_mask.png")
+    PILImage.fromarray(np.zeros((9, 9), np.uint8)).save(
+        root / "malignant" / "malignant (7)_mask.png"
+    )
     report = import_dataset(project, "busi", root)
     assert len(report.images) == 2
     assert report.failed[0][0] == "malignant (7)" and "does not match" in report.failed[0][1]
@@ -129,18 +134,20 @@ def test_medmnist_npz_imports_every_split_with_labels(project, tmp_path):
     # given a BreastMNIST-like npz with train and val splits, labels shaped (N,) and (N, 1)
     rng = np.random.default_rng(0)
     path = tmp_path / "breastmnist_trainval.npz"
-    np.savez(path, train_images=rng.integers(0, 255, (3, 28, 28), dtype=np.uint8),
-             train_labels=np.array([0, 1, 1]),
-             val_images=rng.integers(0, 255, (2, 28, 28), dtype=np.uint8),
-             val_labels=np.array([[1], [0]]))
+    np.savez(
+        path,
+        train_images=rng.integers(0, 255, (3, 28, 28), dtype=np.uint8),
+        train_labels=np.array([0, 1, 1]),
+        val_images=rng.integers(0, 255, (2, 28, 28), dtype=np.uint8),
+        val_labels=np.array([[1], [0]]),
+    )
     progress = []
     # when it is imported
     report = import_dataset(project, "medmnist", path, progress=lambda f, m: progress.append(f))
     # then five 28x28 images with malignant (0) / benign (1) labels and their split
     assert len(report.images) == 5 and report.failed == []
     labels = ExamLabel.objects.filter(source="reference").order_by("exam_id")
-    assert [x.pathology for x in labels] == ["malignant", "benign", "benign", "benign",
-                                             "malignant"]
+    assert [x.pathology for x in labels] == ["malignant", "benign", "benign", "benign", "malignant"]
     assert [x.attributes["split"] for x in labels] == ["train"] * 3 + ["val"] * 2
     assert progress[-1] == 1.0
     assert {(i.rows, i.columns) for i in Image.objects.all()} == {(28, 28)}
@@ -161,8 +168,9 @@ def test_import_command_creates_the_project_and_prints_a_summary(db, tmp_path, c
     # given a BUSI tree and no project yet
     _busi_tree(tmp_path)
     # when the command runs with --create
-    call_command("import_dataset", str(tmp_path), "--format", "busi", "--project", "New",
-                 "--create")
+    call_command(
+        "import_dataset", str(tmp_path), "--format", "busi", "--project", "New", "--create"
+    )
     # then the project exists and the summary counts the images
     out = capsys.readouterr().out
     assert Project.objects.filter(name="New").exists()
@@ -197,10 +205,12 @@ def test_mimbcd_label_tables_label_each_modality_and_breast(project, tmp_path):
     labels.mkdir()
     (labels / "uta4_severities.csv").write_text(
         "patient_id_anonymized,birads_final,birads_cc_l,birads_us_l,birads_us_r,birads_mri\n"
-        f"{pid},5,5,4A,,5\nsomeone-else,2,1,1,,1\n")
+        f"{pid},5,5,4A,,5\nsomeone-else,2,1,1,,1\n"
+    )
     (labels / "uta4_pathologies.csv").write_text(
         "patient_id_anonymized,pathology_cc_l,pathology_us_l,pathology_us_r,pathology_mri\n"
-        f"{pid},2,2,0,2\n")
+        f"{pid},2,2,0,2\n"
+    )
     report = ImportReport("dicom")
     # when the tables are applied
     apply_label_tables(project, tmp_path, report)
@@ -209,7 +219,10 @@ def test_mimbcd_label_tables_label_each_modality_and_breast(project, tmp_path):
     assert (mr_label.laterality, mr_label.birads, mr_label.pathology) == ("", "5", "malignant")
     left = ExamLabel.objects.get(exam=us, laterality="L")
     right = ExamLabel.objects.get(exam=us, laterality="R")
-    assert (left.birads, left.pathology, left.attributes) == ("4A", "malignant",
-                                                              {"birads_final": "5"})
+    assert (left.birads, left.pathology, left.attributes) == (
+        "4A",
+        "malignant",
+        {"birads_final": "5"},
+    )
     assert (right.birads, right.pathology) == ("", "normal")
     assert report.labels == 3 and report.failed == []

@@ -24,8 +24,14 @@ __all__ = ["media"]
 
 def test_mammogram_becomes_rows_a_deidentified_original_and_a_pixel_cache(tmp_path, project):
     # given a right MLO mammogram with identifiers
-    path = write_dicom(tmp_path / "FACTORYSMITH.dcm", rows=64, columns=48, view="MLO",
-                       laterality="R", study_date="20190311")
+    path = write_dicom(
+        tmp_path / "FACTORYSMITH.dcm",
+        rows=64,
+        columns=48,
+        view="MLO",
+        laterality="R",
+        study_date="20190311",
+    )
     original = pydicom.dcmread(path)
     # when it is ingested
     image = ingest_dicom_file(project, path)
@@ -70,14 +76,18 @@ def test_reingesting_the_same_file_or_the_same_instance_adds_nothing(media, tmp_
 def test_a_four_view_exam_shares_one_exam_and_patient(tmp_path, project):
     for side in "RL":
         for view in ("CC", "MLO"):
-            write_dicom(tmp_path / f"{side}{view}.dcm", laterality=side, view=view,
-                        study_uid="1.2.826.0.1.3680043.10.999.1.42",
-                        series_uid="1.2.826.0.1.3680043.10.999.2.42", seed=ord(side) + len(view))
+            write_dicom(
+                tmp_path / f"{side}{view}.dcm",
+                laterality=side,
+                view=view,
+                study_uid="1.2.826.0.1.3680043.10.999.1.42",
+                series_uid="1.2.826.0.1.3680043.10.999.2.42",
+                seed=ord(side) + len(view),
+            )
     report = ingest_paths(project, [tmp_path])
     assert len(report.images) == 4 and not report.failed
     images = Image.objects.filter(pk__in=report.images)
-    assert {(i.laterality, i.view) for i in images} == {(s, v) for s in "RL" for v in ("CC",
-                                                                                        "MLO")}
+    assert {(i.laterality, i.view) for i in images} == {(s, v) for s in "RL" for v in ("CC", "MLO")}
     assert row_counts(project) == (1, 1, 1, 4)
 
 
@@ -87,8 +97,9 @@ def test_bad_items_fail_with_messages_while_the_rest_of_the_batch_goes_in(media,
     folder = tmp_path / "batch"
     write_dicom(folder / "good.dcm", seed=1)
     (folder / "not-dicom.dcm").write_bytes(b"hello, not an image")
-    (folder / "truncated.dcm").write_bytes((write_dicom(tmp_path / "t.dcm", seed=2)
-                                            .read_bytes())[:-300])
+    (folder / "truncated.dcm").write_bytes(
+        (write_dicom(tmp_path / "t.dcm", seed=2).read_bytes())[:-300]
+    )
     write_dicom(folder / "nopixels.dcm", seed=3, PixelData=None)
     (folder / "labels.csv").write_text("patient,birads\n")
     # when the folder is ingested
@@ -106,8 +117,7 @@ def test_bad_items_fail_with_messages_while_the_rest_of_the_batch_goes_in(media,
     assert len(stored_files(media)) == 1 + len(Image.objects.get().pixel_cache["levels"])
 
 
-def test_failure_while_storing_leaves_no_rows_and_no_files(media, tmp_path, project,
-                                                           monkeypatch):
+def test_failure_while_storing_leaves_no_rows_and_no_files(media, tmp_path, project, monkeypatch):
     # given storage that fails once the original and the pixel cache files are written
     from senolab.imaging.ingest import service
 
@@ -135,8 +145,10 @@ def test_zip_archives_are_expanded_and_unsafe_ones_refused_whole(tmp_path, proje
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for i in range(2):
-            zf.writestr(f"FACTORYSMITH/{i}.dcm", write_dicom(tmp_path / f"{i}.dcm",
-                                                             seed=10 + i).read_bytes())
+            zf.writestr(
+                f"FACTORYSMITH/{i}.dcm",
+                write_dicom(tmp_path / f"{i}.dcm", seed=10 + i).read_bytes(),
+            )
     (tmp_path / "good.zip").write_bytes(buf.getvalue())
     bad = io.BytesIO()
     with zipfile.ZipFile(bad, "w") as zf:
@@ -157,8 +169,9 @@ def test_large_mammogram_gets_downsampled_cache_levels(tmp_path, project):
 
 
 def test_multiframe_ultrasound_keeps_its_frames_and_flags_burned_in_text(tmp_path, project):
-    path = write_dicom(tmp_path / "cine.dcm", modality="US", frames=4, rows=30, columns=40,
-                       burned_in=True)
+    path = write_dicom(
+        tmp_path / "cine.dcm", modality="US", frames=4, rows=30, columns=40, burned_in=True
+    )
     image = ingest_dicom_file(project, path)
     assert (image.modality, image.frame_count, image.burned_in_annotation) == ("US", 4, True)
     assert pixelcache.read_pixels(image, frame=3).shape == (30, 40)
@@ -195,12 +208,24 @@ def test_management_command_ingests_and_prints_the_report(tmp_path, project):
     write_dicom(tmp_path / "in" / "a.dcm", seed=40)
     (tmp_path / "in" / "b.dcm").write_bytes(b"nope")
     out = StringIO()
-    call_command("ingest_dicom", str(tmp_path / "in"), "--project", project.name, stdout=out,
-                 stderr=StringIO())
+    call_command(
+        "ingest_dicom",
+        str(tmp_path / "in"),
+        "--project",
+        project.name,
+        stdout=out,
+        stderr=StringIO(),
+    )
     assert "1 images ingested, 0 duplicates" in out.getvalue()
     assert "failed: item 1, file 2: not a DICOM file" in out.getvalue()
     with pytest.raises(CommandError, match="nothing was ingested"):
-        call_command("ingest_dicom", str(tmp_path / "in" / "b.dcm"), "--project", project.name,
-                     stdout=StringIO(), stderr=StringIO())
+        call_command(
+            "ingest_dicom",
+            str(tmp_path / "in" / "b.dcm"),
+            "--project",
+            project.name,
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
     with pytest.raises(CommandError, match="no project"):
         call_command("ingest_dicom", str(tmp_path), "--project", "nope")

@@ -36,9 +36,16 @@ def write(tmp_path: Path, data: bytes, name: str = "upload.zip") -> Path:
 def test_members_expand_under_generated_names_nested_archives_included(tmp_path):
     # given an archive with a patient-named member, a folder and an inner archive
     inner = make_zip([("inner/SMITH^JANE.dcm", b"inner-bytes")])
-    archive = write(tmp_path, make_zip([
-        ("SMITH^JANE/scan1.dcm", b"first"), ("nested.zip", inner), ("__MACOSX/._scan1", b"x"),
-    ]))
+    archive = write(
+        tmp_path,
+        make_zip(
+            [
+                ("SMITH^JANE/scan1.dcm", b"first"),
+                ("nested.zip", inner),
+                ("__MACOSX/._scan1", b"x"),
+            ]
+        ),
+    )
     # when it is expanded
     files = expand_archive(archive, tmp_path / "out", LIMITS)
     # then every member is there with its bytes, and no archive name reached the disk
@@ -47,8 +54,9 @@ def test_members_expand_under_generated_names_nested_archives_included(tmp_path)
     assert not [p for p in on_disk if "SMITH" in p or "MACOSX" in p], on_disk
 
 
-@pytest.mark.parametrize("name", ["../../escape.dcm", "/etc/absolute.dcm", "a/../../b.dcm",
-                                  "C:/windows.dcm"])
+@pytest.mark.parametrize(
+    "name", ["../../escape.dcm", "/etc/absolute.dcm", "a/../../b.dcm", "C:/windows.dcm"]
+)
 def test_archive_with_a_path_leaving_the_folder_is_refused_whole(tmp_path, name):
     archive = write(tmp_path, make_zip([("good.dcm", b"ok"), (name, b"evil")]))
     with pytest.raises(ArchiveError, match="path"):
@@ -98,8 +106,7 @@ def test_archives_nested_deeper_than_allowed_are_refused(tmp_path):
 
 
 def test_too_many_members_are_refused(tmp_path):
-    archive = write(tmp_path, make_zip([(f"{i}.dcm", b"x") for i in range(LIMITS.max_members
-                                                                           + 1)]))
+    archive = write(tmp_path, make_zip([(f"{i}.dcm", b"x") for i in range(LIMITS.max_members + 1)]))
     with pytest.raises(ArchiveError, match="more than"):
         inspect_archive(archive, LIMITS)
 

@@ -49,8 +49,10 @@ def test_unknown_transfer_syntax_is_refused_by_name_and_uid():
     with pytest.raises(IngestError) as refused:
         decode_pixels(read_dataset(to_bytes(ds)))
     assert "1.2.840.10008.1.2.4.106" in str(refused.value)
-    assert syntax_label("1.2.840.10008.1.2.4.91") == \
-        "JPEG 2000 Image Compression (1.2.840.10008.1.2.4.91)"
+    assert (
+        syntax_label("1.2.840.10008.1.2.4.91")
+        == "JPEG 2000 Image Compression (1.2.840.10008.1.2.4.91)"
+    )
 
 
 def test_undecodable_compressed_pixels_are_refused_naming_the_syntax():
@@ -73,17 +75,25 @@ def test_truncated_pixel_data_is_refused():
 def test_element_declaring_more_bytes_than_the_file_holds_is_refused_without_reading_it():
     data = to_bytes(make_dicom(rows=8, columns=8))
     at = data.rindex(struct.pack("<HH", 0x7FE0, 0x0010))
-    hostile = data[:at] + struct.pack("<HH", 0x7FE0, 0x0010) + b"OW\x00\x00" + \
-        struct.pack("<I", 0xFFFFFFFE) + bytes(128)
+    hostile = (
+        data[:at]
+        + struct.pack("<HH", 0x7FE0, 0x0010)
+        + b"OW\x00\x00"
+        + struct.pack("<I", 0xFFFFFFFE)
+        + bytes(128)
+    )
     with pytest.raises(IngestError, match="truncated"):
         read_dataset(hostile)
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "empty"),
-    (b"<html><script>alert(1)</script></html>", "not a DICOM"),
-    (bytes(128) + b"DICM" + b"\x02\x00", "truncated|malformed|valid|no pixel data"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"<html><script>alert(1)</script></html>", "not a DICOM"),
+        (bytes(128) + b"DICM" + b"\x02\x00", "truncated|malformed|valid|no pixel data"),
+    ],
+)
 def test_not_dicom_and_broken_headers_are_refused_with_a_message(data, message):
     with pytest.raises(IngestError, match=message):
         check_image(read_dataset(data))
@@ -105,8 +115,9 @@ def test_mammography_view_comes_from_the_view_code_sequence(view):
 
 
 def test_view_position_and_series_laterality_are_the_fallbacks():
-    ds = make_dicom(view="MLO", laterality="", ViewCodeSequence=None, ImageLaterality=None,
-                    Laterality="L")
+    ds = make_dicom(
+        view="MLO", laterality="", ViewCodeSequence=None, ImageLaterality=None, Laterality="L"
+    )
     assert (mammography_view(ds), laterality(ds)) == ("MLO", "L")
 
 
@@ -120,6 +131,10 @@ def test_legacy_snomed_rt_view_codes_are_understood():
 def test_image_fields_describe_a_multiframe_ultrasound():
     ds = make_dicom(modality="US", frames=3, rows=24, columns=20, laterality="L")
     fields = image_fields(ds, decode_pixels(ds))
-    assert (fields["modality"], fields["frame_count"], fields["rows"], fields["columns"]) == \
-        ("US", 3, 24, 20)
+    assert (fields["modality"], fields["frame_count"], fields["rows"], fields["columns"]) == (
+        "US",
+        3,
+        24,
+        20,
+    )
     assert (fields["laterality"], fields["view"], fields["bits_stored"]) == ("L", "", 8)

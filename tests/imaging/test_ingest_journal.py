@@ -77,15 +77,24 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.django_db(transaction=True)
 def test_process_killed_between_file_write_and_commit_leaves_nothing_after_the_sweep(
-        tmp_path, project, media):
+    tmp_path, project, media
+):
     # given a process that is SIGKILLed after writing an item's original, before its commit
     path = write_dicom(tmp_path / "a.dcm", seed=5)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.integration.worker_settings",
-           "SENOLAB_TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
-           "SENOLAB_DATA_DIR": str(settings.DATA_DIR),
-           "SENOLAB_MEDIA_ROOT": str(settings.MEDIA_ROOT)}
-    child = subprocess.run([sys.executable, "-c", CHILD, str(project.pk), str(path)], env=env,
-                           cwd=settings.BASE_DIR, capture_output=True, timeout=120)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.integration.worker_settings",
+        "SENOLAB_TEST_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+        "SENOLAB_DATA_DIR": str(settings.DATA_DIR),
+        "SENOLAB_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(project.pk), str(path)],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        timeout=120,
+    )
     assert child.returncode == -9, child.stderr.decode()[-2000:]
     left = [p for p in media.rglob("*") if p.is_file()]
     assert left, "the kill came before any file was written: nothing to test"

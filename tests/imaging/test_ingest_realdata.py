@@ -54,16 +54,16 @@ def test_nema_jpeg_12bit_copy_is_decoded_or_refused_naming_the_syntax(shared_dat
 
 
 def test_true_mg_class_object_keeps_view_laterality_and_spacing(shared_data, project):
-    image = ingest_dicom_file(project, shared_data / "dicom-format-samples/clunie-mg/"
-                              "MG_Explicit_Little.dcm")
+    image = ingest_dicom_file(
+        project, shared_data / "dicom-format-samples/clunie-mg/MG_Explicit_Little.dcm"
+    )
     assert (image.modality, image.laterality, image.view) == ("MG", "R", "CC")
     assert (image.rows, image.columns) == (512, 512)
     assert image.pixel_spacing == [0.25, 0.25]
 
 
 @pytest.mark.slow
-def test_mimbcd_mri_and_ultrasound_folders_import_with_their_label_tables(shared_data,
-                                                                          project):
+def test_mimbcd_mri_and_ultrasound_folders_import_with_their_label_tables(shared_data, project):
     # when the whole MIMBCD-UI folder is imported in its published layout
     report = import_dataset(project, "dicom", shared_data / "mimbcd")
     # then every MRI slice and ultrasound image went in, the tables and manifest skipped
@@ -74,8 +74,7 @@ def test_mimbcd_mri_and_ultrasound_folders_import_with_their_label_tables(shared
     assert set(images.filter(modality="MR").values_list("rows", flat=True)) == {352, 288}
     assert images.filter(modality="US", samples_per_pixel=3).exists()
     # and the labelled patient with BI-RADS 5 has malignant left-breast reference labels
-    entry = PseudonymEntry.objects.get(project=project,
-                                       original_patient_id__startswith="9cfd047c")
+    entry = PseudonymEntry.objects.get(project=project, original_patient_id__startswith="9cfd047c")
     exams = Exam.objects.filter(project=project, patient=entry.patient)
     assert {m for e in exams for m in e.modalities} >= {"MR", "US"}
     labels = ExamLabel.objects.filter(exam__in=exams, source="reference", laterality="L")

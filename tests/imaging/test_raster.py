@@ -33,8 +33,16 @@ def test_png_file_is_stored_with_pixel_cache_and_pseudonymous_patient(project, t
     path = tmp_path / "case.png"
     PILImage.fromarray(pixels).save(path)
     # when it is ingested
-    image = ingest_raster(project, path, patient_key="PAT-001", exam_key="e1", modality="MG",
-                          laterality="L", view="CC", study_date=dt.date(2020, 5, 1))
+    image = ingest_raster(
+        project,
+        path,
+        patient_key="PAT-001",
+        exam_key="e1",
+        modality="MG",
+        laterality="L",
+        view="CC",
+        study_date=dt.date(2020, 5, 1),
+    )
     # then the image, its exam and its cache hold the same pixels and no original identifier
     assert (image.rows, image.columns, image.samples_per_pixel) == (40, 30, 1)
     assert image.source_format == "png" and image.laterality == "L" and image.view == "CC"
@@ -109,9 +117,19 @@ def test_sidecar_gives_patient_exam_and_view(project, tmp_path):
     # given a PNG with a JSON sidecar
     path = tmp_path / "img.png"
     PILImage.fromarray(_gradient()).save(path)
-    (tmp_path / "img.png.json").write_text(json.dumps({
-        "patient_key": "X9", "exam_key": "2021", "modality": "MG", "laterality": "R",
-        "view": "MLO", "study_date": "2021-03-04", "pixel_spacing": [0.1, 0.1]}))
+    (tmp_path / "img.png.json").write_text(
+        json.dumps(
+            {
+                "patient_key": "X9",
+                "exam_key": "2021",
+                "modality": "MG",
+                "laterality": "R",
+                "view": "MLO",
+                "study_date": "2021-03-04",
+                "pixel_spacing": [0.1, 0.1],
+            }
+        )
+    )
     # when it is ingested through the sidecar
     result = ingest_raster_with_sidecar(project, path)
     # then the image carries the sidecar's view and spacing

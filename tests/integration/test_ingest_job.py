@@ -31,11 +31,18 @@ def test_uploaded_zip_is_ingested_by_a_worker_with_progress_and_failures_reporte
     project = make_project(owner=make_user(), annotator=annotator)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for n, (side, view) in enumerate([("R", "CC"), ("L", "CC"), ("R", "MLO"),
-                                          ("L", "MLO")]):
-            zf.writestr(f"exam/{side}{view}.dcm", dicom_bytes(
-                laterality=side, view=view, seed=n, rows=64, columns=48,
-                study_uid="1.2.826.0.1.3680043.10.999.1.77"))
+        for n, (side, view) in enumerate([("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]):
+            zf.writestr(
+                f"exam/{side}{view}.dcm",
+                dicom_bytes(
+                    laterality=side,
+                    view=view,
+                    seed=n,
+                    rows=64,
+                    columns=48,
+                    study_uid="1.2.826.0.1.3680043.10.999.1.77",
+                ),
+            )
         zf.writestr("exam/notes.dcm", b"not an image")
     # when it is uploaded through the API
     response = client_for(annotator).post(
@@ -45,8 +52,7 @@ def test_uploaded_zip_is_ingested_by_a_worker_with_progress_and_failures_reporte
     )
     assert response.status_code == 202, response.content
     # then the worker process runs the Job to the end and reports on the row
-    job = wait_for_job(response.json()["id"], lambda j: j.is_finished, timeout=90,
-                       what="finished")
+    job = wait_for_job(response.json()["id"], lambda j: j.is_finished, timeout=90, what="finished")
     assert job.status == JobStatus.SUCCEEDED, (job.message, job.error)
     assert (job.worker, job.progress) == (worker.hostname, 1.0)
     assert job.result["image_count"] == 4 and job.result["duplicates"] == 0
@@ -54,8 +60,7 @@ def test_uploaded_zip_is_ingested_by_a_worker_with_progress_and_failures_reporte
     # and the four views are one exam whose pixel caches this process can read
     images = Image.objects.filter(project=project)
     assert images.values("exam").distinct().count() == 1
-    assert {(i.laterality, i.view) for i in images} == {(s, v) for s in "RL"
-                                                        for v in ("CC", "MLO")}
+    assert {(i.laterality, i.view) for i in images} == {(s, v) for s in "RL" for v in ("CC", "MLO")}
     assert all(pixelcache.read_pixels(i).shape == (64, 48) for i in images)
     # and the staged upload was removed
     staged = [u["key"] for u in Job.objects.get(pk=job.pk).params["uploads"]]

@@ -68,16 +68,25 @@ def test_runplatform_serves_the_api_and_ctrl_c_stops_every_process(tmp_path: Pat
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(
-        DJANGO_SETTINGS_MODULE="senolab.settings", SENOLAB_DATA_DIR=str(tmp_path / "var"),
-        SENOLAB_PORT=str(port), SENOLAB_SKIP_DEMO="1", SENOLAB_WEB_WORKERS="1",
-        SENOLAB_WORKER_CONCURRENCY="1", SENOLAB_ADMIN_USER=ADMIN[0],
-        SENOLAB_ADMIN_PASSWORD=ADMIN[1], PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="senolab.settings",
+        SENOLAB_DATA_DIR=str(tmp_path / "var"),
+        SENOLAB_PORT=str(port),
+        SENOLAB_SKIP_DEMO="1",
+        SENOLAB_WEB_WORKERS="1",
+        SENOLAB_WORKER_CONCURRENCY="1",
+        SENOLAB_ADMIN_USER=ADMIN[0],
+        SENOLAB_ADMIN_PASSWORD=ADMIN[1],
+        PYTHONUNBUFFERED="1",
     )
     log_path = tmp_path / "runplatform.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "runplatform"], cwd=settings.BASE_DIR, env=env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "manage.py", "runplatform"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:

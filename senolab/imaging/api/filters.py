@@ -42,9 +42,7 @@ class ExamFilter(django_filters.FilterSet):
     patient = _id("patient_id")
     modality = django_filters.ChoiceFilter(choices=Modality.choices, method="by_modality")
     laterality = django_filters.ChoiceFilter(choices=Laterality.choices, method="by_laterality")
-    view = django_filters.ChoiceFilter(
-        choices=[c for c in View.choices if c[0]], method="by_view"
-    )
+    view = django_filters.ChoiceFilter(choices=[c for c in View.choices if c[0]], method="by_view")
     birads = django_filters.CharFilter(method="by_birads", max_length=4)
     density = django_filters.CharFilter(method="by_density", max_length=1)
     status = django_filters.ChoiceFilter(choices=ExamStatus.choices)
@@ -81,9 +79,7 @@ class ExamFilter(django_filters.FilterSet):
         from annotations.models import ExamLabel
 
         labelled = Exists(ExamLabel.objects.filter(exam=OuterRef("pk"), density=value))
-        recorded = Exists(
-            ClinicalRecord.objects.filter(exam=OuterRef("pk"), breast_density=value)
-        )
+        recorded = Exists(ClinicalRecord.objects.filter(exam=OuterRef("pk"), breast_density=value))
         return queryset.filter(Q(labelled) | Q(recorded))
 
 

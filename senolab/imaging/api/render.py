@@ -78,6 +78,7 @@ def raw_pixels(image: Image, *, level: int = 0, frame: int = 0) -> tuple[bytes, 
 
 # --- Deep Zoom -----------------------------------------------------------------------------------
 
+
 def dzi_max_level(slide: Slide) -> int:
     return max(0, math.ceil(math.log2(max(slide.width, slide.height, 1))))
 

@@ -38,15 +38,36 @@ class ImageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Image
         fields = [
-            "id", "project", "exam", "series", "instance_number", "modality", "laterality",
-            "view", "frame_count", "rows", "columns", "samples_per_pixel", "bits_allocated",
-            "bits_stored", "pixel_spacing", "photometric_interpretation", "transfer_syntax_uid",
-            "window_center", "window_width", "burned_in_annotation", "source_format", "sha256",
-            "size_bytes", "levels", "created_at",
+            "id",
+            "project",
+            "exam",
+            "series",
+            "instance_number",
+            "modality",
+            "laterality",
+            "view",
+            "frame_count",
+            "rows",
+            "columns",
+            "samples_per_pixel",
+            "bits_allocated",
+            "bits_stored",
+            "pixel_spacing",
+            "photometric_interpretation",
+            "transfer_syntax_uid",
+            "window_center",
+            "window_width",
+            "burned_in_annotation",
+            "source_format",
+            "sha256",
+            "size_bytes",
+            "levels",
+            "created_at",
         ]
 
-    @extend_schema_field(serializers.ListField(child=serializers.ListField(
-        child=serializers.IntegerField())))
+    @extend_schema_field(
+        serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    )
     def get_levels(self, image: Image) -> list[list[int]]:
         return [entry["shape"][1:3] for entry in (image.pixel_cache or {}).get("levels", [])]
 
@@ -59,8 +80,15 @@ class SeriesSerializer(serializers.ModelSerializer):
     class Meta:
         model = Series
         fields = [
-            "id", "project", "exam", "series_uid", "modality", "number", "description",
-            "body_part", "images",
+            "id",
+            "project",
+            "exam",
+            "series_uid",
+            "modality",
+            "number",
+            "description",
+            "body_part",
+            "images",
         ]
 
 
@@ -72,8 +100,22 @@ class SlideSerializer(serializers.ModelSerializer):
     class Meta:
         model = Slide
         fields = [
-            "id", "project", "exam", "series", "format", "width", "height", "levels", "mpp_x",
-            "mpp_y", "objective_power", "vendor", "sha256", "size_bytes", "dzi_url", "created_at",
+            "id",
+            "project",
+            "exam",
+            "series",
+            "format",
+            "width",
+            "height",
+            "levels",
+            "mpp_x",
+            "mpp_y",
+            "objective_power",
+            "vendor",
+            "sha256",
+            "size_bytes",
+            "dzi_url",
+            "created_at",
         ]
 
     def get_dzi_url(self, slide: Slide) -> str:
@@ -90,8 +132,16 @@ class ClinicalRecordSerializer(serializers.ModelSerializer):
     class Meta:
         model = ClinicalRecord
         fields = [
-            "id", "exam", "patient", "age_at_exam", "breast_density", "risk_factors",
-            "biopsy_outcome", "receptor_status", "fields", "updated_at",
+            "id",
+            "exam",
+            "patient",
+            "age_at_exam",
+            "breast_density",
+            "risk_factors",
+            "biopsy_outcome",
+            "receptor_status",
+            "fields",
+            "updated_at",
         ]
         read_only_fields = ["id", "exam", "patient", "updated_at"]
         extra_kwargs = {"age_at_exam": {"max_value": 150}}
@@ -103,7 +153,7 @@ class ClinicalRecordSerializer(serializers.ModelSerializer):
 
     def validate_receptor_status(self, value: Any) -> Any:
         if not isinstance(value, dict):
-            raise serializers.ValidationError("An object, e.g. {\"ER\": \"positive\"}.")
+            raise serializers.ValidationError('An object, e.g. {"ER": "positive"}.')
         return value
 
     def validate_fields(self, value: Any) -> Any:
@@ -125,8 +175,19 @@ class ExamListSerializer(serializers.ModelSerializer):
     class Meta:
         model = Exam
         fields = [
-            "id", "project", "patient", "patient_pseudonym", "accession", "study_date", "site",
-            "modalities", "description", "status", "source", "image_count", "slide_count",
+            "id",
+            "project",
+            "patient",
+            "patient_pseudonym",
+            "accession",
+            "study_date",
+            "site",
+            "modalities",
+            "description",
+            "status",
+            "source",
+            "image_count",
+            "slide_count",
             "created_at",
         ]
 
@@ -180,6 +241,11 @@ class PseudonymEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = PseudonymEntry
         fields = [
-            "id", "patient", "pseudonym", "original_patient_id", "original_patient_name",
-            "date_offset_days", "created_at",
+            "id",
+            "patient",
+            "pseudonym",
+            "original_patient_id",
+            "original_patient_name",
+            "date_offset_days",
+            "created_at",
         ]

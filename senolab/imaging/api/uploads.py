@@ -61,7 +61,8 @@ class UploadView(APIView):
         operation_id="project_uploads_create",
         request={"multipart/form-data": UploadRequestSerializer},
         responses={
-            202: JobSerializer, **errors(400, 401, 403, 404),
+            202: JobSerializer,
+            **errors(400, 401, 403, 404),
             413: OpenApiResponse(description="The upload or an archive in it is too large."),
             415: OpenApiResponse(description="Not a multipart form."),
         },
@@ -104,8 +105,12 @@ class UploadView(APIView):
         return accepted, rejected
 
     @staticmethod
-    def _start(project: Project, user: Any, accepted: list[tuple[Any, str, str]],
-               rejected: list[tuple[str, str]]) -> Any:
+    def _start(
+        project: Project,
+        user: Any,
+        accepted: list[tuple[Any, str, str]],
+        rejected: list[tuple[str, str]],
+    ) -> Any:
         keys: list[str] = []
         try:
             with transaction.atomic():
@@ -114,8 +119,12 @@ class UploadView(APIView):
                     key = stage_upload(upload.file, kind)
                     keys.append(key)
                     uploads.append({"key": key, "label": label})
-                job = create_job(JOB_KIND, project=project, user=user,
-                                 params=ingest_job_params(uploads, rejected))
+                job = create_job(
+                    JOB_KIND,
+                    project=project,
+                    user=user,
+                    params=ingest_job_params(uploads, rejected),
+                )
                 enqueue(job, ingest_task)
         except BaseException:
             discard_staged(keys)

@@ -116,6 +116,7 @@ class ProjectScoped:
     def write_role(self) -> str:
         # Writes are owner-only unless an action says otherwise (the clinical record).
         return self.write_roles.get(getattr(self, "action", "") or "", Role.OWNER)
+
     lookup_value_regex = ID
 
     def scoped(self, queryset: QuerySet) -> QuerySet:
@@ -195,8 +196,11 @@ class ExamViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
         responses={200: ClinicalRecordSerializer, **errors(400, 401, 403, 404)},
     )
     @action(
-        detail=True, methods=["get", "put"], url_path="clinical-record",
-        pagination_class=None, filterset_class=None,
+        detail=True,
+        methods=["get", "put"],
+        url_path="clinical-record",
+        pagination_class=None,
+        filterset_class=None,
     )
     def clinical_record(self, request: Request, pk: str) -> Response:
         """The exam's clinical record; PUT (annotator) creates or replaces it."""
@@ -260,7 +264,8 @@ class ImageViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
         return image
 
     @extend_schema(
-        parameters=RENDER_PARAMS, filters=False,
+        parameters=RENDER_PARAMS,
+        filters=False,
         responses={(200, "image/png"): BINARY, **errors(400, 401, 404)},
     )
     @action(detail=True, methods=["get"], url_path="render.png", filterset_class=None)
@@ -342,8 +347,9 @@ class SlideViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Slide]:
         return self.scoped(Slide.objects.order_by("id"))
 
-    @extend_schema(filters=False, responses={(200, "application/xml"): OpenApiTypes.STR,
-                                             **errors(401, 404)})
+    @extend_schema(
+        filters=False, responses={(200, "application/xml"): OpenApiTypes.STR, **errors(401, 404)}
+    )
     @action(detail=True, methods=["get"], url_path="dzi.xml", filterset_class=None)
     def dzi(self, request: Request, pk: str) -> HttpResponse:
         """The Deep Zoom descriptor OpenSeadragon opens; tiles are under tiles/."""
@@ -359,7 +365,9 @@ class SlideViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
         responses={(200, "image/jpeg"): BINARY, **errors(401, 404)},
     )
     @action(
-        detail=True, methods=["get"], filterset_class=None,
+        detail=True,
+        methods=["get"],
+        filterset_class=None,
         url_path=r"tiles/(?P<level>[0-9]{1,2})/(?P<col>[0-9]{1,6})_(?P<row>[0-9]{1,6})\.jpeg",
     )
     def tile(self, request: Request, pk: str, level: str, col: str, row: str) -> HttpResponse:
@@ -388,9 +396,6 @@ class PseudonymListView(ListAPIView):
         if project is None:
             raise NotFound("No such project.")
         require_role(self.request.user, project, Role.OWNER)
-        return PseudonymEntry.objects.filter(project=project).select_related("patient").order_by(
-            "id"
+        return (
+            PseudonymEntry.objects.filter(project=project).select_related("patient").order_by("id")
         )
-
-
-

@@ -30,7 +30,10 @@ from senolab.imaging.pseudonyms import pseudonymize_patient, remap_uid
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "PROFILE_ACTIONS", "DeidentificationError", "Deidentified", "deidentify",
+    "PROFILE_ACTIONS",
+    "DeidentificationError",
+    "Deidentified",
+    "deidentify",
 ]
 
 # CID 7050 (De-identification Method) codes of what is applied, in DCM.
@@ -47,9 +50,21 @@ METHOD_TEXT = [
 
 # Dummy values (action D) by VR: valid, and the same for every file.
 _DUMMIES: dict[str, object] = {
-    "PN": "ANONYMOUS", "DA": "19000101", "TM": "000000", "DT": "19000101",
-    "AS": "000D", "IS": "0", "DS": "0",
-    "US": 0, "SS": 0, "UL": 0, "SL": 0, "UV": 0, "SV": 0, "FL": 0.0, "FD": 0.0,
+    "PN": "ANONYMOUS",
+    "DA": "19000101",
+    "TM": "000000",
+    "DT": "19000101",
+    "AS": "000D",
+    "IS": "0",
+    "DS": "0",
+    "US": 0,
+    "SS": 0,
+    "UL": 0,
+    "SL": 0,
+    "UV": 0,
+    "SV": 0,
+    "FL": 0.0,
+    "FD": 0.0,
 }
 _TEXT_VRS = {"AE", "CS", "LO", "LT", "SH", "ST", "UC", "UR", "UT"}
 # What an item of a U* (reference) sequence keeps besides its UIDs.
@@ -261,8 +276,10 @@ def deidentify(ds: Dataset, project) -> Deidentified:
     # Counts and codes only: never a value, a UID or the pseudonym map's content.
     logger.debug(
         "de-identified a %s instance for project %s: %s; burned-in=%s",
-        str(ds.get("Modality", "?"))[:4], getattr(project, "pk", None),
-        ", ".join(f"{action} {n}" for action, n in sorted(cleaner.counts.items())), burned_in,
+        str(ds.get("Modality", "?"))[:4],
+        getattr(project, "pk", None),
+        ", ".join(f"{action} {n}" for action, n in sorted(cleaner.counts.items())),
+        burned_in,
     )
     return Deidentified(
         patient=patient, date_offset_days=offset, study_date=study_date, burned_in=burned_in

@@ -31,8 +31,15 @@ LEGEND = {
 }
 
 _CATEGORIES = {
-    "D_TAGS": "D", "Z_TAGS": "Z", "X_TAGS": "X", "U_TAGS": "U", "Z_D_TAGS": "Z/D",
-    "X_Z_TAGS": "X/Z", "X_D_TAGS": "X/D", "X_Z_D_TAGS": "X/Z/D", "X_Z_U_STAR_TAGS": "X/Z/U*",
+    "D_TAGS": "D",
+    "Z_TAGS": "Z",
+    "X_TAGS": "X",
+    "U_TAGS": "U",
+    "Z_D_TAGS": "Z/D",
+    "X_Z_TAGS": "X/Z",
+    "X_D_TAGS": "X/D",
+    "X_Z_D_TAGS": "X/Z/D",
+    "X_Z_U_STAR_TAGS": "X/Z/U*",
 }
 
 # Table E.1-1 rows that dicom-anonymizer 2.1.0 lacks.
@@ -49,8 +56,14 @@ MASKED_ACTIONS: list[tuple[int, int, str]] = [
 SHIFTED_DATES = frozenset(
     tag_for_keyword(k)
     for k in (
-        "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "AcquisitionDateTime",
-        "FrameAcquisitionDateTime", "FrameReferenceDateTime", "StartAcquisitionDateTime",
+        "StudyDate",
+        "SeriesDate",
+        "AcquisitionDate",
+        "ContentDate",
+        "AcquisitionDateTime",
+        "FrameAcquisitionDateTime",
+        "FrameReferenceDateTime",
+        "StartAcquisitionDateTime",
         "EndAcquisitionDateTime",
     )
 )

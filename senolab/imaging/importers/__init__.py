@@ -25,8 +25,15 @@ FORMATS = {
 __all__ = ["FORMATS", "ImportReport", "import_dataset"]
 
 
-def import_dataset(project: Project, fmt: str, path: str | Path, *, user: Any = None,
-                   progress: Progress | None = None, **options: Any) -> ImportReport:
+def import_dataset(
+    project: Project,
+    fmt: str,
+    path: str | Path,
+    *,
+    user: Any = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> ImportReport:
     """Import the data set at path in the named published layout (see FORMATS)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format '{fmt}': one of {', '.join(FORMATS)}")

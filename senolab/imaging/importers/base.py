@@ -53,15 +53,27 @@ def report_progress(progress: Progress | None, done: int, total: int, message: s
 
 
 def add_reference_finding(
-    exam: Exam, *, finding_type: str = "", pathology: str = "", birads: str = "",
-    laterality: str = "", attributes: dict[str, Any] | None = None, note: str = "",
+    exam: Exam,
+    *,
+    finding_type: str = "",
+    pathology: str = "",
+    birads: str = "",
+    laterality: str = "",
+    attributes: dict[str, Any] | None = None,
+    note: str = "",
     marks: list[dict[str, Any]] | None = None,
 ) -> Finding:
     """An imported ground-truth finding with its marks (dicts of Mark fields)."""
     finding = Finding.objects.create(
-        project_id=exam.project_id, exam=exam, source=Source.REFERENCE,
-        finding_type=finding_type, pathology=pathology, birads=birads, laterality=laterality,
-        attributes=attributes or {}, note=note,
+        project_id=exam.project_id,
+        exam=exam,
+        source=Source.REFERENCE,
+        finding_type=finding_type,
+        pathology=pathology,
+        birads=birads,
+        laterality=laterality,
+        attributes=attributes or {},
+        note=note,
     )
     for mark in marks or []:
         Mark.objects.create(finding=finding, **mark)
@@ -71,7 +83,10 @@ def add_reference_finding(
 def set_reference_label(exam: Exam, *, laterality: str = "", **values: Any) -> ExamLabel:
     """Create or update the exam's (or one breast's) reference label; only given values change."""
     label, _ = ExamLabel.objects.get_or_create(
-        project_id=exam.project_id, exam=exam, source=Source.REFERENCE, laterality=laterality,
+        project_id=exam.project_id,
+        exam=exam,
+        source=Source.REFERENCE,
+        laterality=laterality,
         author=None,
     )
     for name, value in values.items():
@@ -80,8 +95,14 @@ def set_reference_label(exam: Exam, *, laterality: str = "", **values: Any) -> E
     return label
 
 
-def mask_mark(project: Project, mask: np.ndarray, batch: storage.FileBatch, *,
-              image: Image | None = None, slide: Slide | None = None) -> dict[str, Any] | None:
+def mask_mark(
+    project: Project,
+    mask: np.ndarray,
+    batch: storage.FileBatch,
+    *,
+    image: Image | None = None,
+    slide: Slide | None = None,
+) -> dict[str, Any] | None:
     """A mask Mark (dict) cropped to its bounding box, the PNG saved through batch; None if empty.
 
     Geometry is the bounding box in image pixels; the PNG (0/255) covers exactly that box.
@@ -98,5 +119,10 @@ def mask_mark(project: Project, mask: np.ndarray, batch: storage.FileBatch, *,
     buf = io.BytesIO()
     PILImage.fromarray((binary[y0:y1, x0:x1] * 255).astype(np.uint8)).save(buf, format="PNG")
     key = batch.save(storage.new_key(project.pk, "masks", "png"), buf.getvalue())
-    return {"image": image, "slide": slide, "kind": "mask", "mask_key": key,
-            "geometry": {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}}
+    return {
+        "image": image,
+        "slide": slide,
+        "kind": "mask",
+        "mask_key": key,
+        "geometry": {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0},
+    }

@@ -44,16 +44,21 @@ def _masks_of(image_path: Path) -> list[Path]:
     return sorted(p for p in image_path.parent.iterdir() if pattern.match(p.name))
 
 
-def import_busi(project: Project, path: Path, *, user: Any = None,
-                progress: Progress | None = None) -> ImportReport:
+def import_busi(
+    project: Project, path: Path, *, user: Any = None, progress: Progress | None = None
+) -> ImportReport:
     """Import a BUSI tree (Dataset_BUSI_with_GT or its class folders) with masks and labels."""
     report = ImportReport("busi")
     folders = _class_folders(Path(path))
     if not folders:
         report.failed.append(("folder", "no benign/, malignant/ or normal/ folder: not BUSI"))
         return report
-    items = [(cls, p) for cls, folder in folders.items() for p in sorted(folder.iterdir())
-             if p.is_file() and "_mask" not in p.name.lower() and p.suffix.lower() == ".png"]
+    items = [
+        (cls, p)
+        for cls, folder in folders.items()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and "_mask" not in p.name.lower() and p.suffix.lower() == ".png"
+    ]
     for done, (cls, image_path) in enumerate(items):
         report_progress(progress, done, len(items), f"BUSI {done}/{len(items)}")
         match = IMAGE.match(image_path.name)
@@ -70,15 +75,23 @@ def import_busi(project: Project, path: Path, *, user: Any = None,
     return report
 
 
-def _import_image(project: Project, cls: str, number: int, image_path: Path,
-                  report: ImportReport, user: Any) -> None:
+def _import_image(
+    project: Project, cls: str, number: int, image_path: Path, report: ImportReport, user: Any
+) -> None:
     masks = []
     for mask_path in _masks_of(image_path):
         masks.append(decode_raster(mask_path.read_bytes(), "png"))
     with storage.files_with_rows() as batch:
         result = store_raster(
-            project, image_path, patient_key=f"busi:{cls}:{number}", exam_key="us",
-            modality="US", source="busi", user=user, batch=batch, description=f"BUSI {cls}",
+            project,
+            image_path,
+            patient_key=f"busi:{cls}:{number}",
+            exam_key="us",
+            modality="US",
+            source="busi",
+            user=user,
+            batch=batch,
+            description=f"BUSI {cls}",
         )
         if not result.created:
             report.duplicates += 1
@@ -86,8 +99,10 @@ def _import_image(project: Project, cls: str, number: int, image_path: Path,
         image, exam = result.image, result.image.exam
         for mask in masks:
             if mask.shape[:2] != (image.rows, image.columns):
-                raise RasterError(f"a mask of {mask.shape[1]}x{mask.shape[0]} does not match "
-                                  f"the image's {image.columns}x{image.rows}")
+                raise RasterError(
+                    f"a mask of {mask.shape[1]}x{mask.shape[0]} does not match "
+                    f"the image's {image.columns}x{image.rows}"
+                )
         report.images.append(image.pk)
         report.exams.add(exam.pk)
         if cls != "normal":

@@ -27,12 +27,16 @@ from senolab.projects.schema import BIRADS
 PATHOLOGY_CODES = {"0": "normal", "1": "benign", "2": "malignant"}
 RANK = ["", "normal", "benign", "malignant"]
 # Label table columns by exam modality: (column suffix, laterality).
-COLUMNS = {"MG": [("cc_l", "L"), ("cc_r", "R"), ("mlo_l", "L"), ("mlo_r", "R")],
-           "US": [("us_l", "L"), ("us_r", "R")], "MR": [("mri", "")]}
+COLUMNS = {
+    "MG": [("cc_l", "L"), ("cc_r", "R"), ("mlo_l", "L"), ("mlo_r", "R")],
+    "US": [("us_l", "L"), ("us_r", "R")],
+    "MR": [("mri", "")],
+}
 
 
-def import_dicom(project: Project, path: Path, *, user: Any = None,
-                 progress: Progress | None = None) -> ImportReport:
+def import_dicom(
+    project: Project, path: Path, *, user: Any = None, progress: Progress | None = None
+) -> ImportReport:
     """Ingest every DICOM file under path (files, folders, zips), then any MIMBCD label tables."""
     report = ImportReport("dicom")
     try:
@@ -40,13 +44,18 @@ def import_dicom(project: Project, path: Path, *, user: Any = None,
     except ImportError:
         report.failed.append(("dicom", "this installation has no DICOM ingest module"))
         return report
-    ingest = ingest_paths(project, [Path(path)], user=user,
-                          progress=(lambda f, m: progress(0.95 * f, m)) if progress else None)
+    ingest = ingest_paths(
+        project,
+        [Path(path)],
+        user=user,
+        progress=(lambda f, m: progress(0.95 * f, m)) if progress else None,
+    )
     report.images = list(ingest.images)
     report.duplicates = ingest.duplicates
     report.failed = list(ingest.failed)
-    report.exams = set(Exam.objects.filter(images__pk__in=report.images)
-                       .values_list("pk", flat=True))
+    report.exams = set(
+        Exam.objects.filter(images__pk__in=report.images).values_list("pk", flat=True)
+    )
     apply_label_tables(project, Path(path), report)
     report_progress(progress, 1, 1, report.summary().splitlines()[0])
     return report
@@ -77,8 +86,9 @@ def _label_rows(root: Path) -> dict[str, dict[str, str]]:
     return rows
 
 
-def _apply_labels(project: Project, patient_id: str, values: dict[str, str],
-                  report: ImportReport) -> int:
+def _apply_labels(
+    project: Project, patient_id: str, values: dict[str, str], report: ImportReport
+) -> int:
     entry = PseudonymEntry.objects.filter(project=project, original_patient_id=patient_id).first()
     if entry is None:
         return 0  # the table covers patients whose images are not in this folder
@@ -90,19 +100,22 @@ def _apply_labels(project: Project, patient_id: str, values: dict[str, str],
                 birads = values.get(f"birads_{suffix}", "")
                 pathology = PATHOLOGY_CODES.get(values.get(f"pathology_{suffix}", ""), "")
                 if birads and birads not in BIRADS:
-                    report.failed.append((f"labels of exam {exam.pk}",
-                                          f"'{birads}' is not a BI-RADS category"))
+                    report.failed.append(
+                        (f"labels of exam {exam.pk}", f"'{birads}' is not a BI-RADS category")
+                    )
                     birads = ""
                 slot = per_side.setdefault(side, {"birads": "", "pathology": ""})
-                if birads and (not slot["birads"] or BIRADS.index(birads) >
-                               BIRADS.index(slot["birads"])):
+                if birads and (
+                    not slot["birads"] or BIRADS.index(birads) > BIRADS.index(slot["birads"])
+                ):
                     slot["birads"] = birads
                 if RANK.index(pathology) > RANK.index(slot["pathology"]):
                     slot["pathology"] = pathology
         for side, slot in per_side.items():
             if slot["birads"] or slot["pathology"]:
-                attributes = {"birads_final": values["birads_final"]} \
-                    if values.get("birads_final") else {}
+                attributes = (
+                    {"birads_final": values["birads_final"]} if values.get("birads_final") else {}
+                )
                 set_reference_label(exam, laterality=side, attributes=attributes, **slot)
                 written += 1
     return written

@@ -35,8 +35,14 @@ def _load(path: Path) -> dict[str, np.ndarray]:
         raise RasterError(f"not a readable .npz file ({type(exc).__name__})") from exc
 
 
-def import_medmnist(project: Project, path: Path, *, user: Any = None,
-                    progress: Progress | None = None, dataset: str = "") -> ImportReport:
+def import_medmnist(
+    project: Project,
+    path: Path,
+    *,
+    user: Any = None,
+    progress: Progress | None = None,
+    dataset: str = "",
+) -> ImportReport:
     """Import every split of a MedMNIST npz; `dataset` defaults to the file's name."""
     report = ImportReport("medmnist")
     files = sorted(Path(path).glob("*.npz")) if Path(path).is_dir() else [Path(path)]
@@ -66,21 +72,36 @@ def import_medmnist(project: Project, path: Path, *, user: Any = None,
                 report_progress(progress, done, total, f"{name} {split} {index}")
                 done += 1
                 try:
-                    _import_one(project, name, split, index, images[index], labels[index],
-                                report, user)
+                    _import_one(
+                        project, name, split, index, images[index], labels[index], report, user
+                    )
                 except RasterError as exc:
                     report.failed.append((f"{name} {split} #{index}", str(exc)))
     report_progress(progress, 1, 1, report.summary().splitlines()[0])
     return report
 
 
-def _import_one(project: Project, name: str, split: str, index: int, pixels: np.ndarray,
-                label: np.ndarray, report: ImportReport, user: Any) -> None:
+def _import_one(
+    project: Project,
+    name: str,
+    split: str,
+    index: int,
+    pixels: np.ndarray,
+    label: np.ndarray,
+    report: ImportReport,
+    user: Any,
+) -> None:
     breast = "breastmnist" in name
     with storage.files_with_rows() as batch:
         result = store_raster(
-            project, pixels, patient_key=f"medmnist:{name}:{split}:{index}", exam_key="0",
-            modality="US" if breast else "OT", source="medmnist", user=user, batch=batch,
+            project,
+            pixels,
+            patient_key=f"medmnist:{name}:{split}:{index}",
+            exam_key="0",
+            modality="US" if breast else "OT",
+            source="medmnist",
+            user=user,
+            batch=batch,
             description=f"{name} {split} #{index}",
         )
         if not result.created:
@@ -90,8 +111,10 @@ def _import_one(project: Project, name: str, split: str, index: int, pixels: np.
         report.images.append(result.image.pk)
         report.exams.add(exam.pk)
         values = [int(v) for v in label]
-        attributes: dict[str, Any] = {"split": split, "medmnist_label": values[0]
-                                      if len(values) == 1 else values}
+        attributes: dict[str, Any] = {
+            "split": split,
+            "medmnist_label": values[0] if len(values) == 1 else values,
+        }
         pathology = BREASTMNIST_PATHOLOGY.get(values[0], "") if breast else ""
         set_reference_label(exam, pathology=pathology, attributes=attributes)
         report.labels += 1

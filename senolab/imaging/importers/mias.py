@@ -36,8 +36,14 @@ from senolab.imaging.raster import RasterError, store_raster
 from senolab.projects.models import Project
 
 DENSITY = {"F": "A", "G": "B", "D": "C"}
-FINDING_TYPE = {"CALC": "calcification", "CIRC": "mass", "SPIC": "mass", "MISC": "mass",
-                "ARCH": "architectural_distortion", "ASYM": "asymmetry"}
+FINDING_TYPE = {
+    "CALC": "calcification",
+    "CIRC": "mass",
+    "SPIC": "mass",
+    "MISC": "mass",
+    "ARCH": "architectural_distortion",
+    "ASYM": "asymmetry",
+}
 MASS_MARGIN = {"CIRC": "circumscribed", "SPIC": "spiculated", "MISC": "indistinct"}
 PATHOLOGY = {"B": "benign", "M": "malignant"}
 ROW = re.compile(r"^\s*(mdb\d{3})\s+([FGD])\s+([A-Z]{4})\b(.*)$", re.IGNORECASE)
@@ -110,8 +116,9 @@ def _image_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def import_mias(project: Project, path: Path, *, user: Any = None,
-                progress: Progress | None = None) -> ImportReport:
+def import_mias(
+    project: Project, path: Path, *, user: Any = None, progress: Progress | None = None
+) -> ImportReport:
     """Import a mini-MIAS folder (Info.txt + images) with its ground truth."""
     report = ImportReport("mini-mias")
     info = _find_info(Path(path))
@@ -138,16 +145,31 @@ def import_mias(project: Project, path: Path, *, user: Any = None,
     return report
 
 
-def _import_film(project: Project, ref: str, path: Path, entries: list[MiasEntry],
-                 report: ImportReport, user: Any) -> None:
+def _import_film(
+    project: Project,
+    ref: str,
+    path: Path,
+    entries: list[MiasEntry],
+    report: ImportReport,
+    user: Any,
+) -> None:
     number = int(ref[3:])
     laterality = "R" if number % 2 else "L"
     patient_key = f"mias:{(number + 1) // 2:03d}"
     with storage.files_with_rows() as batch:
         result = store_raster(
-            project, path, patient_key=patient_key, exam_key="mlo-pair", modality="MG",
-            laterality=laterality, view="MLO", source="mini-mias", user=user, batch=batch,
-            pixel_spacing=PIXEL_SPACING_MM, description="mini-MIAS MLO pair",
+            project,
+            path,
+            patient_key=patient_key,
+            exam_key="mlo-pair",
+            modality="MG",
+            laterality=laterality,
+            view="MLO",
+            source="mini-mias",
+            user=user,
+            batch=batch,
+            pixel_spacing=PIXEL_SPACING_MM,
+            description="mini-MIAS MLO pair",
         )
         if not result.created:
             report.duplicates += 1
@@ -162,24 +184,50 @@ def _import_film(project: Project, ref: str, path: Path, entries: list[MiasEntry
                 pathologies.append(pathology)
                 marks = []
                 if row.x is not None and row.y is not None and row.radius:
-                    marks.append({"image": image, "kind": "ellipse", "geometry": {
-                        "cx": row.x, "cy": image.rows - row.y, "rx": row.radius,
-                        "ry": row.radius}})
-                attributes = {"mass_margin": MASS_MARGIN[entry.cls]} if entry.cls in MASS_MARGIN \
-                    else {}
+                    marks.append(
+                        {
+                            "image": image,
+                            "kind": "ellipse",
+                            "geometry": {
+                                "cx": row.x,
+                                "cy": image.rows - row.y,
+                                "rx": row.radius,
+                                "ry": row.radius,
+                            },
+                        }
+                    )
+                attributes = (
+                    {"mass_margin": MASS_MARGIN[entry.cls]} if entry.cls in MASS_MARGIN else {}
+                )
                 add_reference_finding(
-                    exam, finding_type=FINDING_TYPE[entry.cls], pathology=pathology,
-                    laterality=laterality, attributes=attributes, marks=marks,
+                    exam,
+                    finding_type=FINDING_TYPE[entry.cls],
+                    pathology=pathology,
+                    laterality=laterality,
+                    attributes=attributes,
+                    marks=marks,
                     note=f"MIAS class {entry.cls}" + ("" if marks else " (no centre given)"),
                 )
                 report.findings += 1
         tissue = entries[0].tissue
-        worst = "malignant" if "malignant" in pathologies else (
-            "benign" if "benign" in pathologies else ("unknown" if pathologies else "normal"))
-        set_reference_label(exam, laterality=laterality, density=DENSITY[tissue],
-                            pathology=worst, attributes={"mias_tissue": tissue})
+        worst = (
+            "malignant"
+            if "malignant" in pathologies
+            else ("benign" if "benign" in pathologies else ("unknown" if pathologies else "normal"))
+        )
+        set_reference_label(
+            exam,
+            laterality=laterality,
+            density=DENSITY[tissue],
+            pathology=worst,
+            attributes={"mias_tissue": tissue},
+        )
         report.labels += 1
         ClinicalRecord.objects.update_or_create(
-            exam=exam, defaults={"project": project, "patient": exam.patient,
-                                 "breast_density": DENSITY[tissue]},
+            exam=exam,
+            defaults={
+                "project": project,
+                "patient": exam.patient,
+                "breast_density": DENSITY[tissue],
+            },
         )

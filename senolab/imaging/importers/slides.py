@@ -29,14 +29,18 @@ def find_slides(root: Path) -> list[Path]:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if path.suffix.lower() in SLIDE_SUFFIXES:
             found.append(path)
-        elif path.parent not in dicom_folders and path.suffix.lower() in ("", ".dcm") \
-                and _is_wsi_dicom(path):
+        elif (
+            path.parent not in dicom_folders
+            and path.suffix.lower() in ("", ".dcm")
+            and _is_wsi_dicom(path)
+        ):
             dicom_folders.add(path.parent)
     return found + sorted(dicom_folders)
 
 
-def import_slides(project: Project, path: Path, *, user: Any = None,
-                  progress: Progress | None = None) -> ImportReport:
+def import_slides(
+    project: Project, path: Path, *, user: Any = None, progress: Progress | None = None
+) -> ImportReport:
     """Import the slides under path; each slide is its own patient and exam."""
     report = ImportReport("slides")
     root = Path(path)
@@ -48,8 +52,14 @@ def import_slides(project: Project, path: Path, *, user: Any = None,
         relative = slide_path.relative_to(root) if slide_path != root else Path(slide_path.name)
         label = f"slide #{done + 1}"
         try:
-            result = store_slide(project, slide_path, patient_key=f"slide:{relative}",
-                                 exam_key="1", user=user, source="slides")
+            result = store_slide(
+                project,
+                slide_path,
+                patient_key=f"slide:{relative}",
+                exam_key="1",
+                user=user,
+                source="slides",
+            )
         except SlideError as exc:
             report.failed.append((label, str(exc)))
             continue

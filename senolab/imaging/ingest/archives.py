@@ -66,8 +66,10 @@ def _member_name(info: zipfile.ZipInfo) -> str:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise ArchiveError("the archive has a member whose name is not UTF-8 text; "
-                               "re-create it with UTF-8 file names") from None
+            raise ArchiveError(
+                "the archive has a member whose name is not UTF-8 text; "
+                "re-create it with UTF-8 file names"
+            ) from None
     return info.filename
 
 
@@ -75,22 +77,31 @@ def _check_member(info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
     name = _member_name(info)
     normal = name.replace("\\", "/")
     if normal.startswith("/") or normal[1:2] == ":" or ".." in PurePosixPath(normal).parts:
-        raise ArchiveError("the archive has a member with an absolute path or a path that "
-                           "climbs out of the archive ('..'); nothing was extracted")
+        raise ArchiveError(
+            "the archive has a member with an absolute path or a path that "
+            "climbs out of the archive ('..'); nothing was extracted"
+        )
     mode = info.external_attr >> 16
     # Unix-made archives carry the file type in the high bits; many writers leave it 0.
-    if info.create_system == 3 and stat.S_IFMT(mode) and \
-            not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    if (
+        info.create_system == 3
+        and stat.S_IFMT(mode)
+        and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    ):
         kind = "a symbolic link" if stat.S_ISLNK(mode) else "a special file"
-        raise ArchiveError(f"the archive has a member that is {kind}; only regular files are "
-                           "accepted")
+        raise ArchiveError(
+            f"the archive has a member that is {kind}; only regular files are accepted"
+        )
     if info.flag_bits & 0x1:
         raise ArchiveError("the archive has an encrypted member; upload it unencrypted")
-    if info.file_size > RATIO_FLOOR_BYTES and \
-            info.file_size > limits.max_ratio * max(info.compress_size, 1):
+    if info.file_size > RATIO_FLOOR_BYTES and info.file_size > limits.max_ratio * max(
+        info.compress_size, 1
+    ):
         raise ArchiveError(
             f"the archive has a member compressed more than {limits.max_ratio}:1, which "
-            "looks like a zip bomb; it was refused", too_large=True)
+            "looks like a zip bomb; it was refused",
+            too_large=True,
+        )
 
 
 def _members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -108,12 +119,12 @@ def _open(source: str | Path | IO[bytes]) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(source)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
-        raise ArchiveError("the zip archive is damaged or incomplete and cannot be read") \
-            from None
+        raise ArchiveError("the zip archive is damaged or incomplete and cannot be read") from None
 
 
-def _inspect(source: str | Path | IO[bytes], limits: ArchiveLimits, *, depth: int,
-             budget: list[int]) -> int:
+def _inspect(
+    source: str | Path | IO[bytes], limits: ArchiveLimits, *, depth: int, budget: list[int]
+) -> int:
     total = 0
     with _open(source) as zf:
         members = _members(zf)
@@ -121,20 +132,25 @@ def _inspect(source: str | Path | IO[bytes], limits: ArchiveLimits, *, depth: in
             _check_member(info, limits)
             budget[1] -= 1
             if budget[1] < 0:
-                raise ArchiveError(f"the archive holds more than {limits.max_members} files",
-                                   too_large=True)
+                raise ArchiveError(
+                    f"the archive holds more than {limits.max_members} files", too_large=True
+                )
             budget[0] -= info.file_size
             total += info.file_size
             if budget[0] < 0:
                 raise ArchiveError(
                     f"the archive would expand past the limit of "
-                    f"{_size(limits.max_expanded_bytes)}", too_large=True)
+                    f"{_size(limits.max_expanded_bytes)}",
+                    too_large=True,
+                )
         for info in members:
             if not is_archive_name(info.filename):
                 continue
             if depth >= limits.max_depth:
-                raise ArchiveError(f"archives are nested more than {limits.max_depth} deep "
-                                   "inside each other", too_large=True)
+                raise ArchiveError(
+                    f"archives are nested more than {limits.max_depth} deep inside each other",
+                    too_large=True,
+                )
             try:
                 with zf.open(info) as inner:
                     total += _inspect(inner, limits, depth=depth + 1, budget=budget)
@@ -151,8 +167,9 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def expand_archive(source: str | Path, dest: Path, limits: ArchiveLimits | None = None
-                   ) -> list[Path]:
+def expand_archive(
+    source: str | Path, dest: Path, limits: ArchiveLimits | None = None
+) -> list[Path]:
     """Check, then expand every member (nested archives too) into dest under generated names
     (`000001.dcm`, `000002/000001.dcm`, ...): no name from the archive reaches the disk."""
     limits = limits or ArchiveLimits.from_settings()
@@ -161,8 +178,9 @@ def expand_archive(source: str | Path, dest: Path, limits: ArchiveLimits | None 
     return _expand(source, Path(dest), limits, written)
 
 
-def _expand(source: str | Path | IO[bytes], dest: Path, limits: ArchiveLimits,
-            written: list[int]) -> list[Path]:
+def _expand(
+    source: str | Path | IO[bytes], dest: Path, limits: ArchiveLimits, written: list[int]
+) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     with _open(source) as zf:
@@ -179,13 +197,15 @@ def _expand(source: str | Path | IO[bytes], dest: Path, limits: ArchiveLimits,
                     while chunk := src.read(CHUNK):
                         written[0] -= len(chunk)
                         if written[0] < 0:
-                            raise ArchiveError("the archive expands past its declared size",
-                                               too_large=True)
+                            raise ArchiveError(
+                                "the archive expands past its declared size", too_large=True
+                            )
                         out.write(chunk)
             except (zipfile.BadZipFile, EOFError, OSError) as exc:
                 if isinstance(exc, zipfile.BadZipFile | EOFError):
-                    raise ArchiveError("a member of the archive is damaged (bad CRC or "
-                                       "truncated data)") from None
+                    raise ArchiveError(
+                        "a member of the archive is damaged (bad CRC or truncated data)"
+                    ) from None
                 raise
             files.append(target)
     return files
@@ -194,8 +214,9 @@ def _expand(source: str | Path | IO[bytes], dest: Path, limits: ArchiveLimits,
 def _skipped_name(name: str) -> bool:
     """Archive clutter that is never an image: macOS resource forks, hidden files."""
     parts = PurePosixPath(name.replace("\\", "/")).parts
-    return any(p.startswith(".") or p == "__MACOSX" for p in parts) or \
-        parts[-1].upper() == "DICOMDIR"
+    return (
+        any(p.startswith(".") or p == "__MACOSX" for p in parts) or parts[-1].upper() == "DICOMDIR"
+    )
 
 
 def remove_tree(path: Path) -> None:

@@ -13,8 +13,26 @@ from senolab.imaging.ingest import dicomfile
 from senolab.imaging.ingest.archives import ArchiveError, expand_archive, is_zip
 
 # Files in a folder or archive that are never DICOM: skipped, not reported as failures.
-SIDECAR_SUFFIXES = {".csv", ".txt", ".md", ".json", ".xml", ".pdf", ".html", ".htm", ".xls",
-                    ".xlsx", ".ini", ".log", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".py"}
+SIDECAR_SUFFIXES = {
+    ".csv",
+    ".txt",
+    ".md",
+    ".json",
+    ".xml",
+    ".pdf",
+    ".html",
+    ".htm",
+    ".xls",
+    ".xlsx",
+    ".ini",
+    ".log",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".py",
+}
 
 
 @dataclass(frozen=True)
@@ -35,8 +53,11 @@ class Collected:
 
 def _is_side_file(path: Path) -> bool:
     name = path.name
-    return name.startswith(".") or name.upper() == "DICOMDIR" or \
-        path.suffix.lower() in SIDECAR_SUFFIXES
+    return (
+        name.startswith(".")
+        or name.upper() == "DICOMDIR"
+        or path.suffix.lower() in SIDECAR_SUFFIXES
+    )
 
 
 def _head(path: Path) -> bytes:
@@ -56,8 +77,7 @@ def _folder_files(folder: Path) -> Iterator[Path]:
                 yield path
 
 
-def collect_items(paths: list[Path], workdir: Path, labels: list[str] | None = None
-                  ) -> Collected:
+def collect_items(paths: list[Path], workdir: Path, labels: list[str] | None = None) -> Collected:
     """Every file to ingest under paths, archives expanded into workdir. Archives refused as
     a whole, and paths that name nothing, come back as failed items."""
     out = Collected()

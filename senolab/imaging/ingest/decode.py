@@ -34,8 +34,9 @@ def transfer_syntax(ds: Dataset) -> UID:
     meta = getattr(ds, "file_meta", None)
     uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
     if not uid:
-        raise IngestError("the file names no transfer syntax (its file meta information is "
-                          "missing or incomplete)")
+        raise IngestError(
+            "the file names no transfer syntax (its file meta information is missing or incomplete)"
+        )
     return UID(str(uid))
 
 
@@ -58,8 +59,7 @@ def check_decodable(ds: Dataset) -> None:
         decoder = get_decoder(uid)
     except NotImplementedError:
         raise IngestError(
-            f"the pixel data is encoded in {syntax_label(uid)}, which no installed decoder "
-            "can read"
+            f"the pixel data is encoded in {syntax_label(uid)}, which no installed decoder can read"
         ) from None
     if not decoder.is_available and not _gdcm_available():
         raise IngestError(
@@ -88,8 +88,10 @@ def decode_pixels(ds: Dataset, data: bytes | None = None) -> np.ndarray:
         except Exception:  # noqa: BLE001 - reported below, with pydicom's reason
             logger.debug("GDCM could not decode %s either", syntax_label(uid))
     if not uid.is_compressed:
-        raise IngestError(f"the pixel data is truncated or inconsistent with the image "
-                          f"attributes ({_reason(failure)})") from None
+        raise IngestError(
+            f"the pixel data is truncated or inconsistent with the image "
+            f"attributes ({_reason(failure)})"
+        ) from None
     raise IngestError(
         f"the pixel data in {syntax_label(uid)} could not be decoded by any installed decoder "
         f"({_reason(failure)})"
@@ -127,8 +129,12 @@ def _decode_with_gdcm(ds: Dataset, data: bytes) -> np.ndarray:
         image = reader.GetImage()
         fmt = image.GetPixelFormat()
         dtype = {
-            (8, 0): np.uint8, (8, 1): np.int8, (16, 0): np.uint16, (16, 1): np.int16,
-            (32, 0): np.uint32, (32, 1): np.int32,
+            (8, 0): np.uint8,
+            (8, 1): np.int8,
+            (16, 0): np.uint16,
+            (16, 1): np.int16,
+            (32, 0): np.uint32,
+            (32, 1): np.int32,
         }[(fmt.GetBitsAllocated(), fmt.GetPixelRepresentation())]
         buffer = image.GetBuffer()
         raw = buffer.encode("utf-8", "surrogateescape") if isinstance(buffer, str) else buffer

@@ -31,25 +31,58 @@ NOT_IMAGES = {
 
 # View for Mammography (CID 4014): SNOMED CT codes and their legacy SNOMED-RT equivalents.
 VIEW_CODES = {
-    "399162004": "CC", "R-10242": "CC",
-    "399368009": "MLO", "R-10226": "MLO",
-    "399260004": "ML", "R-10224": "ML",
-    "399352003": "LM", "R-10230": "LM",
-    "399192003": "XCCL", "R-1024A": "XCCL",
-    "399101009": "XCCM", "R-1024B": "XCCM",
-    "399099002": "LMO", "R-10228": "LMO",
-    "399196000": "FB", "R-10234": "FB",
-    "399188001": "SIO", "R-102D0": "SIO",
+    "399162004": "CC",
+    "R-10242": "CC",
+    "399368009": "MLO",
+    "R-10226": "MLO",
+    "399260004": "ML",
+    "R-10224": "ML",
+    "399352003": "LM",
+    "R-10230": "LM",
+    "399192003": "XCCL",
+    "R-1024A": "XCCL",
+    "399101009": "XCCM",
+    "R-1024B": "XCCM",
+    "399099002": "LMO",
+    "R-10228": "LMO",
+    "399196000": "FB",
+    "R-10234": "FB",
+    "399188001": "SIO",
+    "R-102D0": "SIO",
 }
-VIEW_WORDS = {"CC": "CC", "MLO": "MLO", "ML": "ML", "LM": "LM", "LMO": "LMO", "XCCL": "XCCL",
-              "XCCM": "XCCM", "FB": "FB", "SIO": "SIO"}
+VIEW_WORDS = {
+    "CC": "CC",
+    "MLO": "MLO",
+    "ML": "ML",
+    "LM": "LM",
+    "LMO": "LMO",
+    "XCCL": "XCCL",
+    "XCCM": "XCCM",
+    "FB": "FB",
+    "SIO": "SIO",
+}
 MODALITIES = {"MG", "US", "MR", "SM"}
 # Acquisition attributes kept on Image.extra: none of them names or dates a person.
-EXTRA_KEYWORDS = ("Manufacturer", "ManufacturerModelName", "KVP", "ExposureTime",
-                  "XRayTubeCurrent", "BodyPartThickness", "CompressionForce", "AnodeTargetMaterial",
-                  "FilterMaterial", "RescaleSlope", "RescaleIntercept", "PresentationIntentType",
-                  "PresentationLUTShape", "MagneticFieldStrength", "RepetitionTime", "EchoTime",
-                  "SliceThickness", "SOPClassUID")
+EXTRA_KEYWORDS = (
+    "Manufacturer",
+    "ManufacturerModelName",
+    "KVP",
+    "ExposureTime",
+    "XRayTubeCurrent",
+    "BodyPartThickness",
+    "CompressionForce",
+    "AnodeTargetMaterial",
+    "FilterMaterial",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "PresentationIntentType",
+    "PresentationLUTShape",
+    "MagneticFieldStrength",
+    "RepetitionTime",
+    "EchoTime",
+    "SliceThickness",
+    "SOPClassUID",
+)
 
 
 class BoundedReader(io.BytesIO):
@@ -68,7 +101,7 @@ class BoundedReader(io.BytesIO):
 
 def looks_like_dicom(head: bytes) -> bool:
     """The Part 10 magic after the preamble."""
-    return head[DICM_OFFSET:DICM_OFFSET + 4] == MAGIC
+    return head[DICM_OFFSET : DICM_OFFSET + 4] == MAGIC
 
 
 def read_dataset(data: bytes) -> Dataset:
@@ -77,25 +110,25 @@ def read_dataset(data: bytes) -> Dataset:
 
     if not data:
         raise IngestError("the file is empty")
-    if not looks_like_dicom(data[:DICM_OFFSET + 4]):
+    if not looks_like_dicom(data[: DICM_OFFSET + 4]):
         raise IngestError("not a DICOM file (no 'DICM' marker after the 128-byte preamble)")
     try:
         ds = pydicom.dcmread(BoundedReader(data))
     except IngestError:
         raise
     except InvalidDicomError:
-        raise IngestError("not a valid DICOM file (its file meta information is broken)") \
-            from None
+        raise IngestError("not a valid DICOM file (its file meta information is broken)") from None
     except (EOFError, ValueError, TypeError, KeyError, IndexError, OSError, struct.error):
-        raise IngestError("the DICOM file is truncated or malformed and cannot be parsed") \
-            from None
+        raise IngestError("the DICOM file is truncated or malformed and cannot be parsed") from None
     return ds
 
 
 def check_image(ds: Dataset) -> None:
     """Refuse data sets that hold no image this platform stores."""
-    sop_class = str(ds.get("SOPClassUID", "") or
-                    getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+    sop_class = str(
+        ds.get("SOPClassUID", "")
+        or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "")
+    )
     if sop_class in NOT_IMAGES:
         raise IngestError(NOT_IMAGES[sop_class])
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
@@ -126,8 +159,10 @@ def _check_native_length(ds: Dataset) -> None:
         expected = expected // 3 * 2
     actual = len(ds.PixelData or b"")
     if actual < expected:
-        raise IngestError(f"the pixel data is truncated: {actual} of the {expected} bytes the "
-                          "image attributes declare")
+        raise IngestError(
+            f"the pixel data is truncated: {actual} of the {expected} bytes the "
+            "image attributes declare"
+        )
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -179,8 +214,9 @@ def modality(ds: Dataset) -> str:
 
 def _float(ds: Dataset, keyword: str) -> float | None:
     value = ds.get(keyword)
-    if isinstance(value, list | tuple) or (hasattr(value, "__len__") and
-                                             not isinstance(value, str | bytes)):
+    if isinstance(value, list | tuple) or (
+        hasattr(value, "__len__") and not isinstance(value, str | bytes)
+    ):
         value = value[0] if len(value) else None
     try:
         return float(value) if value not in (None, "") else None
@@ -214,16 +250,16 @@ def image_fields(ds: Dataset, pixels: np.ndarray) -> dict[str, Any]:
     """Image row fields read from the (original) header and the decoded pixels."""
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = pixels.shape[-1] if pixels.ndim == (4 if frames > 1 else 3) else 1
-    photometric = "RGB" if samples == 3 else _text(ds, "PhotometricInterpretation") \
-        or "MONOCHROME2"
+    photometric = "RGB" if samples == 3 else _text(ds, "PhotometricInterpretation") or "MONOCHROME2"
     center, width = _float(ds, "WindowCenter"), _float(ds, "WindowWidth")
     if center is None or not width:
         lo, hi = float(np.min(pixels)), float(np.max(pixels))
         center, width = (lo + hi) / 2, max(hi - lo, 1.0)
     kind = modality(ds)
     try:
-        number = int(ds.get("InstanceNumber")) if ds.get("InstanceNumber") not in (None, "") \
-            else None
+        number = (
+            int(ds.get("InstanceNumber")) if ds.get("InstanceNumber") not in (None, "") else None
+        )
     except (TypeError, ValueError):
         number = None
     return {
@@ -247,9 +283,11 @@ def image_fields(ds: Dataset, pixels: np.ndarray) -> dict[str, Any]:
 
 def series_fields(ds: Dataset) -> dict[str, Any]:
     try:
-        number = int(ds.get("SeriesNumber")) if ds.get("SeriesNumber") not in (None, "") \
-            else None
+        number = int(ds.get("SeriesNumber")) if ds.get("SeriesNumber") not in (None, "") else None
     except (TypeError, ValueError):
         number = None
-    return {"modality": modality(ds), "number": number,
-            "body_part": _text(ds, "BodyPartExamined")[:40]}
+    return {
+        "modality": modality(ds),
+        "number": number,
+        "body_part": _text(ds, "BodyPartExamined")[:40],
+    }

@@ -43,8 +43,9 @@ def discard_staged(keys: list[str]) -> None:
             storage.delete_quietly(key)
 
 
-def ingest_job_params(uploads: list[dict[str, str]], rejected: list[tuple[str, str]]
-                      ) -> dict[str, Any]:
+def ingest_job_params(
+    uploads: list[dict[str, str]], rejected: list[tuple[str, str]]
+) -> dict[str, Any]:
     """uploads: [{"key", "label"}]; rejected: items refused when the upload arrived."""
     return {"uploads": uploads, "rejected": [list(r) for r in rejected]}
 
@@ -67,8 +68,13 @@ def run_ingest_job(job: Job, progress: Progress) -> dict[str, Any]:
                 with storage.open_file(upload["key"]) as src, open(path, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
                 paths.append(path)
-            report = ingest_paths(project, paths, user=job.created_by, progress=progress,
-                                  labels=[u["label"] for u in uploads])
+            report = ingest_paths(
+                project,
+                paths,
+                user=job.created_by,
+                progress=progress,
+                labels=[u["label"] for u in uploads],
+            )
     finally:
         discard_staged(keys)
         _mark_discarded(job)
@@ -104,11 +110,14 @@ def check_upload(upload: IO[bytes], size: int) -> str:
         inspect_archive(upload)
         return "zip"
     if not dicomfile.looks_like_dicom(head):
-        raise IngestError("the file is neither a DICOM file (Part 10, with the 'DICM' marker "
-                          "after its preamble) nor a zip archive")
+        raise IngestError(
+            "the file is neither a DICOM file (Part 10, with the 'DICM' marker "
+            "after its preamble) nor a zip archive"
+        )
     if size > max_dicom_bytes():
-        raise IngestError(f"a DICOM file may be at most {max_dicom_bytes() >> 20} MiB",
-                          too_large=True)
+        raise IngestError(
+            f"a DICOM file may be at most {max_dicom_bytes() >> 20} MiB", too_large=True
+        )
     ds = dicomfile.read_dataset(upload.read())
     upload.seek(0)
     dicomfile.check_image(ds)
@@ -122,8 +131,11 @@ def discard_orphaned_uploads() -> int:
     from senolab.jobs.models import FINISHED_STATUSES
 
     removed = 0
-    finished = Job.objects.filter(kind=JOB_KIND, status__in=FINISHED_STATUSES).exclude(
-        params__has_key="discarded").only("pk", "params")
+    finished = (
+        Job.objects.filter(kind=JOB_KIND, status__in=FINISHED_STATUSES)
+        .exclude(params__has_key="discarded")
+        .only("pk", "params")
+    )
     for job in finished:
         keys = [u["key"] for u in job.params.get("uploads", []) if isinstance(u, dict)]
         present = [k for k in keys if storage.exists(k)]

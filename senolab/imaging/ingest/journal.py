@@ -32,8 +32,10 @@ SUFFIX = ".keys"
 
 
 def journal_dir() -> Path:
-    path = Path(getattr(settings, "SENOLAB_INGEST_JOURNAL_DIR", "") or
-                Path(settings.DATA_DIR) / "ingest-journal")
+    path = Path(
+        getattr(settings, "SENOLAB_INGEST_JOURNAL_DIR", "")
+        or Path(settings.DATA_DIR) / "ingest-journal"
+    )
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -55,8 +55,10 @@ class IngestReport:
     def as_result(self) -> dict[str, Any]:
         """The Job result: ids and counts, each failure as {"item", "message"}."""
         return {
-            "images": self.images, "image_count": len(self.images),
-            "duplicates": self.duplicates, "skipped": self.skipped,
+            "images": self.images,
+            "image_count": len(self.images),
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
             "failed": [{"item": label, "message": message} for label, message in self.failed],
         }
 
@@ -106,13 +108,14 @@ def read_limited(path: Path) -> bytes:
     try:
         size = path.stat().st_size
         if size > max_dicom_bytes():
-            raise IngestError(f"the file is larger than the {max_dicom_bytes() >> 20} MiB "
-                              "accepted for one DICOM file")
+            raise IngestError(
+                f"the file is larger than the {max_dicom_bytes() >> 20} MiB "
+                "accepted for one DICOM file"
+            )
         with open(path, "rb") as fh:
             data = fh.read(size + 1)
     except OSError as exc:
-        raise IngestError(f"the file could not be read ({exc.strerror or 'I/O error'})") \
-            from None
+        raise IngestError(f"the file could not be read ({exc.strerror or 'I/O error'})") from None
     if not data:
         raise IngestError("the file is empty")
     return data
@@ -125,11 +128,18 @@ def prepare(project_id: int, data: bytes, source_sha: str) -> Prepared:
     pixels = decode_pixels(ds, data)
     fields = dicomfile.image_fields(ds, pixels)
     cache = _PendingFiles()
-    cache_key, layout = pixelcache.write_pixel_cache(project_id, pixels, cache,
-                                                     frames=fields["frame_count"])
+    cache_key, layout = pixelcache.write_pixel_cache(
+        project_id, pixels, cache, frames=fields["frame_count"]
+    )
     fields.update(pixel_cache_key=cache_key, pixel_cache=layout)
-    return Prepared(source_sha, ds, fields, dicomfile.series_fields(ds),
-                    str(ds.file_meta.TransferSyntaxUID), cache)
+    return Prepared(
+        source_sha,
+        ds,
+        fields,
+        dicomfile.series_fields(ds),
+        str(ds.file_meta.TransferSyntaxUID),
+        cache,
+    )
 
 
 def commit(project: Project, item: Prepared) -> tuple[Image, bool]:
@@ -187,25 +197,40 @@ def _store(project: Project, item: Prepared, batch: storage.FileBatch) -> Image:
         raise _Duplicate(existing)
     modality = fields["modality"]
     exam, _ = Exam.objects.get_or_create(
-        project=project, study_uid=str(ds.StudyInstanceUID),
-        defaults={"patient": deid.patient, "study_date": deid.study_date,
-                  "modalities": [modality], "source": "dicom"},
+        project=project,
+        study_uid=str(ds.StudyInstanceUID),
+        defaults={
+            "patient": deid.patient,
+            "study_date": deid.study_date,
+            "modalities": [modality],
+            "source": "dicom",
+        },
     )
     if modality not in exam.modalities:
         exam.modalities = sorted({*exam.modalities, modality})
         exam.save(update_fields=["modalities"])
     series, _ = Series.objects.get_or_create(
-        project=project, exam=exam, series_uid=str(ds.SeriesInstanceUID),
+        project=project,
+        exam=exam,
+        series_uid=str(ds.SeriesInstanceUID),
         defaults=item.series_fields,
     )
     stored = _encode(ds)
     key = batch.save(storage.new_key(project.pk, "images", "dcm"), stored)
     item.cache.save_into(batch)
     return Image.objects.create(
-        project=project, exam=exam, series=series, sop_instance_uid=sop_uid,
-        transfer_syntax_uid=item.transfer_syntax, burned_in_annotation=deid.burned_in,
-        source_format="dicom", storage_key=key, sha256=storage.sha256_of(stored),
-        source_sha256=item.source_sha, size_bytes=len(stored), **fields,
+        project=project,
+        exam=exam,
+        series=series,
+        sop_instance_uid=sop_uid,
+        transfer_syntax_uid=item.transfer_syntax,
+        burned_in_annotation=deid.burned_in,
+        source_format="dicom",
+        storage_key=key,
+        sha256=storage.sha256_of(stored),
+        source_sha256=item.source_sha,
+        size_bytes=len(stored),
+        **fields,
     )
 
 
@@ -219,14 +244,20 @@ def _encode(ds: Any) -> bytes:
 
 # --- batches -------------------------------------------------------------------------------------
 
+
 def prepare_threads() -> int:
     configured = int(getattr(settings, "SENOLAB_INGEST_THREADS", 0) or 0)
     return configured if configured > 0 else max(1, min(4, os.cpu_count() or 1))
 
 
-def ingest_paths(project: Project, paths: list[Path], *, user: Any = None,
-                 progress: Progress | None = None, labels: list[str] | None = None
-                 ) -> IngestReport:
+def ingest_paths(
+    project: Project,
+    paths: list[Path],
+    *,
+    user: Any = None,
+    progress: Progress | None = None,
+    labels: list[str] | None = None,
+) -> IngestReport:
     """Ingest DICOM files, folders (recursively) and zip archives into project.
 
     labels name the paths in the report (default "item N"); they must not carry identifiers.
@@ -245,8 +276,9 @@ def ingest_paths(project: Project, paths: list[Path], *, user: Any = None,
     return report
 
 
-def _run_batch(project: Project, items: list[Item], report: IngestReport,
-               progress: Progress | None) -> None:
+def _run_batch(
+    project: Project, items: list[Item], report: IngestReport, progress: Progress | None
+) -> None:
     threads = prepare_threads()
     total = len(items)
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest") as pool:
@@ -268,13 +300,17 @@ def _run_batch(project: Project, items: list[Item], report: IngestReport,
 
 def _report(progress: Progress | None, done: int, total: int, report: IngestReport) -> None:
     if progress:
-        progress(done / max(total, 1), f"{done} of {total} files: {len(report.images)} new, "
-                                       f"{report.duplicates} duplicates, "
-                                       f"{len(report.failed)} failed")
+        progress(
+            done / max(total, 1),
+            f"{done} of {total} files: {len(report.images)} new, "
+            f"{report.duplicates} duplicates, "
+            f"{len(report.failed)} failed",
+        )
 
 
-def _submit(pool: ThreadPoolExecutor, project: Project, item: Item, report: IngestReport
-            ) -> Future[Prepared] | None:
+def _submit(
+    pool: ThreadPoolExecutor, project: Project, item: Item, report: IngestReport
+) -> Future[Prepared] | None:
     """Read and hash here (the duplicate check needs the database); prepare on a thread."""
     try:
         data = read_limited(item.path)
@@ -288,8 +324,9 @@ def _submit(pool: ThreadPoolExecutor, project: Project, item: Item, report: Inge
     return pool.submit(prepare, project.pk, data, source_sha)
 
 
-def _finish(project: Project, item: Item, future: Future[Prepared] | None,
-            report: IngestReport) -> None:
+def _finish(
+    project: Project, item: Item, future: Future[Prepared] | None, report: IngestReport
+) -> None:
     if future is None:
         return
     try:
@@ -300,8 +337,12 @@ def _finish(project: Project, item: Item, future: Future[Prepared] | None,
     except Exception as exc:  # noqa: BLE001 - one broken item must not stop the batch
         # Only the type is logged: exception texts from parsers can quote header values.
         logger.error("ingest of %s failed unexpectedly: %s", item.label, type(exc).__name__)
-        report.failed.append((item.label, f"internal error while ingesting "
-                                          f"({type(exc).__name__}); the item was not stored"))
+        report.failed.append(
+            (
+                item.label,
+                f"internal error while ingesting ({type(exc).__name__}); the item was not stored",
+            )
+        )
         return
     if created:
         report.images.append(image.pk)

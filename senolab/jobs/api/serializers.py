@@ -11,7 +11,18 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "id", "project", "kind", "status", "progress", "message", "result", "error",
-            "created_by", "created_at", "started_at", "finished_at", "cancel_requested",
+            "id",
+            "project",
+            "kind",
+            "status",
+            "progress",
+            "message",
+            "result",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "cancel_requested",
         ]
         read_only_fields = fields

@@ -22,8 +22,14 @@ class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = [
-            "id", "name", "slug", "description", "label_schema", "clinical_schema",
-            "created_at", "role",
+            "id",
+            "name",
+            "slug",
+            "description",
+            "label_schema",
+            "clinical_schema",
+            "created_at",
+            "role",
         ]
         read_only_fields = ["id", "created_at", "role"]
 

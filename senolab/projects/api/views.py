@@ -53,9 +53,7 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     create=extend_schema(responses={201: ProjectSerializer, **errors(400, 401)}),
     retrieve=extend_schema(responses={200: ProjectSerializer, **errors(401, 404)}),
     update=extend_schema(responses={200: ProjectSerializer, **errors(400, 401, 403, 404)}),
-    partial_update=extend_schema(
-        responses={200: ProjectSerializer, **errors(400, 401, 403, 404)}
-    ),
+    partial_update=extend_schema(responses={200: ProjectSerializer, **errors(400, 401, 403, 404)}),
     destroy=extend_schema(
         responses={
             204: None,

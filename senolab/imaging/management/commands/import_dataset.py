@@ -19,8 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("path", help="the data set's folder (or file for medmnist)")
         parser.add_argument("--format", required=True, choices=sorted(FORMATS))
         parser.add_argument("--project", required=True, help="project name")
-        parser.add_argument("--create", action="store_true",
-                            help="create the project if it does not exist")
+        parser.add_argument(
+            "--create", action="store_true", help="create the project if it does not exist"
+        )
         parser.add_argument("--owner", help="username made owner of a created project")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -28,8 +29,9 @@ class Command(BaseCommand):
         if project is None:
             if not options["create"]:
                 raise CommandError(f"no project named '{options['project']}' (add --create)")
-            project = Project.objects.create(name=options["project"],
-                                             slug=slugify(options["project"])[:100] or "project")
+            project = Project.objects.create(
+                name=options["project"], slug=slugify(options["project"])[:100] or "project"
+            )
             owner = options.get("owner")
             if owner:
                 user = get_user_model().objects.filter(username=owner).first()
@@ -45,8 +47,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"{fraction:6.1%} {message}")
 
         try:
-            report = import_dataset(project, options["format"], options["path"],
-                                    progress=progress)
+            report = import_dataset(project, options["format"], options["path"], progress=progress)
         except (ValueError, FileNotFoundError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(report.summary())

@@ -41,9 +41,11 @@ class Command(BaseCommand):
                 self.stderr.write(f"{fraction:6.1%} {message}")
 
         report = ingest_paths(project, paths, progress=progress)
-        self.stdout.write(f"{len(report.images)} images ingested, {report.duplicates} "
-                          f"duplicates, {report.skipped} side files skipped, "
-                          f"{len(report.failed)} failed")
+        self.stdout.write(
+            f"{len(report.images)} images ingested, {report.duplicates} "
+            f"duplicates, {report.skipped} side files skipped, "
+            f"{len(report.failed)} failed"
+        )
         for label, message in report.failed:
             self.stdout.write(f"  failed: {label}: {message}")
         if report.failed and not report.images and not report.duplicates:

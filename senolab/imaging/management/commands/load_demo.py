@@ -25,5 +25,6 @@ class Command(BaseCommand):
                 raise CommandError(f"no user named '{options['owner']}'")
         started = time.monotonic()
         project = load_demo(owner=owner, log=self.stdout.write)
-        self.stdout.write(f"Demo project id {project.pk} loaded in "
-                          f"{time.monotonic() - started:.1f} s")
+        self.stdout.write(
+            f"Demo project id {project.pk} loaded in {time.monotonic() - started:.1f} s"
+        )

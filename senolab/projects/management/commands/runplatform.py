@@ -40,21 +40,27 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("SENOLAB_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("SENOLAB_PORT", 8000)))
         parser.add_argument(
-            "--no-demo", action="store_true",
+            "--no-demo",
+            action="store_true",
             default=os.environ.get("SENOLAB_SKIP_DEMO", "").lower() in {"1", "true", "yes"},
             help="Do not load the demo project (also SENOLAB_SKIP_DEMO=1).",
         )
-        parser.add_argument("--web-workers", type=int,
-                            default=int(os.environ.get("SENOLAB_WEB_WORKERS", 2)))
-        parser.add_argument("--worker-concurrency", type=int,
-                            default=int(os.environ.get("SENOLAB_WORKER_CONCURRENCY", 2)))
+        parser.add_argument(
+            "--web-workers", type=int, default=int(os.environ.get("SENOLAB_WEB_WORKERS", 2))
+        )
+        parser.add_argument(
+            "--worker-concurrency",
+            type=int,
+            default=int(os.environ.get("SENOLAB_WORKER_CONCURRENCY", 2)),
+        )
         parser.add_argument("--stop-timeout", type=float, default=10.0)
 
     def handle(self, *args: Any, **options: Any) -> None:
         data_dir = Path(settings.DATA_DIR)
         lock = _lock_data_dir(data_dir)
-        sup = devserver.Supervisor(out=sys.stdout, stop_timeout=options["stop_timeout"],
-                                   log_dir=data_dir / "log")
+        sup = devserver.Supervisor(
+            out=sys.stdout, stop_timeout=options["stop_timeout"], log_dir=data_dir / "log"
+        )
         # Ctrl-C and SIGTERM (systemd, docker, kill) stop everything. Only the first signal
         # raises; a later one must not interrupt the stopping itself. The same Ctrl-C may arrive
         # twice (a terminal signals the whole foreground group and `timeout` passes it on once
@@ -122,35 +128,92 @@ class Command(BaseCommand):
         self.admin = _ensure_admin(Path(settings.DATA_DIR))
         connections.close_all()  # the children open their own
 
-    def _start_services(self, sup: devserver.Supervisor, env: dict[str, str],
-                        options: dict) -> None:
+    def _start_services(
+        self, sup: devserver.Supervisor, env: dict[str, str], options: dict
+    ) -> None:
         py = sys.executable
         access_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'  # no query strings or bodies
         # gunicorn 27 opens a control socket at one fixed path in $HOME by default, which two
         # instances on one machine would share; runplatform needs none.
         no_control_socket = ["--no-control-socket"] if gunicorn.version_info >= (27,) else []
-        sup.start("web", [
-            py, "-m", "gunicorn", "senolab.wsgi:application",
-            "--bind", f"{options['host']}:{options['port']}",
-            "--workers", str(options["web_workers"]), "--threads", "4",
-            "--graceful-timeout", "5", "--timeout", "300",
-            "--access-logfile", "-", "--access-logformat", access_format, *no_control_socket,
-        ], env=env)
+        sup.start(
+            "web",
+            [
+                py,
+                "-m",
+                "gunicorn",
+                "senolab.wsgi:application",
+                "--bind",
+                f"{options['host']}:{options['port']}",
+                "--workers",
+                str(options["web_workers"]),
+                "--threads",
+                "4",
+                "--graceful-timeout",
+                "5",
+                "--timeout",
+                "300",
+                "--access-logfile",
+                "-",
+                "--access-logformat",
+                access_format,
+                *no_control_socket,
+            ],
+            env=env,
+        )
         celery = [py, "-m", "celery", "-A", "senolab"]
-        sup.start("worker", [
-            *celery, "worker", "-Q", "default", "-n", "default@%h", "-l", "info",
-            "-c", str(options["worker_concurrency"]), "--without-gossip", "--without-mingle",
-        ], env=env)
-        sup.start("gpu", [
-            *celery, "worker", "-Q", "gpu", "-n", "gpu@%h", "-l", "info", "-c", "1",
-            "--without-gossip", "--without-mingle",
-        ], env=env)
+        sup.start(
+            "worker",
+            [
+                *celery,
+                "worker",
+                "-Q",
+                "default",
+                "-n",
+                "default@%h",
+                "-l",
+                "info",
+                "-c",
+                str(options["worker_concurrency"]),
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=env,
+        )
+        sup.start(
+            "gpu",
+            [
+                *celery,
+                "worker",
+                "-Q",
+                "gpu",
+                "-n",
+                "gpu@%h",
+                "-l",
+                "info",
+                "-c",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=env,
+        )
         run_dir = Path(settings.DATA_DIR) / "run"
         run_dir.mkdir(exist_ok=True)
-        sup.start("beat", [
-            *celery, "beat", "-l", "info", "--pidfile", str(run_dir / "beat.pid"),
-            "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
-        ], env=env)
+        sup.start(
+            "beat",
+            [
+                *celery,
+                "beat",
+                "-l",
+                "info",
+                "--pidfile",
+                str(run_dir / "beat.pid"),
+                "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+            ],
+            env=env,
+        )
 
     def _load_demo(self, sup: devserver.Supervisor, env: dict[str, str], data_dir: Path) -> None:
         stamp = data_dir / DEMO_STAMP
@@ -161,15 +224,22 @@ class Command(BaseCommand):
             return
         sup.say("senolab | loading the demo project (first run only) ...")
         result = subprocess.run(
-            [sys.executable, "manage.py", "load_demo"], env=env, cwd=settings.BASE_DIR,
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+            [sys.executable, "manage.py", "load_demo"],
+            env=env,
+            cwd=settings.BASE_DIR,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
         )
         output = (result.stdout + result.stderr).strip()
         for line in output.splitlines()[-20:]:
             sup.say(f"demo   | {line}")
         if result.returncode != 0:
-            sup.say(f"senolab | WARNING: load_demo failed (exit {result.returncode}); the platform "
-                    "runs without demo data. Retry with `.venv/bin/python manage.py load_demo`.")
+            sup.say(
+                f"senolab | WARNING: load_demo failed (exit {result.returncode}); the platform "
+                "runs without demo data. Retry with `.venv/bin/python manage.py load_demo`."
+            )
             return
         stamp.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
 
