@@ -1,10 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from senolab.api.health import health
+from senolab.api.root import ApiRootView
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
+    path("", ApiRootView.as_view(), name="api-root"),
     path("", include("senolab.projects.api.urls")),
     path("", include("senolab.imaging.api.urls")),
     path("", include("senolab.imaging.api.upload_urls")),

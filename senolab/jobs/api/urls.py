@@ -1,7 +1,7 @@
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from senolab.jobs.api.views import JobViewSet
 
-router = DefaultRouter()
+router = SimpleRouter()
 router.register("jobs", JobViewSet, basename="job")
 urlpatterns = router.urls
