@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -148,3 +149,32 @@ def _beat_registered_the_reaper(database: Path, timeout: float = 30) -> bool:
             return bool(rows[0][0])
         time.sleep(0.2)
     return False
+
+
+def test_runplatform_refuses_a_busy_port_at_once_with_what_to_do(tmp_path: Path) -> None:
+    # given something already listening on the port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+        env.update(
+            DJANGO_SETTINGS_MODULE="senolab.settings",
+            SENOLAB_DATA_DIR=str(tmp_path / "var"),
+            SENOLAB_PORT=str(port),
+            SENOLAB_SKIP_DEMO="1",
+        )
+        # when runplatform starts
+        done = subprocess.run(
+            [sys.executable, "manage.py", "runplatform"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    # then it stops before starting anything, and says how to choose another port
+    assert done.returncode == 1
+    assert f"127.0.0.1:{port} is not free" in done.stderr and "SENOLAB_PORT" in done.stderr
+    assert "redis" not in done.stdout

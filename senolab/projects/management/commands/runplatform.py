@@ -13,6 +13,7 @@ import hashlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -58,6 +59,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         data_dir = Path(settings.DATA_DIR)
         lock = _lock_data_dir(data_dir)
+        _check_port_free(options["host"], options["port"])
         sup = devserver.Supervisor(
             out=sys.stdout, stop_timeout=options["stop_timeout"], log_dir=data_dir / "log"
         )
@@ -277,6 +279,20 @@ def _collect_static_if_changed() -> None:
         return
     call_command("collectstatic", interactive=False, verbosity=0)
     stamp.write_text(fingerprint.hexdigest())
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse at once, with what to do, when something already listens on the web port (gunicorn
+    would retry for seconds, and the health check could meanwhile reach the other server)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise CommandError(
+            f"{host}:{port} is not free ({exc.strerror}); stop what listens there or choose "
+            "another port with SENOLAB_PORT=... (or --port)."
+        ) from None
 
 
 def _lock_data_dir(data_dir: Path):
