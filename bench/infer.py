@@ -42,18 +42,20 @@ def bare_forward(model, images, batch, dtype, channels_last, device, repeats) ->
     """Best-of-`repeats` seconds for one pass of the forward over the prepared tensors."""
     if isinstance(model, torch.nn.Module):
         model.eval()
-        model = model.to(memory_format=torch.channels_last if channels_last
-                         else torch.contiguous_format)
+        model = model.to(
+            memory_format=torch.channels_last if channels_last else torch.contiguous_format
+        )
     best = float("inf")
     for _ in range(repeats + 1):  # the first pass warms up kernels
         sync(device)
         t0 = time.perf_counter()
         for start in range(0, len(images), batch):
-            x = images[start:start + batch].float()
+            x = images[start : start + batch].float()
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=dtype or torch.float32,
-                                enabled=dtype is not None):
+            with torch.autocast(
+                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
                 model(x)
         sync(device)
         best = min(best, time.perf_counter() - t0)
@@ -68,8 +70,7 @@ class _OrtRunner:
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.session.run(None, {"image": x.contiguous().numpy()})[0])
@@ -86,26 +87,37 @@ def onnxruntime_forward(model, recipe, images, args, engine_dtype, device) -> di
         path = Path(tmp) / "m.onnx"
         model = model.eval().to(memory_format=torch.contiguous_format)
         # The TorchScript exporter (dynamo=False): the newer one needs onnxscript too.
-        torch.onnx.export(model, (images[:1].float(),), str(path), dynamo=False,
-                          input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "batch"}})
+        torch.onnx.export(
+            model,
+            (images[:1].float(),),
+            str(path),
+            dynamo=False,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}},
+        )
         runner = _OrtRunner(path)
         ort_s, torch_s = [], []
         for _ in range(args.repeats):  # interleaved with torch's engine mode
             ort_s.append(bare_forward(runner, images, args.batch, None, False, device, 1))
-            torch_s.append(bare_forward(model, images, args.batch, engine_dtype, True, device,
-                                        1))
+            torch_s.append(bare_forward(model, images, args.batch, engine_dtype, True, device, 1))
     n = len(images)
-    return {"onnxruntime_fp32_images_per_s": round(n / min(ort_s), 1),
-            "onnxruntime_vs_engine_mode": round(min(torch_s) / min(ort_s), 2)}
+    return {
+        "onnxruntime_fp32_images_per_s": round(n / min(ort_s), 1),
+        "onnxruntime_vs_engine_mode": round(min(torch_s) / min(ort_s), 2),
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     device = torch.device(args.device)
-    recipe = dataclasses.replace(api.load_recipe(args.recipe), network=args.network,
-                                 input_size=(args.size, args.size), batch_size=args.batch // 2,
-                                 precision=args.precision)
+    recipe = dataclasses.replace(
+        api.load_recipe(args.recipe),
+        network=args.network,
+        input_size=(args.size, args.size),
+        batch_size=args.batch // 2,
+        precision=args.precision,
+    )
     cases = blob_cases(args.images, size=args.raw_size, seed=2)
     pipe = api.make_pipeline(recipe, str(device))
     model = pipe.network()
@@ -116,15 +128,23 @@ def run(args: argparse.Namespace) -> dict:
         cache = pipe.cache(cases, labelled_only=False)
         e2e, bare = [], []
         for _ in range(args.repeats):  # interleaved: a shared machine's load hits both alike
-            bare.append(bare_forward(model, cache.images, args.batch, pipe.dtype, True, device,
-                                     1))
+            bare.append(bare_forward(model, cache.images, args.batch, pipe.dtype, True, device, 1))
             sync(device)
             t0 = time.perf_counter()
             preds = api.predict(artifact, cases, device=str(device))
             with open(Path(tmp) / "predictions.jsonl", "w") as fh:
                 for p in preds:
-                    fh.write(json.dumps({"case": p.case_key, "p": p.probability,
-                                         "label": p.label, "scores": p.scores}) + "\n")
+                    fh.write(
+                        json.dumps(
+                            {
+                                "case": p.case_key,
+                                "p": p.probability,
+                                "label": p.label,
+                                "scores": p.scores,
+                            }
+                        )
+                        + "\n"
+                    )
             sync(device)
             e2e.append(time.perf_counter() - t0)
     n = len(cache)
@@ -132,9 +152,14 @@ def run(args: argparse.Namespace) -> dict:
     bare = min(bare)
     fp32 = bare_forward(model, cache.images, args.batch, None, False, device, args.repeats)
     out = {
-        "device": str(device), "gpu": torch.cuda.get_device_name() if device.type == "cuda"
-        else "", "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "network": args.network, "size": args.size, "images": n, "batch": args.batch,
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "network": args.network,
+        "size": args.size,
+        "images": n,
+        "batch": args.batch,
         "precision": str(engine_dtype or "fp32"),
         "end_to_end_images_per_s": round(n / min(e2e), 1),
         "bare_forward_images_per_s": round(n / bare, 1),
@@ -145,8 +170,9 @@ def run(args: argparse.Namespace) -> dict:
     if device.type == "cpu" and args.onnx:
         out.update(onnxruntime_forward(model, recipe, cache.images, args, engine_dtype, device))
     if device.type == "cuda":
-        fp16 = bare_forward(model, cache.images, args.batch, torch.float16, True, device,
-                            args.repeats)
+        fp16 = bare_forward(
+            model, cache.images, args.batch, torch.float16, True, device, args.repeats
+        )
         out["fp16_channels_last_images_per_s"] = round(n / fp16, 1)
     elif engine_dtype is None:
         forced = amp_dtype(device, "bf16")
@@ -166,8 +192,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--precision", default="auto")
-    parser.add_argument("--onnx", action=argparse.BooleanOptionalAction, default=True,
-                        help="on CPU, also time ONNX Runtime's forward (if installed)")
+    parser.add_argument(
+        "--onnx",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="on CPU, also time ONNX Runtime's forward (if installed)",
+    )
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
     result = run(args)

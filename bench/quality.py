@@ -44,8 +44,18 @@ DATASETS = {  # recipe prefix -> (importer format, path under the shared data)
 }
 QUICK = {"epochs": 3, "batch_size": 16}
 QUICK_MAX_SIDE = 64  # --quick shrinks larger inputs to this side (BreastMNIST stays 28)
-KEYS = ("n", "auc", "auc_ci", "sensitivity", "specificity", "threshold", "accuracy", "f1",
-        "dice", "froc")
+KEYS = (
+    "n",
+    "auc",
+    "auc_ci",
+    "sensitivity",
+    "specificity",
+    "threshold",
+    "accuracy",
+    "f1",
+    "dice",
+    "froc",
+)
 
 
 def dataset_of(recipe: str) -> str:
@@ -61,8 +71,12 @@ def import_once(projects: dict, key: str):
         project = Project.objects.create(name=f"bench-{key}", slug=f"bench-{key}")
         started = time.perf_counter()
         report = import_dataset(project, fmt, SHARED / rel)
-        print(f"# imported {key}: {len(getattr(report, 'images', []) or [])} images "
-              f"in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"# imported {key}: {len(getattr(report, 'images', []) or [])} images "
+            f"in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         projects[key] = project
     return projects[key]
 
@@ -81,12 +95,20 @@ def train_one(project, recipe: str, overrides: dict) -> dict:
     seconds = time.perf_counter() - started
     version = ModelVersion.objects.filter(training_run=run).first()
     if version is None:
-        return {"recipe": recipe, "status": job.status, "message": job.message,
-                "seconds": round(seconds)}
+        return {
+            "recipe": recipe,
+            "status": job.status,
+            "message": job.message,
+            "seconds": round(seconds),
+        }
     m = version.metrics
-    return {"recipe": recipe, "status": job.status, "seconds": round(seconds),
-            "split": version.snapshot.summary if version.snapshot else {},
-            **{k: m[k] for k in KEYS if m.get(k) is not None}}
+    return {
+        "recipe": recipe,
+        "status": job.status,
+        "seconds": round(seconds),
+        "split": version.snapshot.summary if version.snapshot else {},
+        **{k: m[k] for k in KEYS if m.get(k) is not None},
+    }
 
 
 def published(recipe: str) -> str:
@@ -106,17 +128,22 @@ def fmt(row: dict) -> str:
             return json.dumps(value) if not isinstance(value, float) else f"{value:.3f}"
         return f"{value:.3f}" if isinstance(value, float) else str(value)
 
-    return (f"| {row['recipe']} | {row['status']} | {row.get('seconds', '-')} | {f('n')} | "
-            f"{f('auc')} {f('auc_ci')} | {f('sensitivity')} | {f('specificity')} | "
-            f"{f('dice')} | {f('froc')} | {published(row['recipe'])} |")
+    return (
+        f"| {row['recipe']} | {row['status']} | {row.get('seconds', '-')} | {f('n')} | "
+        f"{f('auc')} {f('auc_ci')} | {f('sensitivity')} | {f('specificity')} | "
+        f"{f('dice')} | {f('froc')} | {published(row['recipe'])} |"
+    )
 
 
 def main() -> None:
     from ml.inference import recipe_names_without_torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"override recipes with {QUICK}, inputs at most {QUICK_MAX_SIDE}")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"override recipes with {QUICK}, inputs at most {QUICK_MAX_SIDE}",
+    )
     parser.add_argument("--recipes", nargs="*", default=None)
     parser.add_argument("--json", help="write the rows here too")
     args = parser.parse_args()
@@ -135,8 +162,11 @@ def main() -> None:
         rows.append(row)
         print(fmt(row), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"quick": args.quick, "overrides": overrides,
-                                               "rows": rows}, indent=2, default=str))
+        Path(args.json).write_text(
+            json.dumps(
+                {"quick": args.quick, "overrides": overrides, "rows": rows}, indent=2, default=str
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def plain_epoch(model, optimizer, images, labels, batch, dtype, channels_last, device,
-                generator) -> float:
+def plain_epoch(
+    model, optimizer, images, labels, batch, dtype, channels_last, device, generator
+) -> float:
     """The textbook loop: shuffle, slice, forward, loss, backward, step."""
     model.train()
     n = len(images)
@@ -45,7 +46,7 @@ def plain_epoch(model, optimizer, images, labels, batch, dtype, channels_last, d
     sync(device)
     t0 = time.perf_counter()
     for start in range(0, n - 1, batch):
-        idx = order[start:start + batch]
+        idx = order[start : start + batch]
         x = images[idx].float()
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -63,12 +64,23 @@ def run(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     device = torch.device(args.device)
     recipe = api.load_recipe(args.recipe)
-    recipe = dataclasses.replace(recipe, network=args.network, input_size=(args.size, args.size),
-                                 batch_size=args.batch, epochs=args.epochs, patience=10**6,
-                                 precision=args.precision, sampler="random")
+    recipe = dataclasses.replace(
+        recipe,
+        network=args.network,
+        input_size=(args.size, args.size),
+        batch_size=args.batch,
+        epochs=args.epochs,
+        patience=10**6,
+        precision=args.precision,
+        sampler="random",
+    )
     if not args.augment:
-        recipe = dataclasses.replace(recipe, augmentation=dataclasses.replace(
-            recipe.augmentation, flip=0.0, rot90=0.0, scale=(1.0, 1.0), intensity=0.0))
+        recipe = dataclasses.replace(
+            recipe,
+            augmentation=dataclasses.replace(
+                recipe.augmentation, flip=0.0, rot90=0.0, scale=(1.0, 1.0), intensity=0.0
+            ),
+        )
     cases = blob_cases(args.images, size=args.raw_size, seed=0)
     pipe = api.make_pipeline(recipe, str(device))
     t0 = time.perf_counter()
@@ -91,31 +103,58 @@ def run(args: argparse.Namespace) -> dict:
     for _ in range(args.epochs):
         sync(device)
         t = time.perf_counter()
-        pipe.train_epoch(model, optimizer, loss_fn, cache, targets, augmenter, generator,
-                         should_stop=lambda: bool(checks.append(1)))
+        pipe.train_epoch(
+            model,
+            optimizer,
+            loss_fn,
+            cache,
+            targets,
+            augmenter,
+            generator,
+            should_stop=lambda: bool(checks.append(1)),
+        )
         sync(device)
         engine_epochs.append(time.perf_counter() - t)
-        plain_epochs.append(plain_epoch(plain_model, plain_opt, cache.images, cache.labels,
-                                        args.batch, pipe.dtype, pipe.channels_last, device,
-                                        plain_gen))
+        plain_epochs.append(
+            plain_epoch(
+                plain_model,
+                plain_opt,
+                cache.images,
+                cache.labels,
+                args.batch,
+                pipe.dtype,
+                pipe.channels_last,
+                device,
+                plain_gen,
+            )
+        )
     n = len(cache)
     steady_engine = min(engine_epochs[1:]) if len(engine_epochs) > 1 else engine_epochs[0]
     steady_plain = min(plain_epochs[1:]) if len(plain_epochs) > 1 else plain_epochs[0]
     return {
-        "device": str(device), "gpu": torch.cuda.get_device_name() if device.type == "cuda"
-        else "", "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "network": args.network, "size": args.size, "images": n, "batch": args.batch,
-        "precision": str(pipe.dtype or "fp32"), "channels_last": pipe.channels_last,
-        "augment": args.augment, "decode_once_s": round(decode_s, 2),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "network": args.network,
+        "size": args.size,
+        "images": n,
+        "batch": args.batch,
+        "precision": str(pipe.dtype or "fp32"),
+        "channels_last": pipe.channels_last,
+        "augment": args.augment,
+        "decode_once_s": round(decode_s, 2),
         "engine_epoch_s": [round(x, 3) for x in engine_epochs],
         "plain_epoch_s": [round(x, 3) for x in plain_epochs],
         "engine_images_per_s": round(n / steady_engine, 1),
         "plain_images_per_s": round(n / steady_plain, 1),
         "engine_vs_plain": round(steady_plain / steady_engine, 3),
         "epoch2_vs_pure_compute": round(engine_epochs[1] / steady_plain, 3)
-        if len(engine_epochs) > 1 else None,
-        "first_epoch_incl_decode_vs_compute": round((engine_epochs[0] + decode_s) / steady_plain,
-                                                    3),
+        if len(engine_epochs) > 1
+        else None,
+        "first_epoch_incl_decode_vs_compute": round(
+            (engine_epochs[0] + decode_s) / steady_plain, 3
+        ),
     }
 
 
@@ -128,19 +167,27 @@ def train_recipe(args: argparse.Namespace) -> dict:
     cases = blob_cases(args.images, size=args.raw_size, seed=0, modality=recipe.modality)
     if recipe.task == "classification":
         values = list(recipe.label_values)
-        cases = [dataclasses.replace(c, labels={recipe.label: values[-1] if c.labels["malignant"]
-                                                else values[0]}) for c in cases]
+        cases = [
+            dataclasses.replace(
+                c, labels={recipe.label: values[-1] if c.labels["malignant"] else values[0]}
+            )
+            for c in cases
+        ]
     splits = api.split_cases(cases, seed=0, stratify=recipe.label)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = api.train(recipe, splits, tmp, device=args.device)
     wall = time.perf_counter() - t0
     keys = ("n", "auc", "auc_ci", "sensitivity", "specificity", "accuracy", "dice", "froc")
-    return {"recipe": recipe.name, "device": args.device, "wall_s": round(wall, 1),
-            "epochs": len(result.history),
-            "epoch_s": [h["seconds"] for h in result.history],
-            "train_images_per_s": [h["images_per_second"] for h in result.history],
-            "metrics": {k: result.metrics.get(k) for k in keys if k in result.metrics}}
+    return {
+        "recipe": recipe.name,
+        "device": args.device,
+        "wall_s": round(wall, 1),
+        "epochs": len(result.history),
+        "epoch_s": [h["seconds"] for h in result.history],
+        "train_images_per_s": [h["images_per_second"] for h in result.history],
+        "metrics": {k: result.metrics.get(k) for k in keys if k in result.metrics},
+    }
 
 
 def main() -> None:
@@ -155,8 +202,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--train-recipe", help="instead: a whole api.train() of this recipe "
-                        "on synthetic cases (epochs capped by --epochs)")
+    parser.add_argument(
+        "--train-recipe",
+        help="instead: a whole api.train() of this recipe "
+        "on synthetic cases (epochs capped by --epochs)",
+    )
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
     result = train_recipe(args) if args.train_recipe else run(args)

@@ -56,13 +56,15 @@ READY = "SENOLAB_BENCH url="
 def _e2e_server() -> Any:
     """frontend/e2e/server.py (isolate the settings, serve with WhiteNoise), imported by path."""
     spec = importlib.util.spec_from_file_location(
-        "senolab_e2e_server", ROOT / "frontend" / "e2e" / "server.py")
+        "senolab_e2e_server", ROOT / "frontend" / "e2e" / "server.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 # --- data ----------------------------------------------------------------------------------------
+
 
 def source_mammogram(shared: Path) -> tuple[np.ndarray, str]:
     """The real MG1 pixels (12-bit, MLO, left breast facing right) or a synthetic breast."""
@@ -100,10 +102,21 @@ def write_exam(folder: Path, source: np.ndarray, width: int, height: int, n: int
         data = pixels if laterality == "L" else pixels[:, ::-1]
         path = folder / f"exam{n}-{laterality}{view}.dcm"
         write_dicom(
-            path, rows=32, columns=32, bits=12, laterality=laterality, view=view,
-            patient_id=f"VBENCH{n}", study_uid=study, series_uid=f"{study}.{v}", seed=v,
-            Rows=height, Columns=width, PixelData=np.ascontiguousarray(data).tobytes(),
-            WindowCenter="2047", WindowWidth="4095",
+            path,
+            rows=32,
+            columns=32,
+            bits=12,
+            laterality=laterality,
+            view=view,
+            patient_id=f"VBENCH{n}",
+            study_uid=study,
+            series_uid=f"{study}.{v}",
+            seed=v,
+            Rows=height,
+            Columns=width,
+            PixelData=np.ascontiguousarray(data).tobytes(),
+            WindowCenter="2047",
+            WindowWidth="4095",
         )
         paths.append(path)
     return paths
@@ -135,37 +148,56 @@ def prepare(sizes: list[tuple[int, int]], shared: Path, workdir: Path) -> dict[s
         if len(exam_ids) != 1:
             raise SystemExit(f"the four views landed in {len(exam_ids)} exams, not one")
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
-        exams.append({"id": exam_ids.pop(), "label": f"{width}x{height}",
-                      "views": len(VIEWS), "dicom_mb": round(megabytes)})
+        exams.append(
+            {
+                "id": exam_ids.pop(),
+                "label": f"{width}x{height}",
+                "views": len(VIEWS),
+                "dicom_mb": round(megabytes),
+            }
+        )
         for path in paths:
             path.unlink()
     slide = None
     if (shared / SLIDE).exists():
         from senolab.imaging.slides import ingest_slide
 
-        s = ingest_slide(project, shared / SLIDE, patient_key="VBENCH-SVS", exam_key="svs-1",
-                         user=user)
+        s = ingest_slide(
+            project, shared / SLIDE, patient_key="VBENCH-SVS", exam_key="svs-1", user=user
+        )
         from django.core.files.storage import default_storage
 
-        slide = {"id": s.pk, "name": SLIDE.name, "width": s.width, "height": s.height,
-                 "path": default_storage.path(s.storage_key)}
+        slide = {
+            "id": s.pk,
+            "name": SLIDE.name,
+            "width": s.width,
+            "height": s.height,
+            "path": default_storage.path(s.storage_key),
+        }
     client = Client()
     client.force_login(user)
-    cookie = {"name": settings.SESSION_COOKIE_NAME,
-              "value": client.cookies[settings.SESSION_COOKIE_NAME].value}
+    cookie = {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+    }
     return {"exams": exams, "slide": slide, "cookie": cookie, "source": origin}
 
 
 # --- slide tiles ---------------------------------------------------------------------------------
 
+
 def full_level_tiles(width: int, height: int, tile: int = 256) -> list[tuple[int, int, int, int]]:
     """(col, row, w, h) of every tile of the full-resolution Deep Zoom level."""
-    return [(c, r, min(tile, width - c * tile), min(tile, height - r * tile))
-            for r in range(math.ceil(height / tile)) for c in range(math.ceil(width / tile))]
+    return [
+        (c, r, min(tile, width - c * tile), min(tile, height - r * tile))
+        for r in range(math.ceil(height / tile))
+        for c in range(math.ceil(width / tile))
+    ]
 
 
-def read_tiles_in_process(path: str, tiles: list[tuple[int, int, int, int]],
-                          threads: int = 1, encode: bool = False) -> float:
+def read_tiles_in_process(
+    path: str, tiles: list[tuple[int, int, int, int]], threads: int = 1, encode: bool = False
+) -> float:
     """Seconds to read the tiles' regions with tiffslide (and JPEG-encode them, if asked)."""
     import io
 
@@ -196,9 +228,16 @@ def read_tiles_in_process(path: str, tiles: list[tuple[int, int, int, int]],
 
 # --- server and browser --------------------------------------------------------------------------
 
+
 def start_server(data_dir: Path, dist: Path) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve", str(data_dir),
-               "--dist", str(dist)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--serve",
+        str(data_dir),
+        "--dist",
+        str(dist),
+    ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / "viewer-server.log", "a") as log:  # keep the request log out of the table
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT)
@@ -206,7 +245,7 @@ def start_server(data_dir: Path, dist: Path) -> tuple[subprocess.Popen, str]:
     if not line.startswith(READY):
         process.kill()
         raise SystemExit(f"the server did not start: {line!r}")
-    return process, line[len(READY):].strip()
+    return process, line[len(READY) :].strip()
 
 
 def stop_server(process: subprocess.Popen) -> None:
@@ -234,8 +273,13 @@ def serve(data_dir: Path, dist: Path) -> None:
 def browser_round(config: dict[str, Any], workdir: Path) -> dict[str, Any]:
     path = workdir / "browser.json"
     path.write_text(json.dumps(config))
-    done = subprocess.run(["node", str(BROWSER_SCRIPT), str(path)], capture_output=True,
-                          text=True, timeout=280, cwd=ROOT)
+    done = subprocess.run(
+        ["node", str(BROWSER_SCRIPT), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=ROOT,
+    )
     if done.returncode != 0:
         raise SystemExit(f"the browser run failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -243,22 +287,31 @@ def browser_round(config: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 # --- report --------------------------------------------------------------------------------------
 
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def report(data: dict[str, Any], rounds: list[dict[str, Any]], in_process: dict[str, list[float]],
-           args: argparse.Namespace) -> None:
+def report(
+    data: dict[str, Any],
+    rounds: list[dict[str, Any]],
+    in_process: dict[str, list[float]],
+    args: argparse.Namespace,
+) -> None:
     first = rounds[0]
     webgl = "WebGL2 (SwiftShader)" if first["exams"] and first["exams"][0]["webgl"] else "CPU"
     mode = "CPU rendering (?cpu=1)" if args.cpu else webgl
     load = " / ".join(f"{v:.1f}" for v in data["load"])
-    print(f"Exam viewer, headless Chromium {first['chromium']} ({mode}, 1600x1000 window), Django "
-          f"threaded WSGI server on 127.0.0.1, {os.cpu_count()} CPUs, median of {len(rounds)} "
-          f"rounds; pixels from the {data['source']} mammogram; load average before/after: {load}")
-    print(f"{'four-view exam':24}{'first image':>12}{'fetch':>9}{'ratio':>7}"
-          f"{'all 4 full':>12}{'fetch':>9}{'ratio':>7}{'level 0 asked..in':>19}{'MB':>6}"
-          f"{'requests':>10}")
+    print(
+        f"Exam viewer, headless Chromium {first['chromium']} ({mode}, 1600x1000 window), Django "
+        f"threaded WSGI server on 127.0.0.1, {os.cpu_count()} CPUs, median of {len(rounds)} "
+        f"rounds; pixels from the {data['source']} mammogram; load average before/after: {load}"
+    )
+    print(
+        f"{'four-view exam':24}{'first image':>12}{'fetch':>9}{'ratio':>7}"
+        f"{'all 4 full':>12}{'fetch':>9}{'ratio':>7}{'level 0 asked..in':>19}{'MB':>6}"
+        f"{'requests':>10}"
+    )
     for i, exam in enumerate(data["exams"]):
         runs = [r["exams"][i] for r in rounds]
         f_view = median([r["firstMs"] for r in runs]) / 1000
@@ -268,28 +321,38 @@ def report(data: dict[str, Any], rounds: list[dict[str, Any]], in_process: dict[
         asked = median([r["pixelsAskedMs"] for r in runs]) / 1000
         pixels_in = median([r["pixelsInMs"] for r in runs]) / 1000
         megabytes = runs[0]["fetchFull"]["bytes"] / 1e6
-        print(f"{exam['label'] + ' 16-bit':24}{f_view:11.2f}s{f_base:8.2f}s{f_view / f_base:6.1f}x"
-              f"{a_view:11.2f}s{a_base:8.2f}s{a_view / a_base:6.1f}x"
-              f"{asked:11.2f}s..{pixels_in:.2f}s{megabytes:6.0f}{runs[0]['requests']:10d}")
-    print("  ratio = viewer time / baseline (fetch() of the same bytes in the page, all at once, "
-          "without drawing);\n  viewer times from navigation start; level 0 asked..in = when the "
-          "viewer asked for the first full-resolution level and had the last one")
+        print(
+            f"{exam['label'] + ' 16-bit':24}{f_view:11.2f}s{f_base:8.2f}s{f_view / f_base:6.1f}x"
+            f"{a_view:11.2f}s{a_base:8.2f}s{a_view / a_base:6.1f}x"
+            f"{asked:11.2f}s..{pixels_in:.2f}s{megabytes:6.0f}{runs[0]['requests']:10d}"
+        )
+    print(
+        "  ratio = viewer time / baseline (fetch() of the same bytes in the page, all at once, "
+        "without drawing);\n  viewer times from navigation start; level 0 asked..in = when the "
+        "viewer asked for the first full-resolution level and had the last one"
+    )
     if not data["slide"]:
         print("Slide tiles: skipped (no slide under SENOLAB_SHARED_DATA)")
         return
     slide = data["slide"]
     count = len(full_level_tiles(slide["width"], slide["height"]))
     base = count / median(in_process["read"])
-    print(f"Slide tiles, {slide['name']} {slide['width']}x{slide['height']}, {count} tiles of "
-          f"256 px at full resolution, median of {len(rounds)} rounds")
+    print(
+        f"Slide tiles, {slide['name']} {slide['width']}x{slide['height']}, {count} tiles of "
+        f"256 px at full resolution, median of {len(rounds)} rounds"
+    )
     print(f"{'':52}{'tiles/s':>9}{'vs baseline':>13}")
     print(f"{'baseline: tiffslide read_region in-process, 1 thread':52}{base:9.0f}{1:12.2f}x")
-    for label, key in (("tiffslide read + JPEG encode, 1 thread", "encode"),
-                       ("tiffslide read, 6 threads", "read6")):
+    for label, key in (
+        ("tiffslide read + JPEG encode, 1 thread", "encode"),
+        ("tiffslide read, 6 threads", "read6"),
+    ):
         rate = count / median(in_process[key])
         print(f"{label:52}{rate:9.0f}{rate / base:12.2f}x")
-    for n, label in ((0, "HTTP tiles, Chromium fetch(), server reads+encodes"),
-                     (1, "HTTP tiles, Chromium fetch(), server tile cache")):
+    for n, label in (
+        (0, "HTTP tiles, Chromium fetch(), server reads+encodes"),
+        (1, "HTTP tiles, Chromium fetch(), server tile cache"),
+    ):
         rate = count / (median([r["tiles"][n]["ms"] for r in rounds]) / 1000)
         print(f"{label:52}{rate:9.0f}{rate / base:12.2f}x")
 
@@ -299,8 +362,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="3328x4096,4096x5120", help="WIDTHxHEIGHT,...")
     parser.add_argument("--cpu", action="store_true", help="the viewer's CPU rendering (?cpu=1)")
-    parser.add_argument("--dist", type=Path, default=ROOT / "frontend" / "dist",
-                        help="the Vite build to serve")
+    parser.add_argument(
+        "--dist", type=Path, default=ROOT / "frontend" / "dist", help="the Vite build to serve"
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the server process
     args = parser.parse_args()
     if args.serve:
@@ -324,15 +388,23 @@ def main() -> None:
         if data["slide"]:
             s = data["slide"]
             level = max(0, math.ceil(math.log2(max(s["width"], s["height"]))))
-            tile_paths = [f"/api/slides/{s['id']}/tiles/{level}/{c}_{r}.jpeg"
-                          for c, r, _, _ in full_level_tiles(s["width"], s["height"])]
+            tile_paths = [
+                f"/api/slides/{s['id']}/tiles/{level}/{c}_{r}.jpeg"
+                for c, r, _, _ in full_level_tiles(s["width"], s["height"])
+            ]
         rounds, in_process = [], {"read": [], "encode": [], "read6": []}
         load_before = os.getloadavg()[0]
         for n in range(args.rounds):
             process, url = start_server(data_dir, args.dist)
             try:
-                config = {"url": url, "cookie": data["cookie"], "exams": data["exams"],
-                          "tiles": tile_paths, "cpu": args.cpu, "chromium": CHROMIUM}
+                config = {
+                    "url": url,
+                    "cookie": data["cookie"],
+                    "exams": data["exams"],
+                    "tiles": tile_paths,
+                    "cpu": args.cpu,
+                    "chromium": CHROMIUM,
+                }
                 rounds.append(browser_round(config, data_dir))
             finally:
                 stop_server(process)
@@ -340,14 +412,18 @@ def main() -> None:
                 tiles = full_level_tiles(data["slide"]["width"], data["slide"]["height"])
                 in_process["read"].append(read_tiles_in_process(data["slide"]["path"], tiles))
                 in_process["encode"].append(
-                    read_tiles_in_process(data["slide"]["path"], tiles, encode=True))
+                    read_tiles_in_process(data["slide"]["path"], tiles, encode=True)
+                )
                 in_process["read6"].append(
-                    read_tiles_in_process(data["slide"]["path"], tiles, threads=6))
-            print(f"[bench] round {n + 1} done at {time.monotonic() - started:.0f} s",
-                  file=sys.stderr)
+                    read_tiles_in_process(data["slide"]["path"], tiles, threads=6)
+                )
+            print(
+                f"[bench] round {n + 1} done at {time.monotonic() - started:.0f} s", file=sys.stderr
+            )
         data["load"] = [load_before, os.getloadavg()[0]]  # other work on the machine skews times
-        (RESULTS / "viewer.json").write_text(json.dumps(
-            {"data": data, "rounds": rounds, "in_process": in_process}, indent=1))
+        (RESULTS / "viewer.json").write_text(
+            json.dumps({"data": data, "rounds": rounds, "in_process": in_process}, indent=1)
+        )
         report(data, rounds, in_process, args)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)

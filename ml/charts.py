@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.utils.html import escape
@@ -15,11 +15,11 @@ def _frame(title: str, body: str, x_label: str, y_label: str, ticks: str = "") -
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" '
         f'height="{H}" role="img" aria-label="{escape(title)}" class="chart">'
-        f'<title>{escape(title)}</title>'
+        f"<title>{escape(title)}</title>"
         f'<rect x="{PAD}" y="8" width="{W - PAD - 8}" height="{H - PAD - 8}" fill="none" '
         f'stroke="#999"/>{ticks}{body}'
         f'<text x="{(W + PAD) / 2}" y="{H - 6}" text-anchor="middle" font-size="11">'
-        f'{escape(x_label)}</text>'
+        f"{escape(x_label)}</text>"
         f'<text x="10" y="{(H - PAD) / 2}" font-size="11" text-anchor="middle" '
         f'transform="rotate(-90 10 {(H - PAD) / 2})">{escape(y_label)}</text></svg>'
     )
@@ -41,8 +41,9 @@ def _unit_ticks() -> str:
     out = []
     for v in (0.0, 0.5, 1.0):
         x, y = _scale(v, v, 0, 1, 0, 1)
-        out.append(f'<text x="{x}" y="{H - PAD + 12}" font-size="9" '
-                   f'text-anchor="middle">{v:g}</text>')
+        out.append(
+            f'<text x="{x}" y="{H - PAD + 12}" font-size="9" text-anchor="middle">{v:g}</text>'
+        )
         out.append(f'<text x="{PAD - 4}" y="{y + 3}" font-size="9" text-anchor="end">{v:g}</text>')
     return "".join(out)
 
@@ -53,8 +54,9 @@ def roc_svg(roc: Any, auc: float | None = None) -> str:
     if not points:
         return ""
     bounds = (0.0, 1.0, 0.0, 1.0)
-    body = _polyline([(0, 0), (1, 1)], bounds, "#bbb", "4 3") + _polyline(points, bounds,
-                                                                           COLOURS[0])
+    body = _polyline([(0, 0), (1, 1)], bounds, "#bbb", "4 3") + _polyline(
+        points, bounds, COLOURS[0]
+    )
     title = "ROC curve" + (f" (AUC {auc:.3f})" if isinstance(auc, int | float) else "")
     return _frame(title, body, "False positive rate", "True positive rate", _unit_ticks())
 
@@ -62,7 +64,8 @@ def roc_svg(roc: Any, auc: float | None = None) -> str:
 def calibration_svg(calibration: Any) -> str:
     """Reliability diagram from {"confidence": [...], "accuracy": [...]} or [[conf, acc], ...]."""
     points = xy_points(calibration, "confidence", "accuracy") or xy_points(
-        calibration, "mean_predicted", "fraction_positive")
+        calibration, "mean_predicted", "fraction_positive"
+    )
     if not points:
         return ""
     bounds = (0.0, 1.0, 0.0, 1.0)
@@ -70,18 +73,23 @@ def calibration_svg(calibration: Any) -> str:
         f'<circle cx="{a}" cy="{b}" r="3" fill="{COLOURS[1]}"/>'
         for a, b in (_scale(x, y, *bounds) for x, y in points)
     )
-    body = _polyline([(0, 0), (1, 1)], bounds, "#bbb", "4 3") + _polyline(
-        points, bounds, COLOURS[1]) + dots
-    return _frame("Calibration", body, "Predicted probability", "Observed frequency",
-                  _unit_ticks())
+    body = (
+        _polyline([(0, 0), (1, 1)], bounds, "#bbb", "4 3")
+        + _polyline(points, bounds, COLOURS[1])
+        + dots
+    )
+    return _frame("Calibration", body, "Predicted probability", "Observed frequency", _unit_ticks())
 
 
 def curves_svg(history: list[dict[str, Any]], keys: Sequence[str], title: str) -> str:
     """Per-epoch curves of the given history keys (one colour each, legend on top)."""
     series = {}
     for key in keys:
-        pts = [(float(h.get("epoch", i + 1)), float(h[key])) for i, h in enumerate(history)
-               if isinstance(h.get(key), int | float)]
+        pts = [
+            (float(h.get("epoch", i + 1)), float(h[key]))
+            for i, h in enumerate(history)
+            if isinstance(h.get(key), int | float)
+        ]
         if pts:
             series[key] = pts
     if not series:
@@ -95,20 +103,26 @@ def curves_svg(history: list[dict[str, Any]], keys: Sequence[str], title: str) -
     for i, (key, pts) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
         body.append(_polyline(pts, bounds, colour) if len(pts) > 1 else "")
-        body.extend(f'<circle cx="{a}" cy="{b}" r="2.5" fill="{colour}"/>'
-                    for a, b in (_scale(x, y, *bounds) for x, y in pts))
-        legend.append(f'<text x="{PAD + 6 + 90 * i}" y="20" font-size="10" fill="{colour}">'
-                      f'{escape(key)}</text>')
-    ticks = (f'<text x="{PAD - 4}" y="12" font-size="9" text-anchor="end">{y1:.3g}</text>'
-             f'<text x="{PAD - 4}" y="{H - PAD}" font-size="9" text-anchor="end">{y0:.3g}</text>'
-             f'<text x="{W - 8}" y="{H - PAD + 12}" font-size="9" text-anchor="end">'
-             f'epoch {x1:g}</text>')
+        body.extend(
+            f'<circle cx="{a}" cy="{b}" r="2.5" fill="{colour}"/>'
+            for a, b in (_scale(x, y, *bounds) for x, y in pts)
+        )
+        legend.append(
+            f'<text x="{PAD + 6 + 90 * i}" y="20" font-size="10" fill="{colour}">'
+            f"{escape(key)}</text>"
+        )
+    ticks = (
+        f'<text x="{PAD - 4}" y="12" font-size="9" text-anchor="end">{y1:.3g}</text>'
+        f'<text x="{PAD - 4}" y="{H - PAD}" font-size="9" text-anchor="end">{y0:.3g}</text>'
+        f'<text x="{W - 8}" y="{H - PAD + 12}" font-size="9" text-anchor="end">'
+        f"epoch {x1:g}</text>"
+    )
     return _frame(title, "".join(body) + "".join(legend), "Epoch", "", ticks)
 
 
 def xy_points(data: Any, x_key: str, y_key: str) -> list[tuple[float, float]]:
     if isinstance(data, dict) and x_key in data and y_key in data:
-        pairs = zip(data[x_key], data[y_key], strict=False)
+        pairs: Iterable[Any] = zip(data[x_key], data[y_key], strict=False)
     elif isinstance(data, list | tuple):
         pairs = (p for p in data if isinstance(p, list | tuple) and len(p) >= 2)
     else:
@@ -125,12 +139,17 @@ def confusion_rows(confusion: Any, classes: Sequence[str] | None = None) -> dict
     matrix = confusion.get("matrix") if isinstance(confusion, dict) else confusion
     if not isinstance(matrix, list) or not matrix:
         return {}
-    names = list((confusion.get("classes") if isinstance(confusion, dict) else None)
-                 or classes or [str(i) for i in range(len(matrix))])
+    names = list(
+        (confusion.get("classes") if isinstance(confusion, dict) else None)
+        or classes
+        or [str(i) for i in range(len(matrix))]
+    )
     peak = max((max(row) for row in matrix if row), default=1) or 1
     rows = [
-        {"label": names[i] if i < len(names) else str(i),
-         "cells": [{"value": v, "shade": round(0.1 + 0.8 * v / peak, 2)} for v in row]}
+        {
+            "label": names[i] if i < len(names) else str(i),
+            "cells": [{"value": v, "shade": round(0.1 + 0.8 * v / peak, 2)} for v in row],
+        }
         for i, row in enumerate(matrix)
     ]
     return {"classes": names, "rows": rows}

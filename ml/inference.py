@@ -30,9 +30,19 @@ def recipe_descriptions() -> list[dict[str, Any]]:
     """Name, task, label, modality, classes and description of every shipped recipe."""
     from ml.engine.recipes import list_recipes
 
-    return [{"name": r.name, "task": r.task, "label": r.label, "modality": r.modality,
-             "classes": list(r.classes), "network": r.network, "epochs": r.epochs,
-             "description": r.description} for r in list_recipes()]
+    return [
+        {
+            "name": r.name,
+            "task": r.task,
+            "label": r.label,
+            "modality": r.modality,
+            "classes": list(r.classes),
+            "network": r.network,
+            "epochs": r.epochs,
+            "description": r.description,
+        }
+        for r in list_recipes()
+    ]
 
 
 def recipe_names_without_torch() -> list[str]:
@@ -41,22 +51,28 @@ def recipe_names_without_torch() -> list[str]:
 
 # --- starting jobs --------------------------------------------------------------------------------
 
-def start_prediction(version: ModelVersion, exam_ids: list[int], *, explain: bool = True,
-                     user=None) -> Job:
+
+def start_prediction(
+    version: ModelVersion, exam_ids: list[int], *, explain: bool = True, user=None
+) -> Job:
     """A predict Job for exams of the version's project (others are refused, not leaked)."""
     from rest_framework.exceptions import ValidationError
 
     from ml.tasks import predict_task
     from senolab.imaging.models import Exam
 
-    found = set(Exam.objects.filter(project_id=version.project_id, pk__in=exam_ids)
-                .values_list("pk", flat=True))
+    found = set(
+        Exam.objects.filter(project_id=version.project_id, pk__in=exam_ids).values_list(
+            "pk", flat=True
+        )
+    )
     if len(found) != len(set(exam_ids)):
         raise ValidationError({"exams": "Some exams do not exist in this project."})
     params = {"model_version": version.pk, "exams": sorted(found), "explain": explain}
     with transaction.atomic():
-        job = jobs.create_job("predict", project=version.project, user=user, params=params,
-                              queue=GPU_QUEUE)
+        job = jobs.create_job(
+            "predict", project=version.project, user=user, params=params, queue=GPU_QUEUE
+        )
         jobs.enqueue(job, predict_task)
     return job
 
@@ -67,8 +83,9 @@ def start_evaluation(version: ModelVersion, split: str = "test", *, user=None) -
 
     params = {"model_version": version.pk, "split": split}
     with transaction.atomic():
-        job = jobs.create_job("evaluate", project=version.project, user=user, params=params,
-                              queue=GPU_QUEUE)
+        job = jobs.create_job(
+            "evaluate", project=version.project, user=user, params=params, queue=GPU_QUEUE
+        )
         jobs.enqueue(job, evaluate_task)
     return job
 
@@ -76,10 +93,12 @@ def start_evaluation(version: ModelVersion, split: str = "test", *, user=None) -
 def _engine_progress(progress: jobs.Progress):
     def report(fraction: float, message: str, metrics: dict | None = None) -> None:
         progress(0.05 + 0.9 * float(fraction), message)
+
     return report
 
 
 # --- worker side ----------------------------------------------------------------------------------
+
 
 def run_evaluation(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     """Evaluate the version on its snapshot's split; the metrics become the Job's result."""
@@ -94,10 +113,17 @@ def run_evaluation(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     cases = snapshot_cases(version.snapshot, None if split == "all" else split)
     if not cases:
         raise jobs.JobFailed(f"The snapshot has no {split} cases.")
-    metrics = api.evaluate(services.local_artifact(version), cases,
-                           device=services.default_device(), progress=_engine_progress(progress))
-    return {"model_version": version.pk, "split": split,
-            "metrics": services._json_safe(services._flat(metrics))}
+    metrics = api.evaluate(
+        services.local_artifact(version),
+        cases,
+        device=services.default_device(),
+        progress=_engine_progress(progress),
+    )
+    return {
+        "model_version": version.pk,
+        "split": split,
+        "metrics": services._json_safe(services._flat(metrics)),
+    }
 
 
 def _heatmap_png(heatmap: np.ndarray) -> bytes:
@@ -117,20 +143,32 @@ def store_predictions(version: ModelVersion, outputs: list[Any], job: Job | None
     count = 0
     with storage.files_with_rows() as batch:
         for out in outputs:
-            images = list(Image.objects.filter(exam_id=int(out.case_key),
-                                               project_id=version.project_id).order_by("pk"))
-            base = {"probability": float(out.probability), "label": out.label,
-                    "scores": _json_safe(out.scores)}
+            images = list(
+                Image.objects.filter(
+                    exam_id=int(out.case_key), project_id=version.project_id
+                ).order_by("pk")
+            )
+            base = {
+                "probability": float(out.probability),
+                "label": out.label,
+                "scores": _json_safe(out.scores),
+            }
             for image in images:
                 lesions = [x for x in out.lesions if str(x.get("image_key")) == str(image.pk)]
                 heatmap = out.heatmaps.get(str(image.pk))
                 key = ""
                 if heatmap is not None:
-                    key = batch.save(storage.new_key(version.project_id, "heatmaps", "png"),
-                                     _heatmap_png(heatmap))
+                    key = batch.save(
+                        storage.new_key(version.project_id, "heatmaps", "png"),
+                        _heatmap_png(heatmap),
+                    )
                 Prediction.objects.create(
-                    project_id=version.project_id, model_version=version, exam_id=image.exam_id,
-                    image=image, job=job, outputs={**base, "lesions": _json_safe(lesions)},
+                    project_id=version.project_id,
+                    model_version=version,
+                    exam_id=image.exam_id,
+                    image=image,
+                    job=job,
+                    outputs={**base, "lesions": _json_safe(lesions)},
                     heatmap_key=key,
                 )
                 count += 1
@@ -150,17 +188,23 @@ def run_prediction(job: Job, progress: jobs.Progress) -> dict[str, Any]:
         for im in entry["images"]:
             im.pop("mask_key", None)
     cases = cases_from_manifest(manifest)
-    outputs = api.predict(services.local_artifact(version), cases,
-                          device=services.default_device(), explain=job.params.get("explain", True),
-                          progress=_engine_progress(progress))
+    outputs = api.predict(
+        services.local_artifact(version),
+        cases,
+        device=services.default_device(),
+        explain=job.params.get("explain", True),
+        progress=_engine_progress(progress),
+    )
     stored = store_predictions(version, outputs, job)
     return {"model_version": version.pk, "predictions": stored, "cases": len(outputs)}
 
 
 # --- external evaluation (manage.py evaluate) ------------------------------------------
 
-def evaluate_folder(version: ModelVersion, fmt: str, path: str | Path, *,
-                    device: str | None = None, progress=None) -> dict[str, Any]:
+
+def evaluate_folder(
+    version: ModelVersion, fmt: str, path: str | Path, *, device: str | None = None, progress=None
+) -> dict[str, Any]:
     """Import `path` into a throw-away project, evaluate the version on all of it, clean up.
 
     The source folder is only read. The throw-away project, its rows and its stored files are
@@ -176,8 +220,10 @@ def evaluate_folder(version: ModelVersion, fmt: str, path: str | Path, *,
         import_dataset(project, fmt, Path(path))
         manifest, masks = build_manifest(project, "reference")
         # Materialise ground-truth masks in memory-backed storage keys for the engine.
-        keys = {digest: storage.save(storage.new_key(project.pk, "gt-masks", "png"), data)
-                for digest, data in masks.items()}
+        keys = {
+            digest: storage.save(storage.new_key(project.pk, "gt-masks", "png"), data)
+            for digest, data in masks.items()
+        }
         for entry in manifest:
             for im in entry["images"]:
                 if im["mask_sha256"]:
@@ -185,9 +231,12 @@ def evaluate_folder(version: ModelVersion, fmt: str, path: str | Path, *,
         cases = cases_from_manifest(manifest)
         if not cases:
             raise ValueError("Nothing to evaluate: no images with ground truth were imported.")
-        metrics = services.engine().evaluate(services.local_artifact(version), cases,
-                                             device=device or services.default_device(),
-                                             progress=progress)
+        metrics = services.engine().evaluate(
+            services.local_artifact(version),
+            cases,
+            device=device or services.default_device(),
+            progress=progress,
+        )
         return services._json_safe(metrics)
     finally:
         delete_project_files(project)

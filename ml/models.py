@@ -80,7 +80,11 @@ class TrainingRun(models.Model):
         Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
     )
     parent_version = models.ForeignKey(
-        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="Fine-tune from this version's weights",
     )
     # Mirrors Job.status at the last update, so lists need no join to show it.
@@ -147,7 +151,8 @@ class ModelVersion(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["project", "task", "label"], condition=models.Q(status="active"),
+                fields=["project", "task", "label"],
+                condition=models.Q(status="active"),
                 name="one_active_version_per_project_task",
             )
         ]

@@ -62,9 +62,18 @@ def file_sha256(path: str | Path) -> str:
 
 # --- starting a training ------------------------------------------------------------------------
 
-def start_training(project: Project, recipe: str, *, user=None, seed: int = 0,
-                   ground_truth: str = "any", parent: ModelVersion | None = None,
-                   enqueue: bool = True, overrides: dict[str, Any] | None = None) -> TrainingRun:
+
+def start_training(
+    project: Project,
+    recipe: str,
+    *,
+    user=None,
+    seed: int = 0,
+    ground_truth: str = "any",
+    parent: ModelVersion | None = None,
+    enqueue: bool = True,
+    overrides: dict[str, Any] | None = None,
+) -> TrainingRun:
     """Create the TrainingRun and its Job on the gpu queue; the worker does the rest.
 
     `overrides` replace recipe fields for this run only (e.g. epochs for a quick check); they
@@ -74,12 +83,20 @@ def start_training(project: Project, recipe: str, *, user=None, seed: int = 0,
 
     if parent is not None and parent.project_id != project.pk:
         raise ValueError("The parent version belongs to another project.")
-    params = {"seed": seed, "ground_truth": ground_truth, "recipe": recipe,
-              "overrides": overrides or {}}
+    params = {
+        "seed": seed,
+        "ground_truth": ground_truth,
+        "recipe": recipe,
+        "overrides": overrides or {},
+    }
     with transaction.atomic():
         job = jobs.create_job("train", project=project, user=user, params=params, queue=GPU_QUEUE)
         run = TrainingRun.objects.create(
-            project=project, recipe=recipe, job=job, params=params, parent_version=parent,
+            project=project,
+            recipe=recipe,
+            job=job,
+            params=params,
+            parent_version=parent,
             created_by=user if user is not None and user.is_authenticated else None,
         )
         if enqueue:
@@ -88,6 +105,7 @@ def start_training(project: Project, recipe: str, *, user=None, seed: int = 0,
 
 
 # --- running it (on the worker) -----------------------------------------------------------------
+
 
 class _RunReporter:
     """Turns the engine's callbacks into Job progress, run history and cancel checks."""
@@ -108,11 +126,14 @@ class _RunReporter:
     def should_stop(self) -> bool:
         # Called often (per batch); a heartbeat now and then keeps the reaper away during long
         # epochs, and the cancel flag is read from the row.
+        job_id = self.run.job_id
+        if job_id is None:
+            return False
         now = time.monotonic()
         if now - self.last_beat > HEARTBEAT_EVERY_S:
             self.last_beat = now
-            Job.objects.filter(pk=self.run.job_id).update(heartbeat_at=timezone.now())
-        return Job.objects.filter(pk=self.run.job_id, cancel_requested=True).exists()
+            Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now())
+        return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
 
 
 def _plain(value: Any) -> Any:
@@ -161,9 +182,13 @@ def _run_training(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     progress(0.01, "Building the data set snapshot")
     label = getattr(recipe, "label", "") or ""
     try:
-        snapshot = build_snapshot_for(run.project, recipe, seed=run.params.get("seed", 0),
-                                      ground_truth=run.params.get("ground_truth", "any"),
-                                      user=run.created_by)
+        snapshot = build_snapshot_for(
+            run.project,
+            recipe,
+            seed=run.params.get("seed", 0),
+            ground_truth=run.params.get("ground_truth", "any"),
+            user=run.created_by,
+        )
     except ValueError as exc:
         raise jobs.JobFailed(f"No training data for {label or run.recipe}: {exc}") from exc
     device = default_device()
@@ -176,9 +201,15 @@ def _run_training(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"run-{run.pk}-", dir=work_dir) as out_dir:
         try:
-            result = api.train(recipe, split_of(snapshot), out_dir, device=device,
-                               progress=reporter, should_stop=reporter.should_stop,
-                               init_checkpoint=init)
+            result = api.train(
+                recipe,
+                split_of(snapshot),
+                out_dir,
+                device=device,
+                progress=reporter,
+                should_stop=reporter.should_stop,
+                init_checkpoint=init,
+            )
         except api.Cancelled as exc:
             raise jobs.JobCancelled() from exc
         except ValueError as exc:  # nothing to learn from (e.g. one class only)
@@ -190,17 +221,23 @@ def _run_training(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     return {"model_version": version.pk, "training_run": run.pk, "metrics": _flat(version.metrics)}
 
 
-def build_snapshot_for(project: Project, recipe: Any, *, seed: int = 0,
-                       ground_truth: str = "any", user=None) -> DatasetSnapshot:
+def build_snapshot_for(
+    project: Project, recipe: Any, *, seed: int = 0, ground_truth: str = "any", user=None
+) -> DatasetSnapshot:
     from ml.snapshots import build_snapshot
 
     # Classifiers learn a case label; segmentation and detection learn masks and lesions, so
     # their "label" only names what is outlined and every case is kept (normals are negatives).
     label = getattr(recipe, "label", "") or ""
     classifier = getattr(recipe, "task", "") == "classification"
-    return build_snapshot(project, ground_truth=ground_truth, seed=seed,
-                          stratify_key=label if classifier else "abnormal",
-                          require_label=label if classifier else "", user=user)
+    return build_snapshot(
+        project,
+        ground_truth=ground_truth,
+        seed=seed,
+        stratify_key=label if classifier else "abnormal",
+        require_label=label if classifier else "",
+        user=user,
+    )
 
 
 def split_of(snapshot: DatasetSnapshot) -> dict[str, list]:
@@ -238,26 +275,34 @@ def register_version(run: TrainingRun, recipe: Any, result: Any) -> ModelVersion
         if stored != result.sha256:
             raise jobs.JobFailed("The stored model artifact is corrupt; not registered.")
         version = ModelVersion.objects.create(
-            project_id=run.project_id, task=getattr(recipe, "task", ""),
+            project_id=run.project_id,
+            task=getattr(recipe, "task", ""),
             label=getattr(recipe, "label", "") or "",
-            modality=getattr(recipe, "modality", "") or "", recipe=run.recipe,
-            recipe_config=_recipe_config(recipe), snapshot=run.snapshot,
+            modality=getattr(recipe, "modality", "") or "",
+            recipe=run.recipe,
+            recipe_config=_recipe_config(recipe),
+            snapshot=run.snapshot,
             snapshot_hash=run.snapshot.content_hash if run.snapshot else "",
-            training_run=run, parent=run.parent_version, artifact_key=key,
-            artifact_sha256=result.sha256, artifact_size=path.stat().st_size,
-            metrics=_json_safe(result.metrics), temperature=float(result.temperature or 1.0),
+            training_run=run,
+            parent=run.parent_version,
+            artifact_key=key,
+            artifact_sha256=result.sha256,
+            artifact_size=path.stat().st_size,
+            metrics=_json_safe(result.metrics),
+            temperature=float(result.temperature or 1.0),
             threshold=None if result.threshold is None else float(result.threshold),
             trained_by=run.created_by,
         )
         TrainingRun.objects.filter(pk=run.pk).update(
             history=_json_safe(getattr(result, "history", None) or run.history),
-            status=JobStatus.SUCCEEDED, finished_at=timezone.now(),
+            status=JobStatus.SUCCEEDED,
+            finished_at=timezone.now(),
         )
     return version
 
 
 def _recipe_config(recipe: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(recipe):
+    if dataclasses.is_dataclass(recipe) and not isinstance(recipe, type):
         return _json_safe(dataclasses.asdict(recipe))
     return _json_safe(getattr(recipe, "__dict__", {}))
 
@@ -294,12 +339,15 @@ def settle_runs_of_finished_jobs() -> int:
     return (
         TrainingRun.objects.filter(job__status__in=FINISHED_STATUSES)
         .exclude(status__in=FINISHED_STATUSES)
-        .update(status=Subquery(job_of_run.values("status")[:1]),
-                finished_at=Subquery(job_of_run.values("finished_at")[:1]))
+        .update(
+            status=Subquery(job_of_run.values("status")[:1]),
+            finished_at=Subquery(job_of_run.values("finished_at")[:1]),
+        )
     )
 
 
 # --- model versions -----------------------------------------------------------------------------
+
 
 def local_artifact(version: ModelVersion) -> str:
     """A local path of the version's artifact, checked against its checksum."""
@@ -323,7 +371,9 @@ def activate(version: ModelVersion) -> ModelVersion:
     """Make this the one active version of its project and task; the previous one is retired."""
     with transaction.atomic():
         ModelVersion.objects.select_for_update().filter(
-            project_id=version.project_id, task=version.task, label=version.label,
+            project_id=version.project_id,
+            task=version.task,
+            label=version.label,
             status=VersionStatus.ACTIVE,
         ).exclude(pk=version.pk).update(status=VersionStatus.RETIRED)
         ModelVersion.objects.filter(pk=version.pk).update(status=VersionStatus.ACTIVE)

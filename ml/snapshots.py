@@ -40,6 +40,7 @@ DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 
 # --- loading pixels and masks (module-level functions: picklable for data-loader workers) ----
 
+
 def load_pixels(layout: dict[str, Any]) -> np.ndarray:
     return read_pixels(SimpleNamespace(pixel_cache=layout), 0, 0)
 
@@ -52,6 +53,7 @@ def load_mask(key: str) -> np.ndarray:
 
 
 # --- ground truth from annotation rows --------------------------------------------------------
+
 
 def _sources(exam: Exam, ground_truth: str) -> set[str]:
     if ground_truth in (Source.REFERENCE, Source.HUMAN):
@@ -67,8 +69,9 @@ def _worst(values: Iterable[str], order: list[str]) -> str:
     return max(known, key=order.index) if known else ""
 
 
-def exam_labels(exam: Exam, labels: list[ExamLabel], findings: list[Finding],
-                clinical: ClinicalRecord | None) -> dict[str, Any]:
+def exam_labels(
+    exam: Exam, labels: list[ExamLabel], findings: list[Finding], clinical: ClinicalRecord | None
+) -> dict[str, Any]:
     """Case-level labels by name. Keys are left out when unknown.
 
     pathology: the worst of normal < benign < malignant over labels and findings;
@@ -121,8 +124,14 @@ def lesion_of(mark: Mark, finding: Finding) -> dict[str, Any] | None:
             return None
     except (KeyError, TypeError, ValueError):
         return None
-    return {"image_key": str(mark.image_id), "cx": cx, "cy": cy, "radius": r,
-            "finding_type": finding.finding_type, "pathology": finding.pathology}
+    return {
+        "image_key": str(mark.image_id),
+        "cx": cx,
+        "cy": cy,
+        "radius": r,
+        "finding_type": finding.finding_type,
+        "pathology": finding.pathology,
+    }
 
 
 def _union_mask(image: Image, marks: list[Mark]) -> np.ndarray | None:
@@ -158,6 +167,7 @@ def _png(mask: np.ndarray) -> bytes:
 
 # --- manifest, hash, cases ----------------------------------------------------------------------
 
+
 def _exams(project: Project, exam_ids: Iterable[int] | None):
     marks = Mark.objects.filter(image__isnull=False).order_by("id")
     qs = (
@@ -166,8 +176,12 @@ def _exams(project: Project, exam_ids: Iterable[int] | None):
         .prefetch_related(
             Prefetch("images", queryset=Image.objects.order_by("id")),
             Prefetch("labels", queryset=ExamLabel.objects.order_by("id")),
-            Prefetch("findings", queryset=Finding.objects.filter(deleted=False).order_by("id")
-                     .prefetch_related(Prefetch("marks", queryset=marks))),
+            Prefetch(
+                "findings",
+                queryset=Finding.objects.filter(deleted=False)
+                .order_by("id")
+                .prefetch_related(Prefetch("marks", queryset=marks)),
+            ),
         )
         .order_by("id")
     )
@@ -176,8 +190,9 @@ def _exams(project: Project, exam_ids: Iterable[int] | None):
     return qs
 
 
-def build_manifest(project: Project, ground_truth: str = "any",
-                   exam_ids: Iterable[int] | None = None) -> tuple[list[dict], dict[str, bytes]]:
+def build_manifest(
+    project: Project, ground_truth: str = "any", exam_ids: Iterable[int] | None = None
+) -> tuple[list[dict], dict[str, bytes]]:
     """Per-exam manifest entries, and the mask PNGs still to store (by content hash)."""
     entries: list[dict] = []
     pending_masks: dict[str, bytes] = {}
@@ -200,9 +215,14 @@ def build_manifest(project: Project, ground_truth: str = "any",
         image_entries = []
         for im in images:
             entry = {
-                "key": str(im.pk), "modality": im.modality, "laterality": im.laterality,
-                "view": im.view, "pixel_spacing": im.pixel_spacing, "sha256": im.sha256,
-                "pixel_cache": im.pixel_cache, "mask_sha256": "",
+                "key": str(im.pk),
+                "modality": im.modality,
+                "laterality": im.laterality,
+                "view": im.view,
+                "pixel_spacing": im.pixel_spacing,
+                "sha256": im.sha256,
+                "pixel_cache": im.pixel_cache,
+                "mask_sha256": "",
             }
             mask = _union_mask(im, marks_by_image.get(im.pk, []))
             if mask is not None:
@@ -211,30 +231,43 @@ def build_manifest(project: Project, ground_truth: str = "any",
                 pending_masks[digest] = data
                 entry["mask_sha256"] = digest
             image_entries.append(entry)
-        entries.append({
-            "key": str(exam.pk), "patient": exam.patient.pseudonym, "site": exam.site,
-            "clinical": _clinical(clinical),
-            "labels": exam_labels(exam, labels, findings, clinical),
-            "lesions": lesions, "images": image_entries,
-        })
+        entries.append(
+            {
+                "key": str(exam.pk),
+                "patient": exam.patient.pseudonym,
+                "site": exam.site,
+                "clinical": _clinical(clinical),
+                "labels": exam_labels(exam, labels, findings, clinical),
+                "lesions": lesions,
+                "images": image_entries,
+            }
+        )
     return entries, pending_masks
 
 
 def _clinical(record: ClinicalRecord | None) -> dict[str, Any]:
     if record is None:
         return {}
-    out = {"age_at_exam": record.age_at_exam, "breast_density": record.breast_density,
-           "biopsy_outcome": record.biopsy_outcome, "risk_factors": record.risk_factors,
-           "receptor_status": record.receptor_status, **(record.fields or {})}
+    out = {
+        "age_at_exam": record.age_at_exam,
+        "breast_density": record.breast_density,
+        "biopsy_outcome": record.biopsy_outcome,
+        "risk_factors": record.risk_factors,
+        "receptor_status": record.receptor_status,
+        **(record.fields or {}),
+    }
     return {k: v for k, v in out.items() if v not in (None, "", [], {})}
 
 
 def content_hash(manifest: list[dict]) -> str:
     """sha256 of what the cases are (pixels by checksum, labels, lesions, masks), not of where
     their files happen to be stored."""
+
     def strip(entry: dict) -> dict:
-        images = [{k: v for k, v in im.items() if k not in ("pixel_cache", "mask_key")}
-                  for im in entry["images"]]
+        images = [
+            {k: v for k, v in im.items() if k not in ("pixel_cache", "mask_key")}
+            for im in entry["images"]
+        ]
         return {**entry, "images": images}
 
     canonical = json.dumps([strip(e) for e in manifest], sort_keys=True, separators=(",", ":"))
@@ -246,17 +279,28 @@ def cases_from_manifest(manifest: list[dict]) -> list[Case]:
     for entry in manifest:
         images = tuple(
             ImageRef(
-                key=im["key"], modality=im["modality"], laterality=im["laterality"],
-                view=im["view"], load=functools.partial(load_pixels, im["pixel_cache"]),
+                key=im["key"],
+                modality=im["modality"],
+                laterality=im["laterality"],
+                view=im["view"],
+                load=functools.partial(load_pixels, im["pixel_cache"]),
                 pixel_spacing=tuple(im["pixel_spacing"]) if im.get("pixel_spacing") else None,
                 mask=functools.partial(load_mask, im["mask_key"]) if im.get("mask_key") else None,
             )
             for im in entry["images"]
         )
         lesions = tuple(Lesion(**lesion) for lesion in entry["lesions"])
-        cases.append(Case(key=entry["key"], patient=entry["patient"], images=images,
-                          clinical=entry["clinical"], labels=entry["labels"], lesions=lesions,
-                          site=entry["site"]))
+        cases.append(
+            Case(
+                key=entry["key"],
+                patient=entry["patient"],
+                images=images,
+                clinical=entry["clinical"],
+                labels=entry["labels"],
+                lesions=lesions,
+                site=entry["site"],
+            )
+        )
     return cases
 
 
@@ -268,13 +312,18 @@ def snapshot_cases(snapshot: DatasetSnapshot, split: str | None = None) -> list[
     return cases_from_manifest(manifest)
 
 
-def split_assignment(cases: list[Case], seed: int, fractions: Iterable[float],
-                     stratify_key: str) -> dict[str, str]:
+def split_assignment(
+    cases: list[Case], seed: int, fractions: Iterable[float], stratify_key: str
+) -> dict[str, str]:
     """case key -> split name, by patient, through the engine's split_cases (no torch)."""
     from ml.engine.splits import split_cases
 
-    parts = split_cases(cases, seed=seed, fractions=tuple(fractions),  # type: ignore[arg-type]
-                        stratify=stratify_key or None)
+    parts = split_cases(
+        cases,
+        seed=seed,
+        fractions=tuple(fractions),  # type: ignore[arg-type]
+        stratify=stratify_key or None,
+    )
     return {case.key: name for name, members in parts.items() for case in members}
 
 
@@ -290,10 +339,17 @@ def _summary(manifest: list[dict], split: dict[str, str]) -> dict[str, Any]:
     return {name: dict(c) for name, c in per_split.items()}
 
 
-def build_snapshot(project: Project, *, ground_truth: str = "any", seed: int = 0,
-                   fractions: tuple[float, ...] = DEFAULT_FRACTIONS, stratify_key: str = "",
-                   exam_ids: Iterable[int] | None = None, user=None,
-                   require_label: str = "") -> DatasetSnapshot:
+def build_snapshot(
+    project: Project,
+    *,
+    ground_truth: str = "any",
+    seed: int = 0,
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
+    stratify_key: str = "",
+    exam_ids: Iterable[int] | None = None,
+    user=None,
+    require_label: str = "",
+) -> DatasetSnapshot:
     """Snapshot the project's annotated exams, split by patient (stratified on stratify_key).
 
     An identical snapshot (same content, seed, fractions, stratification) is reused, so
@@ -307,8 +363,12 @@ def build_snapshot(project: Project, *, ground_truth: str = "any", seed: int = 0
         raise ValueError("No annotated exams with images to snapshot.")
     digest = content_hash(manifest)
     existing = DatasetSnapshot.objects.filter(
-        project=project, content_hash=digest, seed=seed, fractions=list(fractions),
-        stratify_key=stratify_key, ground_truth=ground_truth,
+        project=project,
+        content_hash=digest,
+        seed=seed,
+        fractions=list(fractions),
+        stratify_key=stratify_key,
+        ground_truth=ground_truth,
     ).first()
     if existing is not None:
         return existing
@@ -317,16 +377,24 @@ def build_snapshot(project: Project, *, ground_truth: str = "any", seed: int = 0
     with storage.files_with_rows() as batch:
         keys = {
             digest_: batch.save(storage.new_key(project.pk, "gt-masks", "png"), data)
-            for digest_, data in pending_masks.items() if digest_ in used
+            for digest_, data in pending_masks.items()
+            if digest_ in used
         }
         for entry in manifest:
             for im in entry["images"]:
                 if im["mask_sha256"]:
                     im["mask_key"] = keys[im["mask_sha256"]]
         snapshot = DatasetSnapshot.objects.create(
-            project=project, content_hash=digest, ground_truth=ground_truth,
-            case_ids=[int(e["key"]) for e in manifest], split=split, seed=seed,
-            fractions=list(fractions), stratify_key=stratify_key, manifest=manifest,
-            summary=_summary(manifest, split), created_by=user,
+            project=project,
+            content_hash=digest,
+            ground_truth=ground_truth,
+            case_ids=[int(e["key"]) for e in manifest],
+            split=split,
+            seed=seed,
+            fractions=list(fractions),
+            stratify_key=stratify_key,
+            manifest=manifest,
+            summary=_summary(manifest, split),
+            created_by=user,
         )
     return snapshot

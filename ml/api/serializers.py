@@ -23,7 +23,8 @@ class RecipeSerializer(serializers.Serializer):
 
     name = serializers.CharField()
     task = serializers.ChoiceField(choices=["classification", "segmentation", "detection"])
-    label = serializers.CharField()
+    # A recipe field named like Field.label, which the stubs type as a string.
+    label = serializers.CharField()  # type: ignore[assignment]
     modality = serializers.CharField()
     classes = serializers.ListField(child=serializers.CharField())
     network = serializers.CharField()
@@ -38,21 +39,38 @@ class RecipeListSerializer(serializers.Serializer):
 class TrainingRunSerializer(serializers.ModelSerializer):
     job = JobSerializer(read_only=True)
     status = serializers.SerializerMethodField()
-    snapshot_hash = serializers.CharField(source="snapshot.content_hash", read_only=True,
-                                          default="")
+    snapshot_hash = serializers.CharField(
+        source="snapshot.content_hash", read_only=True, default=""
+    )
     model_version = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "project", "recipe", "status", "job", "snapshot", "snapshot_hash",
-                  "history", "params", "device", "parent_version", "model_version",
-                  "created_by", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "project",
+            "recipe",
+            "status",
+            "job",
+            "snapshot",
+            "snapshot_hash",
+            "history",
+            "params",
+            "device",
+            "parent_version",
+            "model_version",
+            "created_by",
+            "created_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     def get_status(self, run: TrainingRun) -> str:
         # The job row is the truth (a killed worker's job is failed by the reaper, not the run).
-        return run.job.status if run.job_id else run.status
+        return run.job.status if run.job is not None else run.status
 
     def get_model_version(self, run: TrainingRun) -> int | None:
         version = getattr(run, "model_version", None)
@@ -71,13 +89,32 @@ class TrainingRunCreateSerializer(serializers.Serializer):
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     metrics = serializers.SerializerMethodField()
-    trained_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    trained_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = ModelVersion
-        fields = ["id", "project", "task", "label", "modality", "recipe", "snapshot",
-                  "snapshot_hash", "training_run", "parent", "artifact_sha256", "artifact_size",
-                  "metrics", "temperature", "threshold", "status", "trained_by", "created_at"]
+        fields = [
+            "id",
+            "project",
+            "task",
+            "label",
+            "modality",
+            "recipe",
+            "snapshot",
+            "snapshot_hash",
+            "training_run",
+            "parent",
+            "artifact_sha256",
+            "artifact_size",
+            "metrics",
+            "temperature",
+            "threshold",
+            "status",
+            "trained_by",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_metrics(self, version: ModelVersion) -> dict[str, Any]:
@@ -97,8 +134,9 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
 
 
 class PredictRequestSerializer(serializers.Serializer):
-    exams = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
-                                  max_length=10_000)
+    exams = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=10_000
+    )
     explain = serializers.BooleanField(default=True)
 
 
@@ -111,8 +149,18 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Prediction
-        fields = ["id", "project", "model_version", "exam", "image", "job", "outputs",
-                  "heatmap_url", "provenance", "created_at"]
+        fields = [
+            "id",
+            "project",
+            "model_version",
+            "exam",
+            "image",
+            "job",
+            "outputs",
+            "heatmap_url",
+            "provenance",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_heatmap_url(self, prediction: Prediction) -> str | None:

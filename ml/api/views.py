@@ -46,8 +46,9 @@ class RecipeListView(APIView):
 
 class TrainingRunFilter(filters.FilterSet):
     # The status shown is the job's (see TrainingRunSerializer.get_status); filter on the same.
-    status = filters.ChoiceFilter(choices=JobStatus.choices, method="filter_status",
-                                  label="Job status")
+    status = filters.ChoiceFilter(
+        choices=JobStatus.choices, method="filter_status", label="Job status"
+    )
 
     class Meta:
         model = TrainingRun
@@ -57,8 +58,12 @@ class TrainingRunFilter(filters.FilterSet):
         return queryset.filter(Q(job__status=value) | Q(job__isnull=True, status=value))
 
 
-class TrainingRunViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
-                         mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class TrainingRunViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """Create = start a training Job on the gpu queue; list and detail carry the metrics history."""
 
     serializer_class = s.TrainingRunSerializer
@@ -67,8 +72,9 @@ class TrainingRunViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
     write_role = TRAIN_ROLE
 
     def get_queryset(self):
-        qs = TrainingRun.objects.select_related("job", "job__created_by", "snapshot",
-                                                "created_by", "model_version")
+        qs = TrainingRun.objects.select_related(
+            "job", "job__created_by", "snapshot", "created_by", "model_version"
+        )
         return filter_by_project(qs, self.request.user)
 
     @extend_schema(request=s.TrainingRunCreateSerializer, responses=s.TrainingRunSerializer)
@@ -76,8 +82,8 @@ class TrainingRunViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
         body = s.TrainingRunCreateSerializer(data=request.data)
         valid = body.is_valid()
         # The role is checked before the rest of the body: a viewer learns nothing from a 400.
-        project_id = request.data.get("project") if hasattr(request.data, "get") else None
-        if str(project_id or "").isdigit() and Project.objects.filter(pk=int(project_id)).exists():
+        project_id = str(request.data.get("project") or "") if hasattr(request.data, "get") else ""
+        if project_id.isdigit() and Project.objects.filter(pk=int(project_id)).exists():
             require_role(request.user, int(project_id), TRAIN_ROLE)
         if not valid:
             raise ValidationError(body.errors)
@@ -90,8 +96,12 @@ class TrainingRunViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
         if parent is not None and parent.project_id != project.pk:
             raise ValidationError({"parent_version": "No such model version in this project."})
         run = services.start_training(
-            project, recipe, user=request.user, seed=body.validated_data["seed"],
-            ground_truth=body.validated_data["ground_truth"], parent=parent,
+            project,
+            recipe,
+            user=request.user,
+            seed=body.validated_data["seed"],
+            ground_truth=body.validated_data["ground_truth"],
+            parent=parent,
         )
         return Response(s.TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -102,8 +112,9 @@ class ModelVersionFilter(filters.FilterSet):
         fields = ["project", "task", "label", "recipe", "status"]
 
 
-class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                          viewsets.GenericViewSet):
+class ModelVersionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The registry: metrics, curves, lineage; activate or retire; evaluate and predict jobs."""
 
     filterset_class = ModelVersionFilter
@@ -115,8 +126,11 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return filter_by_project(qs, self.request.user)
 
     def get_serializer_class(self):
-        return s.ModelVersionDetailSerializer if self.action == "retrieve" else \
-            s.ModelVersionSerializer
+        return (
+            s.ModelVersionDetailSerializer
+            if self.action == "retrieve"
+            else s.ModelVersionSerializer
+        )
 
     @extend_schema(request=None, responses=s.ModelVersionDetailSerializer)
     @action(detail=True, methods=["post"])
@@ -136,9 +150,12 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         version = self.get_object()
         body = s.PredictRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = inference.start_prediction(version, body.validated_data["exams"],
-                                         explain=body.validated_data["explain"],
-                                         user=request.user)
+        job = inference.start_prediction(
+            version,
+            body.validated_data["exams"],
+            explain=body.validated_data["explain"],
+            user=request.user,
+        )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.EvaluateRequestSerializer, responses=JobSerializer)
@@ -157,8 +174,7 @@ class PredictionFilter(filters.FilterSet):
         fields = ["project", "model_version", "exam", "image", "provenance"]
 
 
-class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                        viewsets.GenericViewSet):
+class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Model outputs per image, with their Grad-CAM heatmap as a PNG."""
 
     serializer_class = s.PredictionSerializer

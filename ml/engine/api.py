@@ -1,10 +1,10 @@
 """The engine's public interface (what the Django side and notebooks call). Never imports Django.
 
-    recipe = load_recipe("busi-malignancy")
-    splits = split_cases(cases, seed=0, stratify=recipe.label)
-    result = train(recipe, splits, "/tmp/run", progress=cb, should_stop=flag)
-    metrics = evaluate(result.artifact_path, other_cases)
-    outputs = predict(result.artifact_path, cases, explain=True)
+recipe = load_recipe("busi-malignancy")
+splits = split_cases(cases, seed=0, stratify=recipe.label)
+result = train(recipe, splits, "/tmp/run", progress=cb, should_stop=flag)
+metrics = evaluate(result.artifact_path, other_cases)
+outputs = predict(result.artifact_path, cases, explain=True)
 """
 
 from __future__ import annotations
@@ -24,9 +24,22 @@ from ml.engine.recipes import Recipe, list_recipes, load_recipe
 from ml.engine.results import CasePrediction, TrainResult
 from ml.engine.splits import snapshot_hash, split_cases
 
-__all__ = ["CasePrediction", "Cancelled", "Recipe", "RecipeError", "TrainResult",
-           "default_device", "evaluate", "list_recipes", "load_recipe", "make_pipeline",
-           "predict", "snapshot_hash", "split_cases", "train"]
+__all__ = [
+    "CasePrediction",
+    "Cancelled",
+    "Recipe",
+    "RecipeError",
+    "TrainResult",
+    "default_device",
+    "evaluate",
+    "list_recipes",
+    "load_recipe",
+    "make_pipeline",
+    "predict",
+    "snapshot_hash",
+    "split_cases",
+    "train",
+]
 
 ARTIFACT_NAME = "model.pt"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -36,32 +49,49 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def make_pipeline(recipe: Recipe, device: str | None = None, precision: str | None = None,
-                  channels_last: bool = True) -> Pipeline:
+def make_pipeline(
+    recipe: Recipe,
+    device: str | None = None,
+    precision: str | None = None,
+    channels_last: bool = True,
+) -> Pipeline:
     """The registered pipeline of the recipe's task on `device` (default: CUDA when present),
     at the recipe's precision unless `precision` overrides it."""
-    return pipeline_for(recipe.task)(recipe, device or default_device(),
-                                     precision or recipe.precision, channels_last)
+    return pipeline_for(recipe.task)(
+        recipe, device or default_device(), precision or recipe.precision, channels_last
+    )
 
 
-def _report(progress: ProgressCallback | None, fraction: float, message: str,
-            metrics: dict[str, Any] | None = None) -> None:
+def _report(
+    progress: ProgressCallback | None,
+    fraction: float,
+    message: str,
+    metrics: dict[str, Any] | None = None,
+) -> None:
     if progress is not None:
         progress(min(max(fraction, 0.0), 1.0), message, metrics or {})
 
 
-def _stage(progress: ProgressCallback | None, lo: float, hi: float,
-           what: str) -> Callable[[int, int], None]:
+def _stage(
+    progress: ProgressCallback | None, lo: float, hi: float, what: str
+) -> Callable[[int, int], None]:
     def report(done: int, total: int) -> None:
         if total and (done == total or done % 25 == 0):
             _report(progress, lo + (hi - lo) * done / total, f"{what} {done}/{total}")
+
     return report
 
 
-def train(recipe: Recipe, splits: dict[str, list[Case]], out_dir: str | Path, *,
-          device: str | None = None, progress: ProgressCallback | None = None,
-          should_stop: Callable[[], bool] | None = None,
-          init_checkpoint: str | Path | None = None) -> TrainResult:
+def train(
+    recipe: Recipe,
+    splits: dict[str, list[Case]],
+    out_dir: str | Path,
+    *,
+    device: str | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    init_checkpoint: str | Path | None = None,
+) -> TrainResult:
     """Train `recipe` on splits["train"], select on splits["val"], report on splits["test"].
 
     Raises Cancelled as soon as should_stop() is true (checked per batch); nothing is written
@@ -75,38 +105,56 @@ def train(recipe: Recipe, splits: dict[str, list[Case]], out_dir: str | Path, *,
     caches = {}
     bounds = {"train": (0.0, 0.08), "val": (0.08, 0.1), "test": (0.1, 0.12)}
     for name, (lo, hi) in bounds.items():
-        caches[name] = pipe.cache(splits.get(name, []), labelled_only=True,
-                                  should_stop=should_stop,
-                                  progress=_stage(progress, lo, hi, f"Preparing {name}"))
+        caches[name] = pipe.cache(
+            splits.get(name, []),
+            labelled_only=True,
+            should_stop=should_stop,
+            progress=_stage(progress, lo, hi, f"Preparing {name}"),
+        )
     train_cache, val_cache, test_cache = caches["train"], caches["val"], caches["test"]
     if len(train_cache) < 2:
-        raise ValueError(f"{len(train_cache)} training image(s) with a usable "
-                         f"{recipe.label!r} label; at least 2 are needed")
+        raise ValueError(
+            f"{len(train_cache)} training image(s) with a usable "
+            f"{recipe.label!r} label; at least 2 are needed"
+        )
     model = pipe.network()
     if init_checkpoint:
         load_matching_weights(model, init_checkpoint)
 
     def on_epoch(epoch: int, entry: dict[str, Any]) -> None:
-        _report(progress, 0.12 + 0.8 * epoch / max(recipe.epochs, 1),
-                f"Epoch {epoch}/{recipe.epochs}", entry)
+        _report(
+            progress,
+            0.12 + 0.8 * epoch / max(recipe.epochs, 1),
+            f"Epoch {epoch}/{recipe.epochs}",
+            entry,
+        )
 
-    history = pipe.fit(model, train_cache, val_cache, checkpoint=out_dir / CHECKPOINT_NAME,
-                       should_stop=should_stop, on_epoch=on_epoch)
+    history = pipe.fit(
+        model,
+        train_cache,
+        val_cache,
+        checkpoint=out_dir / CHECKPOINT_NAME,
+        should_stop=should_stop,
+        on_epoch=on_epoch,
+    )
     _report(progress, 0.93, "Calibrating on validation and evaluating on test")
     val_logits = pipe.infer(model, val_cache, should_stop=should_stop)
     temperature, threshold = pipe.calibrate(val_cache, val_logits)
     metrics: dict[str, Any] = {}
     if len(test_cache):
         test_logits = pipe.infer(model, test_cache, should_stop=should_stop)
-        metrics = pipe.evaluate_outputs(test_cache, test_logits, temperature=temperature,
-                                        threshold=threshold, n_boot=1000)
+        metrics = pipe.evaluate_outputs(
+            test_cache, test_logits, temperature=temperature, threshold=threshold, n_boot=1000
+        )
     else:
         metrics = {"n": 0}
     if len(val_cache):
-        val_metrics = pipe.evaluate_outputs(val_cache, val_logits, temperature=temperature,
-                                            threshold=threshold, n_boot=0)
-        metrics["val"] = {k: v for k, v in val_metrics.items()
-                          if isinstance(v, int | float) or v is None}
+        val_metrics = pipe.evaluate_outputs(
+            val_cache, val_logits, temperature=temperature, threshold=threshold, n_boot=0
+        )
+        metrics["val"] = {
+            k: v for k, v in val_metrics.items() if isinstance(v, int | float) or v is None
+        }
     metrics["split_sizes"] = {k: len(c.cases) for k, c in caches.items()}
     metrics["epochs_run"] = len(history)
     metrics["train_seconds"] = round(time.perf_counter() - started, 1)
@@ -114,9 +162,15 @@ def train(recipe: Recipe, splits: dict[str, list[Case]], out_dir: str | Path, *,
     if should_stop is not None and should_stop():
         raise Cancelled()
     path = out_dir / ARTIFACT_NAME
-    sha = save_artifact(path, model, recipe, temperature=temperature, threshold=threshold,
-                        metrics=metrics, snapshot=snapshot_hash(
-                            [c for v in splits.values() for c in v]))
+    sha = save_artifact(
+        path,
+        model,
+        recipe,
+        temperature=temperature,
+        threshold=threshold,
+        metrics=metrics,
+        snapshot=snapshot_hash([c for v in splits.values() for c in v]),
+    )
     _report(progress, 1.0, "Model saved")
     return TrainResult(str(path), sha, metrics, history, temperature, threshold)
 
@@ -129,29 +183,60 @@ def _load(artifact_path: str | Path, device: str | None) -> tuple[Pipeline, Any,
     return pipe, model, payload
 
 
-def evaluate(artifact_path: str | Path, cases: Sequence[Case], *, device: str | None = None,
-             progress: ProgressCallback | None = None,
-             should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+def evaluate(
+    artifact_path: str | Path,
+    cases: Sequence[Case],
+    *,
+    device: str | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
     """The model's metrics on labelled `cases` (same flat keys as TrainResult.metrics), at the
     temperature and threshold stored with the model."""
     pipe, model, payload = _load(artifact_path, device)
-    cache, logits = pipe.stream_infer(model, cases, labelled_only=True, should_stop=should_stop,
-                                      progress=_stage(progress, 0.0, 0.9, "Evaluating"))
-    metrics = pipe.evaluate_outputs(cache, logits, temperature=payload["temperature"],
-                                    threshold=payload["threshold"], n_boot=1000)
+    cache, logits = pipe.stream_infer(
+        model,
+        cases,
+        labelled_only=True,
+        should_stop=should_stop,
+        progress=_stage(progress, 0.0, 0.9, "Evaluating"),
+    )
+    metrics = pipe.evaluate_outputs(
+        cache,
+        logits,
+        temperature=payload["temperature"],
+        threshold=payload["threshold"],
+        n_boot=1000,
+    )
     _report(progress, 1.0, "Evaluated")
     return metrics
 
 
-def predict(artifact_path: str | Path, cases: Sequence[Case], *, device: str | None = None,
-            explain: bool = False, progress: ProgressCallback | None = None,
-            should_stop: Callable[[], bool] | None = None) -> list[CasePrediction]:
+def predict(
+    artifact_path: str | Path,
+    cases: Sequence[Case],
+    *,
+    device: str | None = None,
+    explain: bool = False,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[CasePrediction]:
     """One CasePrediction per case that has an image (labels are not needed)."""
     pipe, model, payload = _load(artifact_path, device)
-    cache, logits = pipe.stream_infer(model, cases, labelled_only=False,
-                                      should_stop=should_stop,
-                                      progress=_stage(progress, 0.0, 0.9, "Predicting"))
-    out = pipe.predictions(model, cache, logits, temperature=payload["temperature"],
-                           threshold=payload["threshold"], explain=explain)
+    cache, logits = pipe.stream_infer(
+        model,
+        cases,
+        labelled_only=False,
+        should_stop=should_stop,
+        progress=_stage(progress, 0.0, 0.9, "Predicting"),
+    )
+    out = pipe.predictions(
+        model,
+        cache,
+        logits,
+        temperature=payload["temperature"],
+        threshold=payload["threshold"],
+        explain=explain,
+    )
     _report(progress, 1.0, "Predicted")
     return out

@@ -43,27 +43,47 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
 
 
-def save_artifact(path: str | Path, model: nn.Module, recipe: Recipe, *, temperature: float,
-                  threshold: float | None, metrics: dict[str, Any] | None = None,
-                  snapshot: str = "") -> str:
+def save_artifact(
+    path: str | Path,
+    model: nn.Module,
+    recipe: Recipe,
+    *,
+    temperature: float,
+    threshold: float | None,
+    metrics: dict[str, Any] | None = None,
+    snapshot: str = "",
+) -> str:
     """Write the artifact atomically; returns its sha256."""
     path = Path(path)
     payload = {
-        "format": FORMAT, "recipe": recipe.to_dict(), "state_dict": _cpu_state(model),
+        "format": FORMAT,
+        "recipe": recipe.to_dict(),
+        "state_dict": _cpu_state(model),
         "temperature": float(temperature),
         "threshold": None if threshold is None else float(threshold),
-        "classes": list(recipe.classes), "metrics": _plain(metrics or {}),
-        "snapshot": snapshot, "torch": str(torch.__version__),
+        "classes": list(recipe.classes),
+        "metrics": _plain(metrics or {}),
+        "snapshot": snapshot,
+        "torch": str(torch.__version__),
     }
     _atomic_save(payload, path)
     return file_sha256(path)
 
 
-def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
-                    recipe: Recipe) -> None:
+def save_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, recipe: Recipe
+) -> None:
     """Resumable training state of the best epoch so far (kept beside the run)."""
-    _atomic_save({"format": FORMAT + "-checkpoint", "epoch": epoch, "recipe": recipe.to_dict(),
-                  "state_dict": _cpu_state(model), "optimizer": optimizer.state_dict()}, path)
+    _atomic_save(
+        {
+            "format": FORMAT + "-checkpoint",
+            "epoch": epoch,
+            "recipe": recipe.to_dict(),
+            "state_dict": _cpu_state(model),
+            "optimizer": optimizer.state_dict(),
+        },
+        path,
+    )
 
 
 def load_artifact(path: str | Path) -> dict[str, Any]:

@@ -38,9 +38,17 @@ class Augmenter:
         if aug.rot90 > 0:
             steps.append(mt.RandRotate90d(keys, prob=aug.rot90, max_k=3))
         if tuple(aug.scale) != (1.0, 1.0):
-            steps.append(mt.RandZoomd(keys, prob=0.5, min_zoom=aug.scale[0],
-                                      max_zoom=aug.scale[1], mode=("bilinear", "nearest"),
-                                      padding_mode="constant", keep_size=True))
+            steps.append(
+                mt.RandZoomd(
+                    keys,
+                    prob=0.5,
+                    min_zoom=aug.scale[0],
+                    max_zoom=aug.scale[1],
+                    mode=("bilinear", "nearest"),
+                    padding_mode="constant",
+                    keep_size=True,
+                )
+            )
         if aug.intensity > 0:
             steps.append(mt.RandScaleIntensityd(["image"], factors=aug.intensity, prob=0.5))
             steps.append(mt.RandShiftIntensityd(["image"], offsets=aug.intensity, prob=0.5))
@@ -49,18 +57,19 @@ class Augmenter:
         # About eight independent draws per batch, at least four samples a draw.
         self.group = group or max(4, recipe.batch_size // 8)
 
-    def __call__(self, images: torch.Tensor, target: torch.Tensor | None
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def __call__(
+        self, images: torch.Tensor, target: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.compose is None:
             return images, target
         out_images, out_targets = [], []
         c = images.shape[1]
         for start in range(0, len(images), self.group):
-            part = images[start:start + self.group]
+            part = images[start : start + self.group]
             g = len(part)
             item = {"image": part.reshape(g * c, *part.shape[2:])}
             if target is not None:
-                tpart = target[start:start + self.group]
+                tpart = target[start : start + self.group]
                 item["target"] = tpart.reshape(g * tpart.shape[1], *tpart.shape[2:])
             else:
                 item["target"] = item["image"][:1]
@@ -86,14 +95,16 @@ class BatchAugmenter:
         self.device = torch.device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         a = self.aug
-        self.enabled = bool(a.flip > 0 or a.rot90 > 0 or tuple(a.scale) != (1.0, 1.0)
-                            or a.intensity > 0)
+        self.enabled = bool(
+            a.flip > 0 or a.rot90 > 0 or tuple(a.scale) != (1.0, 1.0) or a.intensity > 0
+        )
 
     def _rand(self, n: int) -> torch.Tensor:
         return torch.rand(n, device=self.device, generator=self.generator)
 
-    def __call__(self, images: torch.Tensor, target: torch.Tensor | None
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def __call__(
+        self, images: torch.Tensor, target: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         a, n = self.aug, len(images)
         if not self.enabled or n == 0:
             return images, target
@@ -103,8 +114,11 @@ class BatchAugmenter:
             if target is not None:
                 target = torch.where(hit, target.flip(self.axis), target)
         if a.rot90 > 0 and images.shape[-1] == images.shape[-2]:
-            k = torch.where(self._rand(n) < a.rot90, (self._rand(n) * 3).long() + 1,
-                            torch.zeros(n, dtype=torch.long, device=self.device))
+            k = torch.where(
+                self._rand(n) < a.rot90,
+                (self._rand(n) * 3).long() + 1,
+                torch.zeros(n, dtype=torch.long, device=self.device),
+            )
             for turns in (1, 2, 3):
                 hit = (k == turns).view(n, 1, 1, 1)
                 images = torch.where(hit, images.rot90(turns, (2, 3)), images)
@@ -112,8 +126,11 @@ class BatchAugmenter:
                     target = torch.where(hit, target.rot90(turns, (2, 3)), target)
         if tuple(a.scale) != (1.0, 1.0):
             lo, hi = a.scale
-            zoom = torch.where(self._rand(n) < 0.5, lo + (hi - lo) * self._rand(n),
-                               torch.ones(n, device=self.device))
+            zoom = torch.where(
+                self._rand(n) < 0.5,
+                lo + (hi - lo) * self._rand(n),
+                torch.ones(n, device=self.device),
+            )
             inv = 1.0 / zoom
             # zoomed in: a random crop; zoomed out: centred with zero padding
             room = (1.0 - inv).clamp(min=0)
@@ -121,17 +138,29 @@ class BatchAugmenter:
             theta = torch.zeros(n, 2, 3, device=self.device)
             theta[:, 0, 0], theta[:, 1, 1], theta[:, 0, 2], theta[:, 1, 2] = inv, inv, tx, ty
             grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-            images = F.grid_sample(images, grid.to(images.dtype), mode="bilinear",
-                                   padding_mode="zeros", align_corners=False)
+            images = F.grid_sample(
+                images,
+                grid.to(images.dtype),
+                mode="bilinear",
+                padding_mode="zeros",
+                align_corners=False,
+            )
             if target is not None:
-                target = F.grid_sample(target.float(), grid, mode="nearest",
-                                       padding_mode="zeros", align_corners=False)
+                target = F.grid_sample(
+                    target.float(), grid, mode="nearest", padding_mode="zeros", align_corners=False
+                )
         if a.intensity > 0:
             amp = a.intensity
-            scale = torch.where(self._rand(n) < 0.5, 1 + amp * (2 * self._rand(n) - 1),
-                                torch.ones(n, device=self.device))
-            shift = torch.where(self._rand(n) < 0.5, amp * (2 * self._rand(n) - 1),
-                                torch.zeros(n, device=self.device))
+            scale = torch.where(
+                self._rand(n) < 0.5,
+                1 + amp * (2 * self._rand(n) - 1),
+                torch.ones(n, device=self.device),
+            )
+            shift = torch.where(
+                self._rand(n) < 0.5,
+                amp * (2 * self._rand(n) - 1),
+                torch.zeros(n, device=self.device),
+            )
             images = images * scale.view(n, 1, 1, 1) + shift.view(n, 1, 1, 1)
         return images, target
 

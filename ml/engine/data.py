@@ -63,25 +63,33 @@ def _resize(array: np.ndarray, size: tuple[int, int], mode: str) -> torch.Tensor
         return t[0]
     if mode == "nearest":
         return F.interpolate(t, size=size, mode="nearest")[0]
-    return F.interpolate(t, size=size, mode="bilinear", align_corners=False,
-                         antialias=t.shape[-1] > size[1] or t.shape[-2] > size[0])[0]
+    return F.interpolate(
+        t,
+        size=size,
+        mode="bilinear",
+        align_corners=False,
+        antialias=t.shape[-1] > size[1] or t.shape[-2] > size[0],
+    )[0]
 
 
-def _prepare_case(recipe: Recipe, ci: int, case: Case, labelled_only: bool,
-                  want_masks: bool) -> list[tuple[torch.Tensor, torch.Tensor | None, Sample]]:
+def _prepare_case(
+    recipe: Recipe, ci: int, case: Case, labelled_only: bool, want_masks: bool
+) -> list[tuple[torch.Tensor, torch.Tensor | None, Sample]]:
     """Read and preprocess the model images of one case (runs in a worker thread)."""
     label = None
     if recipe.task == "classification":
-        label = recipe.class_index(case.labels[recipe.label]) if recipe.label in case.labels \
-            else None
+        label = (
+            recipe.class_index(case.labels[recipe.label]) if recipe.label in case.labels else None
+        )
         if label is None and labelled_only:
             return []
     size = recipe.input_size
     out = []
     for ref in model_images(case, recipe.modality):
         raw_mask = ref.mask() if (want_masks and ref.mask is not None) else None
-        image, mask, geometry = preprocess_image(ref.load(), ref.modality, ref.laterality,
-                                                 recipe.preprocessing, size, raw_mask)
+        image, mask, geometry = preprocess_image(
+            ref.load(), ref.modality, ref.laterality, recipe.preprocessing, size, raw_mask
+        )
         mask_t = None
         if want_masks:
             if mask is None:
@@ -92,15 +100,26 @@ def _prepare_case(recipe: Recipe, ci: int, case: Case, labelled_only: bool,
             if les.image_key == ref.key:
                 x, y = geometry.to_model(les.cx, les.cy)
                 lesions.append((x, y, geometry.radius_to_model(les.radius)))
-        out.append((_resize(image, size, "bilinear").to(torch.float16), mask_t,
-                    Sample(ci, ref, geometry, label, lesions)))
+        out.append(
+            (
+                _resize(image, size, "bilinear").to(torch.float16),
+                mask_t,
+                Sample(ci, ref, geometry, label, lesions),
+            )
+        )
     return out
 
 
-def iter_prepared(recipe: Recipe, cases: Sequence[Case], *, labelled_only: bool,
-                  want_masks: bool = False, should_stop: Callable[[], bool] | None = None,
-                  progress: Callable[[int, int], None] | None = None,
-                  workers: int | None = None):
+def iter_prepared(
+    recipe: Recipe,
+    cases: Sequence[Case],
+    *,
+    labelled_only: bool,
+    want_masks: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+):
     """Yield (image, mask, sample) in case order while `workers` threads prepare the next
     cases (numpy, scipy and torch release the GIL for the heavy parts), so a consumer running
     the model overlaps with reading and preprocessing."""
@@ -113,8 +132,9 @@ def iter_prepared(recipe: Recipe, cases: Sequence[Case], *, labelled_only: bool,
             for ci in range(len(cases)):
                 while len(pending) < window and ci + len(pending) < len(cases):
                     nxt = ci + len(pending)
-                    pending[nxt] = pool.submit(_prepare_case, recipe, nxt, cases[nxt],
-                                               labelled_only, want_masks)
+                    pending[nxt] = pool.submit(
+                        _prepare_case, recipe, nxt, cases[nxt], labelled_only, want_masks
+                    )
                 if should_stop is not None and should_stop():
                     raise Cancelled()
                 yield from pending.pop(ci).result()
@@ -125,8 +145,13 @@ def iter_prepared(recipe: Recipe, cases: Sequence[Case], *, labelled_only: bool,
                 future.cancel()
 
 
-def assemble(recipe: Recipe, cases: Sequence[Case], items: list, device: torch.device,
-             images: torch.Tensor | None = None) -> TensorCache:
+def assemble(
+    recipe: Recipe,
+    cases: Sequence[Case],
+    items: list,
+    device: torch.device,
+    images: torch.Tensor | None = None,
+) -> TensorCache:
     """A TensorCache from prepared items (images already stacked on `device` if given)."""
     samples = [sample for _, _, sample in items]
     if images is None:
@@ -140,24 +165,41 @@ def assemble(recipe: Recipe, cases: Sequence[Case], items: list, device: torch.d
     masks = [mask for _, mask, _ in items if mask is not None]
     labels = None
     if recipe.task == "classification":
-        labels = torch.tensor([s.label if s.label is not None else -1 for s in samples],
-                              dtype=torch.long, device=device)
+        labels = torch.tensor(
+            [s.label if s.label is not None else -1 for s in samples],
+            dtype=torch.long,
+            device=device,
+        )
     mask_tensor = torch.stack(masks).to(device) if masks else None
     return TensorCache(images, samples, list(cases), mask_tensor, labels)
 
 
-def build_cache(recipe: Recipe, cases: Sequence[Case], device: torch.device, *,
-                labelled_only: bool, want_masks: bool = False,
-                should_stop: Callable[[], bool] | None = None,
-                progress: Callable[[int, int], None] | None = None,
-                workers: int | None = None) -> TensorCache:
+def build_cache(
+    recipe: Recipe,
+    cases: Sequence[Case],
+    device: torch.device,
+    *,
+    labelled_only: bool,
+    want_masks: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> TensorCache:
     """Read and preprocess every model image of `cases` once into one tensor on `device`.
 
     Cases without a usable label are left out when `labelled_only` (training, evaluation).
     """
-    items = list(iter_prepared(recipe, cases, labelled_only=labelled_only,
-                               want_masks=want_masks, should_stop=should_stop,
-                               progress=progress, workers=workers))
+    items = list(
+        iter_prepared(
+            recipe,
+            cases,
+            labelled_only=labelled_only,
+            want_masks=want_masks,
+            should_stop=should_stop,
+            progress=progress,
+            workers=workers,
+        )
+    )
     return assemble(recipe, cases, items, device)
 
 
@@ -165,8 +207,9 @@ def heatmap_targets(cache: TensorCache, sigma: float) -> torch.Tensor:
     """Gaussian centre heatmaps (N, 1, H, W) in [0, 1], peak 1 at each lesion centre."""
     n, _, h, w = cache.images.shape
     out = torch.zeros((n, 1, h, w), dtype=torch.float32)
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32),
-                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+    )
     for i, sample in enumerate(cache.samples):
         for x, y, r in sample.lesions:
             s = max(sigma, r / 3.0)
@@ -180,18 +223,19 @@ def heatmap_targets(cache: TensorCache, sigma: float) -> torch.Tensor:
 def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Inverse-frequency class weights normalised to mean 1 (absent classes weigh 1)."""
     counts = torch.bincount(labels[labels >= 0].cpu(), minlength=n_classes).float()
-    weights = torch.where(counts > 0, counts.sum() / (n_classes * counts.clamp(min=1)),
-                          torch.ones_like(counts))
+    weights = torch.where(
+        counts > 0, counts.sum() / (n_classes * counts.clamp(min=1)), torch.ones_like(counts)
+    )
     return weights / weights.mean()
 
 
-def epoch_order(n: int, labels: torch.Tensor | None, balanced: bool,
-                generator: torch.Generator) -> torch.Tensor:
+def epoch_order(
+    n: int, labels: torch.Tensor | None, balanced: bool, generator: torch.Generator
+) -> torch.Tensor:
     """Sample indices of one epoch: a permutation, or class-balanced draws with replacement."""
     if balanced and labels is not None and n:
         valid = labels.cpu()
         counts = torch.bincount(valid[valid >= 0])
-        weights = torch.where(valid >= 0, 1.0 / counts[valid.clamp(min=0)].float(),
-                              torch.zeros(n))
+        weights = torch.where(valid >= 0, 1.0 / counts[valid.clamp(min=0)].float(), torch.zeros(n))
         return torch.multinomial(weights, n, replacement=True, generator=generator)
     return torch.randperm(n, generator=generator)

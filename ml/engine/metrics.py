@@ -23,8 +23,14 @@ def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return float(min(max(thresholds[best], 0.0), 1.0))
 
 
-def bootstrap_auc_ci(y: np.ndarray, scores: np.ndarray, *, n_boot: int = 1000, seed: int = 0,
-                     multi_class: bool = False) -> list[float] | None:
+def bootstrap_auc_ci(
+    y: np.ndarray,
+    scores: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    multi_class: bool = False,
+) -> list[float] | None:
     """Percentile 95% interval of the AUC over case resamples (None if it cannot be computed)."""
     rng = np.random.default_rng(seed)
     n = len(y)
@@ -36,8 +42,9 @@ def bootstrap_auc_ci(y: np.ndarray, scores: np.ndarray, *, n_boot: int = 1000, s
             continue
         if multi_class:
             s = scores[idx] / scores[idx].sum(axis=1, keepdims=True)
-            aucs.append(skm.roc_auc_score(y[idx], s, multi_class="ovr",
-                                          labels=list(range(scores.shape[1]))))
+            aucs.append(
+                skm.roc_auc_score(y[idx], s, multi_class="ovr", labels=list(range(scores.shape[1])))
+            )
         else:
             aucs.append(skm.roc_auc_score(y[idx], scores[idx]))
     if len(aucs) < 20:
@@ -58,8 +65,14 @@ def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, 
     return {"mean_predicted": mean_pred, "fraction_positive": frac_pos, "count": counts}
 
 
-def binary_metrics(labels: ArrayLike, probabilities: ArrayLike, threshold: float,
-                   *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def binary_metrics(
+    labels: ArrayLike,
+    probabilities: ArrayLike,
+    threshold: float,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Metrics of positive-class probabilities against 0/1 labels at `threshold`."""
     y, p = np.asarray(labels, dtype=int), np.asarray(probabilities, dtype=float)
     out: dict[str, Any] = {"n": int(len(y)), "threshold": float(threshold)}
@@ -67,15 +80,17 @@ def binary_metrics(labels: ArrayLike, probabilities: ArrayLike, threshold: float
         return out
     pred = (p >= threshold).astype(int)
     tn, fp, fn, tp = skm.confusion_matrix(y, pred, labels=[0, 1]).ravel()
-    out.update({
-        "sensitivity": float(tp / (tp + fn)) if tp + fn else None,
-        "specificity": float(tn / (tn + fp)) if tn + fp else None,
-        "accuracy": float(skm.accuracy_score(y, pred)),
-        "f1": float(skm.f1_score(y, pred, zero_division=0)),
-        "confusion": [[int(tn), int(fp)], [int(fn), int(tp)]],
-        "calibration": calibration_bins(y, p),
-        "brier": float(np.mean((p - y) ** 2)),
-    })
+    out.update(
+        {
+            "sensitivity": float(tp / (tp + fn)) if tp + fn else None,
+            "specificity": float(tn / (tn + fp)) if tn + fp else None,
+            "accuracy": float(skm.accuracy_score(y, pred)),
+            "f1": float(skm.f1_score(y, pred, zero_division=0)),
+            "confusion": [[int(tn), int(fp)], [int(fn), int(tp)]],
+            "calibration": calibration_bins(y, p),
+            "brier": float(np.mean((p - y) ** 2)),
+        }
+    )
     if len(np.unique(y)) == 2:
         fpr, tpr, _ = skm.roc_curve(y, p)
         out["auc"] = float(skm.roc_auc_score(y, p))
@@ -86,8 +101,14 @@ def binary_metrics(labels: ArrayLike, probabilities: ArrayLike, threshold: float
     return out
 
 
-def multiclass_metrics(labels: ArrayLike, probabilities: ArrayLike, classes: Sequence[str],
-                       *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def multiclass_metrics(
+    labels: ArrayLike,
+    probabilities: ArrayLike,
+    classes: Sequence[str],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Arg-max metrics for K classes; AUC is the macro one-vs-rest AUC; sensitivity and
     specificity are macro averages over the classes."""
     y, probs = np.asarray(labels, dtype=int), np.asarray(probabilities, dtype=float)
@@ -98,21 +119,27 @@ def multiclass_metrics(labels: ArrayLike, probabilities: ArrayLike, classes: Seq
     pred = probs.argmax(axis=1)
     cm = skm.confusion_matrix(y, pred, labels=list(range(k)))
     sens = [cm[i, i] / cm[i].sum() for i in range(k) if cm[i].sum()]
-    spec = [(cm.sum() - cm[i].sum() - cm[:, i].sum() + cm[i, i]) / (cm.sum() - cm[i].sum())
-            for i in range(k) if cm.sum() - cm[i].sum()]
-    out.update({
-        "accuracy": float(skm.accuracy_score(y, pred)),
-        "f1": float(skm.f1_score(y, pred, average="macro", labels=list(range(k)),
-                                 zero_division=0)),
-        "sensitivity": float(np.mean(sens)) if sens else None,
-        "specificity": float(np.mean(spec)) if spec else None,
-        "confusion": cm.astype(int).tolist(),
-        "kappa_quadratic": float(skm.cohen_kappa_score(y, pred, weights="quadratic",
-                                                       labels=list(range(k)))),
-    })
+    spec = [
+        (cm.sum() - cm[i].sum() - cm[:, i].sum() + cm[i, i]) / (cm.sum() - cm[i].sum())
+        for i in range(k)
+        if cm.sum() - cm[i].sum()
+    ]
+    out.update(
+        {
+            "accuracy": float(skm.accuracy_score(y, pred)),
+            "f1": float(
+                skm.f1_score(y, pred, average="macro", labels=list(range(k)), zero_division=0)
+            ),
+            "sensitivity": float(np.mean(sens)) if sens else None,
+            "specificity": float(np.mean(spec)) if spec else None,
+            "confusion": cm.astype(int).tolist(),
+            "kappa_quadratic": float(
+                skm.cohen_kappa_score(y, pred, weights="quadratic", labels=list(range(k)))
+            ),
+        }
+    )
     if len(np.unique(y)) == k:
-        out["auc"] = float(skm.roc_auc_score(y, probs, multi_class="ovr",
-                                             labels=list(range(k))))
+        out["auc"] = float(skm.roc_auc_score(y, probs, multi_class="ovr", labels=list(range(k))))
         out["auc_ci"] = bootstrap_auc_ci(y, probs, n_boot=n_boot, seed=seed, multi_class=True)
     else:
         out["auc"], out["auc_ci"] = None, None
@@ -140,9 +167,11 @@ def segmentation_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, Any]
     }
 
 
-def froc(detections: Sequence[Sequence[tuple[float, float, float]]],
-         lesions: Sequence[Sequence[tuple[float, float, float]]],
-         fp_rates: Sequence[float] = FROC_FP_RATES) -> dict[str, Any]:
+def froc(
+    detections: Sequence[Sequence[tuple[float, float, float]]],
+    lesions: Sequence[Sequence[tuple[float, float, float]]],
+    fp_rates: Sequence[float] = FROC_FP_RATES,
+) -> dict[str, Any]:
     """Lesion sensitivity at given false positives per image.
 
     Args:
@@ -157,7 +186,7 @@ def froc(detections: Sequence[Sequence[tuple[float, float, float]]],
         for x, y, score in cands:
             hit = -1
             for j, (lx, ly, r) in enumerate(truth):
-                if (x - lx) ** 2 + (y - ly) ** 2 <= r ** 2:
+                if (x - lx) ** 2 + (y - ly) ** 2 <= r**2:
                     hit = j
                     break
             events.append((float(score), i, hit))
@@ -175,8 +204,11 @@ def froc(detections: Sequence[Sequence[tuple[float, float, float]]],
         curve_fp.append(fps / max(n_images, 1))
         curve_sens.append(len(found) / max(n_lesions, 1))
         curve_score.append(score)
-    out: dict[str, Any] = {"n": n_images, "n_lesions": n_lesions,
-                           "froc_curve": {"fp_per_image": curve_fp, "sensitivity": curve_sens}}
+    out: dict[str, Any] = {
+        "n": n_images,
+        "n_lesions": n_lesions,
+        "froc_curve": {"fp_per_image": curve_fp, "sensitivity": curve_sens},
+    }
     at: list[float | None] = []
     for rate in fp_rates:
         ok = [s for f, s in zip(curve_fp, curve_sens, strict=True) if f <= rate]

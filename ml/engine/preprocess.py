@@ -139,7 +139,7 @@ def clahe(image: np.ndarray, tiles: int = 8, clip: float = 0.01, bins: int = 256
     maps = np.empty((ty, tx, bins), np.float32)
     for i in range(ty):
         for j in range(tx):
-            tile = binned[ys[i]:ys[i + 1], xs[j]:xs[j + 1]]
+            tile = binned[ys[i] : ys[i + 1], xs[j] : xs[j + 1]]
             hist = np.bincount(tile.ravel(), minlength=bins).astype(np.float64)
             limit = max(clip * tile.size, 1.0)
             excess = np.maximum(hist - limit, 0).sum()
@@ -184,10 +184,14 @@ def _block_reduce(array: np.ndarray, k: int, how) -> np.ndarray:
     return how(blocks, axis=(1, 3)).astype(np.float32 if how is np.mean else array.dtype)
 
 
-def preprocess_image(pixels: np.ndarray, modality: str, laterality: str,
-                     config: Preprocessing, size: tuple[int, int],
-                     mask: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray | None, Geometry]:
+def preprocess_image(
+    pixels: np.ndarray,
+    modality: str,
+    laterality: str,
+    config: Preprocessing,
+    size: tuple[int, int],
+    mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, Geometry]:
     """Crop, orient, window (and equalise) one image; returns [0, 1] float32 at crop size,
     the mask cropped the same way, and the geometry (resizing to `size` happens later, batched).
     """
@@ -233,10 +237,14 @@ def preprocess_image(pixels: np.ndarray, modality: str, laterality: str,
         out_mask = out_mask[:, ::-1] if out_mask is not None else None
     if k > 1:
         box = (y0 * k, x0 * k, min(y1 * k, full_h), min(x1 * k, full_w))
-    geometry = Geometry(shape=(full_h, full_w), box=box, flipped=flipped,
-                        size=(int(size[0]), int(size[1])))
-    return np.ascontiguousarray(image, np.float32), (
-        None if out_mask is None else np.ascontiguousarray(out_mask, np.uint8)), geometry
+    geometry = Geometry(
+        shape=(full_h, full_w), box=box, flipped=flipped, size=(int(size[0]), int(size[1]))
+    )
+    return (
+        np.ascontiguousarray(image, np.float32),
+        (None if out_mask is None else np.ascontiguousarray(out_mask, np.uint8)),
+        geometry,
+    )
 
 
 def paste_back(model_map: np.ndarray, geometry: Geometry, order: int = 1) -> np.ndarray:
@@ -249,5 +257,5 @@ def paste_back(model_map: np.ndarray, geometry: Geometry, order: int = 1) -> np.
     if geometry.flipped:
         crop = crop[:, ::-1]
     out = np.zeros(geometry.shape, np.float32)
-    out[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop
+    out[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
     return out

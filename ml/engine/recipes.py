@@ -141,7 +141,7 @@ def recipe_from_dict(name: str, data: dict[str, Any]) -> Recipe:
         raise RecipeError(f"recipe {name!r}: a classifier needs at least two classes")
     if data["task"] != "classification" and not data["classes"]:
         data["classes"] = ("background", data["label"])
-    data["values"] = _tuple(data.get("values", ()))if "values" in data else ()
+    data["values"] = _tuple(data.get("values", ())) if "values" in data else ()
     if data["values"] and len(data["values"]) != len(data["classes"]):
         raise RecipeError(f"recipe {name!r}: values and classes differ in length")
     data["milestones"] = tuple(int(m) for m in _tuple(data.get("milestones", ())))

@@ -22,9 +22,13 @@ def _patient_stratum(cases: list[Case], label: str | None) -> str:
     return max(sorted(set(values)), key=values.count) if values else ""
 
 
-def split_cases(cases: Sequence[Case], *, seed: int = 0,
-                fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                stratify: str | None = None) -> dict[str, list[Case]]:
+def split_cases(
+    cases: Sequence[Case],
+    *,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    stratify: str | None = None,
+) -> dict[str, list[Case]]:
     """Split cases into train/val/test by patient (no patient on two sides), stratified.
 
     Patients are grouped by their stratum (their majority label value) and each group is shuffled
@@ -51,8 +55,11 @@ def split_cases(cases: Sequence[Case], *, seed: int = 0,
             n_val = max(n_val, 1 if fractions[1] else 0)
             n_test = max(n_test, 1 if fractions[2] else 0)
         n_train = max(n - n_val - n_test, 0)
-        parts = {"train": patients[:n_train], "val": patients[n_train:n_train + n_val],
-                 "test": patients[n_train + n_val:]}
+        parts = {
+            "train": patients[:n_train],
+            "val": patients[n_train : n_train + n_val],
+            "test": patients[n_train + n_val :],
+        }
         for name, members in parts.items():
             for patient in members:
                 out[name].extend(by_patient[patient])
@@ -69,13 +76,28 @@ def snapshot_hash(cases: Sequence[Case]) -> str:
     """
     canonical = []
     for case in sorted(cases, key=lambda c: c.key):
-        canonical.append({
-            "key": case.key, "patient": case.patient, "site": case.site,
-            "labels": {k: str(v) for k, v in sorted(case.labels.items())},
-            "lesions": [[les.image_key, round(les.cx, 3), round(les.cy, 3), round(les.radius, 3),
-                         les.finding_type, les.pathology] for les in case.lesions],
-            "images": [[im.key, im.modality, im.laterality, im.view, im.mask is not None]
-                       for im in case.images],
-        })
+        canonical.append(
+            {
+                "key": case.key,
+                "patient": case.patient,
+                "site": case.site,
+                "labels": {k: str(v) for k, v in sorted(case.labels.items())},
+                "lesions": [
+                    [
+                        les.image_key,
+                        round(les.cx, 3),
+                        round(les.cy, 3),
+                        round(les.radius, 3),
+                        les.finding_type,
+                        les.pathology,
+                    ]
+                    for les in case.lesions
+                ],
+                "images": [
+                    [im.key, im.modality, im.laterality, im.view, im.mask is not None]
+                    for im in case.images
+                ],
+            }
+        )
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()

@@ -44,11 +44,11 @@ def in_epochs(job) -> bool:
 
 
 def test_cancelled_training_job_ends_cancelled_with_no_model_version(
-        training_project, owner, client_for, start_worker, wait_for_job):
+    training_project, owner, client_for, start_worker, wait_for_job
+):
     # given a long training running in a worker on the gpu queue
     start_worker("itest-ml-cancel@localhost")
-    run = services.start_training(training_project, "busi-malignancy", user=owner,
-                                  overrides=LONG)
+    run = services.start_training(training_project, "busi-malignancy", user=owner, overrides=LONG)
     wait_for_job(run.job_id, in_epochs, timeout=240, what="training epochs")
     # when its owner cancels it through the jobs API
     assert client_for(owner).post(f"/api/jobs/{run.job_id}/cancel/").status_code == 200
@@ -63,11 +63,11 @@ def test_cancelled_training_job_ends_cancelled_with_no_model_version(
 
 
 def test_training_worker_killed_mid_run_leaves_failed_job_and_no_model_version(
-        training_project, owner, start_worker, wait_for_job):
+    training_project, owner, start_worker, wait_for_job
+):
     # given a long training running in a worker that is then SIGKILLed
     worker = start_worker("itest-ml-kill@localhost")
-    run = services.start_training(training_project, "busi-malignancy", user=owner,
-                                  overrides=LONG)
+    run = services.start_training(training_project, "busi-malignancy", user=owner, overrides=LONG)
     wait_for_job(run.job_id, in_epochs, timeout=240, what="training epochs")
     worker.kill()
     # when the worker comes back under the same name

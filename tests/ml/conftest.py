@@ -25,29 +25,60 @@ def synthetic_pixels(malignant: bool, rng: np.random.Generator) -> np.ndarray:
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
-def add_exam(project: Project, patient: Patient, index: int, pathology: str,
-             rng: np.random.Generator, *, source: str = Source.REFERENCE) -> Exam:
-    exam = Exam.objects.create(project=project, patient=patient, study_uid=f"2.25.{index}",
-                               modalities=["US"], source="synthetic")
-    series = Series.objects.create(project=project, exam=exam, series_uid=f"2.25.9{index}",
-                                   modality="US")
+def add_exam(
+    project: Project,
+    patient: Patient,
+    index: int,
+    pathology: str,
+    rng: np.random.Generator,
+    *,
+    source: str = Source.REFERENCE,
+) -> Exam:
+    exam = Exam.objects.create(
+        project=project,
+        patient=patient,
+        study_uid=f"2.25.{index}",
+        modalities=["US"],
+        source="synthetic",
+    )
+    series = Series.objects.create(
+        project=project, exam=exam, series_uid=f"2.25.9{index}", modality="US"
+    )
     pixels = synthetic_pixels(pathology == "malignant", rng)
     with storage.files_with_rows() as batch:
         key, layout = write_pixel_cache(project.pk, pixels, batch)
         image = Image.objects.create(
-            project=project, exam=exam, series=series, sop_instance_uid=f"2.25.8{index}",
-            modality="US", rows=SIDE, columns=SIDE, source_format="png",
-            storage_key=key, sha256=f"{index:064x}", source_sha256=f"{index:064x}",
-            pixel_cache_key=key, pixel_cache=layout,
+            project=project,
+            exam=exam,
+            series=series,
+            sop_instance_uid=f"2.25.8{index}",
+            modality="US",
+            rows=SIDE,
+            columns=SIDE,
+            source_format="png",
+            storage_key=key,
+            sha256=f"{index:064x}",
+            source_sha256=f"{index:064x}",
+            pixel_cache_key=key,
+            pixel_cache=layout,
         )
     ExamLabel.objects.create(project=project, exam=exam, source=source, pathology=pathology)
     if pathology != "normal":
-        finding = Finding.objects.create(project=project, exam=exam, source=source,
-                                         finding_type="mass", pathology=pathology)
-        Mark.objects.create(finding=finding, image=image, kind="polygon",
-                            geometry={"points": [[10, 10], [22, 10], [22, 22], [10, 22]]})
-        Mark.objects.create(finding=finding, image=image, kind="ellipse",
-                            geometry={"cx": 16, "cy": 16, "rx": 6, "ry": 6})
+        finding = Finding.objects.create(
+            project=project, exam=exam, source=source, finding_type="mass", pathology=pathology
+        )
+        Mark.objects.create(
+            finding=finding,
+            image=image,
+            kind="polygon",
+            geometry={"points": [[10, 10], [22, 10], [22, 22], [10, 22]]},
+        )
+        Mark.objects.create(
+            finding=finding,
+            image=image,
+            kind="ellipse",
+            geometry={"cx": 16, "cy": 16, "rx": 6, "ry": 6},
+        )
     return exam
 
 

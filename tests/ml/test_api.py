@@ -21,19 +21,28 @@ def team_project(make_project, members):
 
 
 def make_version(project, **fields) -> ModelVersion:
-    values = {"task": "classification", "label": "malignant", "modality": "US",
-              "recipe": RECIPE, "snapshot_hash": "0" * 64, "artifact_key": "k",
-              "artifact_sha256": "1" * 64, "metrics": {"auc": 0.9, "roc": [[0, 0], [1, 1]]}}
+    values = {
+        "task": "classification",
+        "label": "malignant",
+        "modality": "US",
+        "recipe": RECIPE,
+        "snapshot_hash": "0" * 64,
+        "artifact_key": "k",
+        "artifact_sha256": "1" * 64,
+        "metrics": {"auc": 0.9, "roc": [[0, 0], [1, 1]]},
+    }
     values.update(fields)
     return ModelVersion.objects.create(project=project, **values)
 
 
 @pytest.mark.parametrize("role", ["owner", "reviewer"])
 def test_reviewer_or_owner_starts_a_training_job_on_the_gpu_queue(
-        client_for, members, team_project, role):
+    client_for, members, team_project, role
+):
     # when a reviewer/owner posts a run
     response = client_for(members[role]).post(
-        "/api/training-runs/", {"project": team_project.pk, "recipe": RECIPE}, format="json")
+        "/api/training-runs/", {"project": team_project.pk, "recipe": RECIPE}, format="json"
+    )
     # then a run and its queued gpu Job exist
     assert response.status_code == 201, response.content
     run = TrainingRun.objects.get(pk=response.json()["id"])
@@ -44,33 +53,40 @@ def test_reviewer_or_owner_starts_a_training_job_on_the_gpu_queue(
 @pytest.mark.parametrize("role", ["annotator", "viewer"])
 def test_annotators_and_viewers_cannot_start_training(client_for, members, team_project, role):
     response = client_for(members[role]).post(
-        "/api/training-runs/", {"project": team_project.pk, "recipe": RECIPE}, format="json")
+        "/api/training-runs/", {"project": team_project.pk, "recipe": RECIPE}, format="json"
+    )
     assert response.status_code == 403
     assert not TrainingRun.objects.exists() and not Job.objects.exists()
 
 
 def test_non_member_gets_404_for_runs_and_versions_of_another_project(
-        client_for, make_user, team_project, members):
+    client_for, make_user, team_project, members
+):
     # given a run and a version in a project the outsider is not a member of
     client_for(members["owner"]).post(
-        "/api/training-runs/", {"project": team_project.pk, "recipe": RECIPE}, format="json")
+        "/api/training-runs/", {"project": team_project.pk, "recipe": RECIPE}, format="json"
+    )
     run = TrainingRun.objects.get()
     version = make_version(team_project)
     outsider = client_for(make_user("outsider"))
     # then lists are empty and details/actions are 404, never 403
-    assert outsider.get("/api/training-runs/").json()["results"] == [] or \
-        outsider.get("/api/training-runs/").json().get("count") == 0
+    assert (
+        outsider.get("/api/training-runs/").json()["results"] == []
+        or outsider.get("/api/training-runs/").json().get("count") == 0
+    )
     assert outsider.get(f"/api/training-runs/{run.pk}/").status_code == 404
     assert outsider.get(f"/api/model-versions/{version.pk}/").status_code == 404
     assert outsider.post(f"/api/model-versions/{version.pk}/activate/").status_code == 404
-    response = outsider.post("/api/training-runs/", {"project": team_project.pk,
-                                                     "recipe": RECIPE}, format="json")
+    response = outsider.post(
+        "/api/training-runs/", {"project": team_project.pk, "recipe": RECIPE}, format="json"
+    )
     assert response.status_code == 404
 
 
 def test_unknown_recipe_is_refused_with_a_message(client_for, members, team_project):
     response = client_for(members["owner"]).post(
-        "/api/training-runs/", {"project": team_project.pk, "recipe": "no-such"}, format="json")
+        "/api/training-runs/", {"project": team_project.pk, "recipe": "no-such"}, format="json"
+    )
     assert response.status_code == 400
     assert "no-such" in response.content.decode()
     assert not Job.objects.exists()
@@ -102,8 +118,9 @@ def test_only_reviewers_activate_or_retire(client_for, members, team_project, ro
 
 
 def test_recipes_are_listed_without_training(client_for, members):
-    names = [r["name"] for r in client_for(members["viewer"]).get("/api/recipes/").json()[
-        "recipes"]]
+    names = [
+        r["name"] for r in client_for(members["viewer"]).get("/api/recipes/").json()["recipes"]
+    ]
     assert RECIPE in names and "breastmnist" in names
 
 
@@ -136,9 +153,14 @@ def test_ml_api_schema_generates_with_no_warnings():
 def test_version_page_shows_curves_and_buttons_for_reviewers(members, team_project):
     from django.test import Client
 
-    version = make_version(team_project, metrics={
-        "auc": 0.8, "roc": {"fpr": [0, 0.5, 1], "tpr": [0, 0.9, 1]},
-        "confusion": [[5, 1], [2, 7]]})
+    version = make_version(
+        team_project,
+        metrics={
+            "auc": 0.8,
+            "roc": {"fpr": [0, 0.5, 1], "tpr": [0, 0.9, 1]},
+            "confusion": [[5, 1], [2, 7]],
+        },
+    )
     client = Client()
     client.force_login(members["reviewer"])
     page = client.get(f"/ml/versions/{version.pk}/")
@@ -149,16 +171,21 @@ def test_version_page_shows_curves_and_buttons_for_reviewers(members, team_proje
 
 
 def test_run_pages_show_progress_polling_and_loss_curves_to_members_only(
-        client_for, make_user, members, team_project):
+    client_for, make_user, members, team_project
+):
     from django.test import Client
 
     # given a run with two epochs of history
     client_for(members["owner"]).post(
-        "/api/training-runs/", {"project": team_project.pk, "recipe": RECIPE}, format="json")
+        "/api/training-runs/", {"project": team_project.pk, "recipe": RECIPE}, format="json"
+    )
     run = TrainingRun.objects.get()
-    TrainingRun.objects.filter(pk=run.pk).update(history=[
-        {"epoch": 1, "train_loss": 0.9, "val_loss": 1.0, "val_auc": 0.6},
-        {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7, "val_auc": 0.8}])
+    TrainingRun.objects.filter(pk=run.pk).update(
+        history=[
+            {"epoch": 1, "train_loss": 0.9, "val_loss": 1.0, "val_auc": 0.6},
+            {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7, "val_auc": 0.8},
+        ]
+    )
     client = Client()
     client.force_login(members["viewer"])
     # then the list polls the jobs API and the detail draws the curves

@@ -21,8 +21,17 @@ TINY = ["--epochs", "2", "--input-size", "32", "--batch-size", "8"]
 
 def train(project: Project, recipe: str = "busi-malignancy") -> tuple[str, ModelVersion]:
     out, err = io.StringIO(), io.StringIO()
-    call_command("train", "--project", project.name, "--recipe", recipe, "--wait", *TINY,
-                 stdout=out, stderr=err)
+    call_command(
+        "train",
+        "--project",
+        project.name,
+        "--recipe",
+        recipe,
+        "--wait",
+        *TINY,
+        stdout=out,
+        stderr=err,
+    )
     last = out.getvalue().strip().splitlines()[-1]
     return last, ModelVersion.objects.get(pk=int(last))
 
@@ -31,8 +40,15 @@ def test_list_recipes_names_every_shipped_recipe():
     out = io.StringIO()
     call_command("train", "--list-recipes", stdout=out)
     names = {line.split("\t")[0] for line in out.getvalue().splitlines()}
-    assert {"busi-malignancy", "busi-segmentation", "mias-abnormal", "mias-benign-malignant",
-            "mias-density", "mias-localisation", "breastmnist"} <= names
+    assert {
+        "busi-malignancy",
+        "busi-segmentation",
+        "mias-abnormal",
+        "mias-benign-malignant",
+        "mias-density",
+        "mias-localisation",
+        "breastmnist",
+    } <= names
 
 
 @pytest.mark.slow
@@ -79,8 +95,7 @@ def write_busi(root: Path, per_class: int = 4) -> Path:
 
 
 @pytest.mark.slow
-def test_evaluate_writes_flat_metrics_and_leaves_no_throwaway_project(
-        make_case_project, tmp_path):
+def test_evaluate_writes_flat_metrics_and_leaves_no_throwaway_project(make_case_project, tmp_path):
     # given a trained version and an external BUSI-layout folder
     project = make_case_project(n_patients=10, exams_per_patient=2)
     _, version = train(project)
@@ -89,8 +104,17 @@ def test_evaluate_writes_flat_metrics_and_leaves_no_throwaway_project(
     projects = set(Project.objects.values_list("pk", flat=True))
     # when it is evaluated there
     out = tmp_path / "metrics.json"
-    call_command("evaluate", "--model-version", str(version.pk), "--format", "busi",
-                 str(folder), "--json", str(out), stdout=io.StringIO())
+    call_command(
+        "evaluate",
+        "--model-version",
+        str(version.pk),
+        "--format",
+        "busi",
+        str(folder),
+        "--json",
+        str(out),
+        stdout=io.StringIO(),
+    )
     # then the JSON has the flat keys over all 8 cases, and nothing else remains
     metrics = json.loads(out.read_text())
     assert metrics["n"] == 8

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_prediction_job_stores_predictions_with_version_and_heatmap_apart_from_findings(
-        make_case_project, owner, make_user, client_for):
+    make_case_project, owner, make_user, client_for
+):
     from annotations.models import Finding
 
     # given a trained version in a project

@@ -34,10 +34,14 @@ def run_and_result(make_case_project, tmp_path):
     artifact = tmp_path / "model.pt"
     artifact.write_bytes(b"weights" * 100)
     # The engine's TrainResult shape (plumbing only: no engine call is being tested here).
-    result = SimpleNamespace(artifact_path=str(artifact),
-                             sha256=hashlib.sha256(artifact.read_bytes()).hexdigest(),
-                             metrics={"n": 1, "auc": 0.5}, history=[{"epoch": 1}],
-                             temperature=1.2, threshold=0.4)
+    result = SimpleNamespace(
+        artifact_path=str(artifact),
+        sha256=hashlib.sha256(artifact.read_bytes()).hexdigest(),
+        metrics={"n": 1, "auc": 0.5},
+        history=[{"epoch": 1}],
+        temperature=1.2,
+        threshold=0.4,
+    )
     recipe = SimpleNamespace(task="classification", label="malignant", modality="US")
     return run, recipe, result
 
@@ -70,8 +74,7 @@ def test_failure_while_writing_the_row_removes_the_stored_artifact(run_and_resul
     assert stored_model_files(run.project_id) == before
 
 
-def test_project_with_runs_and_versions_can_be_deleted_but_a_used_snapshot_cannot(
-        run_and_result):
+def test_project_with_runs_and_versions_can_be_deleted_but_a_used_snapshot_cannot(run_and_result):
     from django.db.models import RestrictedError
 
     from senolab.projects.models import Project

@@ -18,11 +18,14 @@ def queued_run(make_case_project, owner):
     return services.start_training(project, "busi-malignancy", user=owner, enqueue=False)
 
 
-@pytest.mark.parametrize(("raised", "final"), [
-    (jobs.JobCancelled(), JobStatus.CANCELLED),
-    (jobs.JobFailed("no data"), JobStatus.FAILED),
-    (RuntimeError("boom"), JobStatus.FAILED),
-])
+@pytest.mark.parametrize(
+    ("raised", "final"),
+    [
+        (jobs.JobCancelled(), JobStatus.CANCELLED),
+        (jobs.JobFailed("no data"), JobStatus.FAILED),
+        (RuntimeError("boom"), JobStatus.FAILED),
+    ],
+)
 def test_the_run_is_settled_before_its_job_is_finished(queued_run, monkeypatch, raised, final):
     # Given a training whose work ends in a cancel or a failure
     seen = {}

@@ -24,8 +24,7 @@ def test_snapshot_splits_by_patient_so_no_patient_is_on_two_sides(make_case_proj
     assert {"train", "val", "test"} <= set(snapshot.split.values())
 
 
-def test_snapshot_of_unchanged_data_is_reused_and_changed_labels_make_a_new_hash(
-        make_case_project):
+def test_snapshot_of_unchanged_data_is_reused_and_changed_labels_make_a_new_hash(make_case_project):
     # given a snapshot of a project
     project = make_case_project(n_patients=6, exams_per_patient=1)
     first = build_snapshot(project, stratify_key="pathology")

@@ -27,8 +27,9 @@ def _mask(size: int, disc: tuple[float, float, float] | None) -> np.ndarray:
     return np.zeros((size, size), np.uint8) if disc is None else _disc(size, *disc)
 
 
-def blob_cases(n: int, *, size: int = 32, seed: int = 0, modality: str = "US",
-               positive_every: int = 2) -> list[Case]:
+def blob_cases(
+    n: int, *, size: int = 32, seed: int = 0, modality: str = "US", positive_every: int = 2
+) -> list[Case]:
     """n cases of one image each; every `positive_every`-th has a bright disc (a "lesion"),
     with its mask and its centre as ground truth. Labels: malignant 1/0."""
     rng = np.random.default_rng(seed)
@@ -41,32 +42,56 @@ def blob_cases(n: int, *, size: int = 32, seed: int = 0, modality: str = "US",
             cx, cy = rng.uniform(r + 2, size - r - 2, 2)
             disc = (float(cx), float(cy), r)
         key = f"im{seed}-{i}"
-        image = ImageRef(key=key, modality=modality, laterality="U", view="",
-                         load=functools.partial(_pixels, seed * 10_000 + i, size, disc),
-                         mask=functools.partial(_mask, size, disc))
+        image = ImageRef(
+            key=key,
+            modality=modality,
+            laterality="U",
+            view="",
+            load=functools.partial(_pixels, seed * 10_000 + i, size, disc),
+            mask=functools.partial(_mask, size, disc),
+        )
         lesions = (Lesion(key, disc[0], disc[1], disc[2], "mass", "malignant"),) if disc else ()
-        cases.append(Case(key=f"c{seed}-{i:03d}", patient=f"p{seed}-{i}", images=(image,),
-                          labels={"malignant": int(positive)}, lesions=lesions))
+        cases.append(
+            Case(
+                key=f"c{seed}-{i:03d}",
+                patient=f"p{seed}-{i}",
+                images=(image,),
+                labels={"malignant": int(positive)},
+                lesions=lesions,
+            )
+        )
     return cases
 
 
 def tiny_recipe(task: str, **overrides) -> Recipe:
     """A recipe small enough to train in seconds on a CPU."""
     base = {
-        "task": task, "label": "malignant", "modality": "US", "input_size": [32, 32],
+        "task": task,
+        "label": "malignant",
+        "modality": "US",
+        "input_size": [32, 32],
         "classes": ["benign", "malignant"] if task == "classification" else [],
         "values": [0, 1] if task == "classification" else [],
         "network": "densenet121" if task == "classification" else "unet",
-        "network_args": ({"init_features": 8, "growth_rate": 8, "block_config": [2, 2, 2]}
-                         if task == "classification" else {"channels": [8, 16, 32]}),
-        "epochs": 8, "batch_size": 16, "lr": 3e-3, "patience": 50,
-        "select_metric": {"classification": "auc", "segmentation": "dice",
-                          "detection": "froc"}[task],
-        "loss": {"classification": "ce", "segmentation": "dice_ce",
-                 "detection": "heatmap_focal"}[task],
+        "network_args": (
+            {"init_features": 8, "growth_rate": 8, "block_config": [2, 2, 2]}
+            if task == "classification"
+            else {"channels": [8, 16, 32]}
+        ),
+        "epochs": 8,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "patience": 50,
+        "select_metric": {"classification": "auc", "segmentation": "dice", "detection": "froc"}[
+            task
+        ],
+        "loss": {"classification": "ce", "segmentation": "dice_ce", "detection": "heatmap_focal"}[
+            task
+        ],
         "preprocessing": {"window": "none"},
         "augmentation": {"flip": 0.5},
-        "heatmap_sigma": 1.5, "max_detections": 3,
+        "heatmap_sigma": 1.5,
+        "max_detections": 3,
     }
     if not base["values"]:
         base.pop("values")

@@ -12,10 +12,13 @@ from ml.engine.recipes import Preprocessing
 from tests.ml_engine.synthetic import tiny_recipe
 
 
-@pytest.mark.parametrize("make", [
-    lambda r: Augmenter(r, seed=3, group=2),
-    lambda r: BatchAugmenter(r, "cpu", seed=3),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda r: Augmenter(r, seed=3, group=2),
+        lambda r: BatchAugmenter(r, "cpu", seed=3),
+    ],
+)
 def test_flips_and_rotations_move_image_and_target_together(make):
     # given a batch whose target is a copy of the image
     recipe = tiny_recipe("segmentation", augmentation={"flip": 0.5, "rot90": 0.5})
@@ -38,7 +41,7 @@ def _mammogram(right: bool) -> np.ndarray:
     """A half-disc 'breast' against the chest wall, a bright label in the far corner."""
     image = np.zeros((120, 100), np.uint16)
     yy, xx = np.mgrid[:120, :100]
-    breast = (xx ** 2 + (yy - 60) ** 2) < 50 ** 2
+    breast = (xx**2 + (yy - 60) ** 2) < 50**2
     image[breast] = (1000 + 20 * xx[breast]).astype(np.uint16)
     image[5:12, 85:95] = 4000  # a film label, not connected to the breast
     return image[:, ::-1].copy() if right else image

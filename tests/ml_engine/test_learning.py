@@ -21,8 +21,13 @@ def trained_classifier(tmp_path_factory, splits):
     recipe = tiny_recipe("classification", epochs=10)
     out = tmp_path_factory.mktemp("cls")
     calls = []
-    result = api.train(recipe, splits, out, device="cpu",
-                       progress=lambda f, m, metrics: calls.append((f, m, dict(metrics))))
+    result = api.train(
+        recipe,
+        splits,
+        out,
+        device="cpu",
+        progress=lambda f, m, metrics: calls.append((f, m, dict(metrics))),
+    )
     return recipe, result, calls
 
 
@@ -39,7 +44,8 @@ def test_classifier_learns_a_separable_task_and_reports_test_metrics(trained_cla
     assert 0.0 <= result.threshold <= 1.0
     assert result.temperature > 0
     assert {"sensitivity", "specificity", "accuracy", "f1", "confusion", "roc"} <= set(
-        result.metrics)
+        result.metrics
+    )
 
 
 def test_training_reports_progress_per_epoch_with_metrics(trained_classifier):
@@ -74,16 +80,17 @@ def test_predict_gives_one_prediction_per_case_with_grad_cam(trained_classifier,
         assert sum(pred.scores.values()) == pytest.approx(1.0, abs=1e-4)
         heatmap = pred.heatmaps[case.images[0].key]
         assert heatmap.shape == (32, 32) and 0.0 <= heatmap.min() <= heatmap.max() <= 1.0
-    positives = [p.probability for p, c in zip(preds, cases, strict=True)
-                 if c.labels["malignant"]]
-    negatives = [p.probability for p, c in zip(preds, cases, strict=True)
-                 if not c.labels["malignant"]]
+    positives = [p.probability for p, c in zip(preds, cases, strict=True) if c.labels["malignant"]]
+    negatives = [
+        p.probability for p, c in zip(preds, cases, strict=True) if not c.labels["malignant"]
+    ]
     assert np.mean(positives) > np.mean(negatives)
 
 
 def test_segmentation_learns_disc_masks(tmp_path, splits):
-    recipe = tiny_recipe("segmentation", epochs=16, lr=1e-2, batch_size=8, optimizer="adam",
-                         weight_decay=0.0)
+    recipe = tiny_recipe(
+        "segmentation", epochs=16, lr=1e-2, batch_size=8, optimizer="adam", weight_decay=0.0
+    )
     result = api.train(recipe, splits, tmp_path, device="cpu")
     losses = [h["train_loss"] for h in result.history]
     assert losses[-1] < losses[0]
@@ -103,8 +110,10 @@ def test_localisation_finds_disc_centres(tmp_path, splits):
     hits = 0
     for pred in preds:
         for lesion in truth[pred.case_key]:
-            hits += any((d["cx"] - lesion.cx) ** 2 + (d["cy"] - lesion.cy) ** 2
-                        <= lesion.radius ** 2 for d in pred.lesions)
+            hits += any(
+                (d["cx"] - lesion.cx) ** 2 + (d["cy"] - lesion.cy) ** 2 <= lesion.radius**2
+                for d in pred.lesions
+            )
     assert hits >= 0.75 * sum(len(v) for v in truth.values())
 
 
@@ -118,8 +127,9 @@ def test_should_stop_cancels_within_the_first_epoch_and_writes_no_artifact(tmp_p
 
     # when / then
     with pytest.raises(api.Cancelled):
-        api.train(tiny_recipe("classification"), splits, tmp_path, device="cpu",
-                  should_stop=should_stop)
+        api.train(
+            tiny_recipe("classification"), splits, tmp_path, device="cpu", should_stop=should_stop
+        )
     assert not (tmp_path / api.ARTIFACT_NAME).exists()
 
 
@@ -133,8 +143,7 @@ def test_training_without_labelled_cases_is_refused(tmp_path):
 def test_init_checkpoint_starts_from_the_given_weights(tmp_path, trained_classifier, splits):
     recipe, result, _ = trained_classifier
     warm = tiny_recipe("classification", epochs=1, lr=1e-9)
-    again = api.train(warm, splits, tmp_path, device="cpu",
-                      init_checkpoint=result.artifact_path)
+    again = api.train(warm, splits, tmp_path, device="cpu", init_checkpoint=result.artifact_path)
     before = load_artifact(result.artifact_path)["state_dict"]
     after = load_artifact(again.artifact_path)["state_dict"]
     key = next(k for k, v in before.items() if v.dtype == torch.float32 and v.ndim == 4)

@@ -42,9 +42,11 @@ def test_binary_metrics_match_sklearn(scored):
 def test_youden_threshold_maximises_sensitivity_plus_specificity(scored):
     y, p = scored
     t = youden_threshold(y, p)
+
     def j(th: float) -> float:
         pred = p >= th
         return pred[y == 1].mean() + (~pred)[y == 0].mean()
+
     assert all(j(t) >= j(other) - 1e-9 for other in np.linspace(0, 1, 101))
 
 
@@ -63,8 +65,8 @@ def test_multiclass_metrics_match_sklearn():
 def test_dice_counts_overlap_and_skips_empty_pairs():
     a = np.zeros((3, 4, 4), bool)
     b = np.zeros((3, 4, 4), bool)
-    a[0, :2], b[0, :1] = True, True      # 8 vs 4 pixels, overlap 4: Dice 2*4/12
-    b[2, 0, 0] = True                    # missed lesion: Dice 0
+    a[0, :2], b[0, :1] = True, True  # 8 vs 4 pixels, overlap 4: Dice 2*4/12
+    b[2, 0, 0] = True  # missed lesion: Dice 0
     scores = dice_scores(a, b)
     assert scores[0] == pytest.approx(8 / 12)
     assert np.isnan(scores[1]) and scores[2] == 0
@@ -75,8 +77,8 @@ def test_froc_counts_hits_once_and_false_positives_per_image():
     lesions = [[(10.0, 10.0, 3.0)], [(50.0, 50.0, 5.0)], []]
     detections = [
         [(11.0, 10.0, 0.9), (10.0, 11.0, 0.8)],  # a hit, then a second hit on the same lesion
-        [(0.0, 0.0, 0.95), (52.0, 50.0, 0.4)],   # a false positive ranked above the hit
-        [(5.0, 5.0, 0.3)],                       # a false positive on a normal image
+        [(0.0, 0.0, 0.95), (52.0, 50.0, 0.4)],  # a false positive ranked above the hit
+        [(5.0, 5.0, 0.3)],  # a false positive on a normal image
     ]
     m = froc(detections, lesions)
     # 3 images: 0.5 FP/image allows one FP -> both lesions found once the 0.4 hit counts

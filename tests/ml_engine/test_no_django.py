@@ -21,9 +21,14 @@ print("DJANGO", loaded)
 
 def test_engine_and_every_submodule_import_without_django():
     # when the engine and all its submodules are imported in a fresh interpreter
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env={"PATH": "/usr/bin:/bin",
-                                                       "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
     # then it worked, loaded many engine modules and not one Django module
     assert done.returncode == 0, done.stderr
     assert "DJANGO []" in done.stdout
@@ -34,8 +39,13 @@ def test_engine_and_every_submodule_import_without_django():
 def test_importing_the_engine_package_does_not_load_torch():
     # the Django side imports ml.engine.cases at start-up; torch must wait for the worker
     probe = "import sys, ml.engine.cases, ml.engine.recipes; print('torch' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin",
-                                                      "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"

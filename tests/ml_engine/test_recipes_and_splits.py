@@ -10,13 +10,25 @@ from ml.engine.errors import RecipeError
 from ml.engine.recipes import list_recipes, load_recipe, recipe_from_dict
 from ml.engine.splits import snapshot_hash, split_cases
 
-REQUIRED = {"busi-malignancy", "busi-segmentation", "mias-abnormal", "mias-benign-malignant",
-            "mias-density", "mias-localisation", "breastmnist"}
+REQUIRED = {
+    "busi-malignancy",
+    "busi-segmentation",
+    "mias-abnormal",
+    "mias-benign-malignant",
+    "mias-density",
+    "mias-localisation",
+    "breastmnist",
+}
 
 
 def _case(i: int, patient: str, label: int) -> Case:
-    image = ImageRef(key=f"im{i}", modality="US", laterality="U", view="",
-                     load=lambda: np.zeros((4, 4), np.uint8))
+    image = ImageRef(
+        key=f"im{i}",
+        modality="US",
+        laterality="U",
+        view="",
+        load=lambda: np.zeros((4, 4), np.uint8),
+    )
     return Case(key=f"c{i:03d}", patient=patient, images=(image,), labels={"malignant": label})
 
 
@@ -37,8 +49,14 @@ def test_unknown_recipe_name_and_path_tricks_raise_key_error():
 
 
 def test_recipe_with_unknown_field_or_bad_task_is_rejected():
-    base = {"task": "classification", "label": "x", "modality": "US", "network": "resnet18",
-            "input_size": [32, 32], "classes": ["a", "b"]}
+    base = {
+        "task": "classification",
+        "label": "x",
+        "modality": "US",
+        "network": "resnet18",
+        "input_size": [32, 32],
+        "classes": ["a", "b"],
+    }
     assert recipe_from_dict("ok", base).input_size == (32, 32)
     with pytest.raises(RecipeError):
         recipe_from_dict("bad", {**base, "colour": "red"})

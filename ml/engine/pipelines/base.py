@@ -60,8 +60,13 @@ class Pipeline:
     task = ""
     spatial_target = False  # augment the target with the image (masks, heatmaps)
 
-    def __init__(self, recipe: Recipe, device: torch.device | str = "cpu",
-                 precision: str = "auto", channels_last: bool = True) -> None:
+    def __init__(
+        self,
+        recipe: Recipe,
+        device: torch.device | str = "cpu",
+        precision: str = "auto",
+        channels_last: bool = True,
+    ) -> None:
         self.recipe = recipe
         self.device = torch.device(device)
         self.dtype = amp_dtype(self.device, precision)
@@ -82,9 +87,16 @@ class Pipeline:
     def make_loss(self, train: TensorCache, targets: torch.Tensor | None) -> Callable:
         raise NotImplementedError
 
-    def evaluate_outputs(self, cache: TensorCache, logits: torch.Tensor, *,
-                         temperature: float = 1.0, threshold: float | None = None,
-                         seed: int = 0, n_boot: int = 200) -> dict[str, Any]:
+    def evaluate_outputs(
+        self,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+        threshold: float | None = None,
+        seed: int = 0,
+        n_boot: int = 200,
+    ) -> dict[str, Any]:
         """Metrics of raw logits on a labelled cache (case level where the task is)."""
         raise NotImplementedError
 
@@ -92,9 +104,16 @@ class Pipeline:
         """(temperature, threshold) fitted on validation outputs."""
         return 1.0, None
 
-    def predictions(self, model: nn.Module, cache: TensorCache, logits: torch.Tensor, *,
-                    temperature: float, threshold: float | None,
-                    explain: bool) -> list[CasePrediction]:
+    def predictions(
+        self,
+        model: nn.Module,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float,
+        threshold: float | None,
+        explain: bool,
+    ) -> list[CasePrediction]:
         raise NotImplementedError
 
     # --- shared machinery ------------------------------------------------------------------------
@@ -102,8 +121,12 @@ class Pipeline:
     def network(self, state_dict: dict[str, torch.Tensor] | None = None) -> nn.Module:
         """The recipe's network on the device; with `state_dict`, built without the cost of a
         random initialisation (on the meta device) and given those weights."""
-        args = (self.recipe.network, self.recipe.in_channels, self.out_channels(),
-                self.recipe.network_args)
+        args = (
+            self.recipe.network,
+            self.recipe.in_channels,
+            self.out_channels(),
+            self.recipe.network_args,
+        )
         if state_dict is None:
             model = build_network(*args)
         else:
@@ -115,11 +138,23 @@ class Pipeline:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return model
 
-    def cache(self, cases, *, labelled_only: bool, should_stop: StopCheck = None,
-              progress: Callable[[int, int], None] | None = None) -> TensorCache:
-        return build_cache(self.recipe, cases, self.device, labelled_only=labelled_only,
-                           want_masks=self.want_masks(), should_stop=should_stop,
-                           progress=progress)
+    def cache(
+        self,
+        cases,
+        *,
+        labelled_only: bool,
+        should_stop: StopCheck = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> TensorCache:
+        return build_cache(
+            self.recipe,
+            cases,
+            self.device,
+            labelled_only=labelled_only,
+            want_masks=self.want_masks(),
+            should_stop=should_stop,
+            progress=progress,
+        )
 
     def autocast(self):
         if self.dtype is None:
@@ -131,8 +166,14 @@ class Pipeline:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     @torch.no_grad()
-    def infer(self, model: nn.Module, cache: TensorCache, *, should_stop: StopCheck = None,
-              batch_size: int | None = None) -> torch.Tensor:
+    def infer(
+        self,
+        model: nn.Module,
+        cache: TensorCache,
+        *,
+        should_stop: StopCheck = None,
+        batch_size: int | None = None,
+    ) -> torch.Tensor:
         """Raw logits of every cached sample, float32 on the CPU."""
         model.eval()
         batch_size = batch_size or max(self.recipe.batch_size * 2, 1)
@@ -141,17 +182,23 @@ class Pipeline:
             if should_stop is not None and should_stop():
                 raise Cancelled()
             with self.autocast():
-                out = model(self._input(cache.images[start:start + batch_size]))
+                out = model(self._input(cache.images[start : start + batch_size]))
             outs.append(out.float().cpu())
         if not outs:
             return torch.zeros((0, self.out_channels()))
         return torch.cat(outs)
 
     @torch.no_grad()
-    def stream_infer(self, model: nn.Module, cases, *, labelled_only: bool,
-                     should_stop: StopCheck = None,
-                     progress: Callable[[int, int], None] | None = None,
-                     batch_size: int | None = None) -> tuple[TensorCache, torch.Tensor]:
+    def stream_infer(
+        self,
+        model: nn.Module,
+        cases,
+        *,
+        labelled_only: bool,
+        should_stop: StopCheck = None,
+        progress: Callable[[int, int], None] | None = None,
+        batch_size: int | None = None,
+    ) -> tuple[TensorCache, torch.Tensor]:
         """Prepare and run the model batch by batch, the next images being prepared in
         threads while the model runs; returns the assembled cache and the logits."""
         model.eval()
@@ -168,9 +215,14 @@ class Pipeline:
             with self.autocast():
                 outs.append(model(self._input(x)).float())
 
-        for item in iter_prepared(self.recipe, cases, labelled_only=labelled_only,
-                                  want_masks=self.want_masks(), should_stop=should_stop,
-                                  progress=progress):
+        for item in iter_prepared(
+            self.recipe,
+            cases,
+            labelled_only=labelled_only,
+            want_masks=self.want_masks(),
+            should_stop=should_stop,
+            progress=progress,
+        ):
             items.append(item)
             batch.append(item[0])
             if len(batch) == batch_size:
@@ -187,8 +239,13 @@ class Pipeline:
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         r = self.recipe
         if r.optimizer == "sgd":
-            return torch.optim.SGD(model.parameters(), lr=r.lr, momentum=0.9,
-                                   weight_decay=r.weight_decay, nesterov=True)
+            return torch.optim.SGD(
+                model.parameters(),
+                lr=r.lr,
+                momentum=0.9,
+                weight_decay=r.weight_decay,
+                nesterov=True,
+            )
         if r.optimizer == "adam":
             return torch.optim.Adam(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
         return torch.optim.AdamW(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
@@ -199,9 +256,17 @@ class Pipeline:
             return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(r.milestones), 0.1)
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(r.epochs, 1))
 
-    def train_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable,
-                    train: TensorCache, targets: torch.Tensor | None, augmenter,
-                    generator: torch.Generator, should_stop: StopCheck = None) -> tuple[float, int]:
+    def train_epoch(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: Callable,
+        train: TensorCache,
+        targets: torch.Tensor | None,
+        augmenter,
+        generator: torch.Generator,
+        should_stop: StopCheck = None,
+    ) -> tuple[float, int]:
         """One pass over the training cache; returns (mean loss, images seen)."""
         model.train()
         n, bs = len(train), self.recipe.batch_size
@@ -211,15 +276,16 @@ class Pipeline:
         for start in range(0, n, bs):
             if should_stop is not None and should_stop():
                 raise Cancelled()
-            idx = order[start:start + bs]
+            idx = order[start : start + bs]
             if len(idx) < 2 <= n:  # batch norm cannot train on a single sample
                 continue
             idx = idx.to(self.device)
             x = train.images[idx].float()
             y = targets[idx] if targets is not None else None
             if augmenter.enabled:
-                x, aug_y = augmenter(x, y.float() if self.spatial_target and y is not None
-                                     else None)
+                x, aug_y = augmenter(
+                    x, y.float() if self.spatial_target and y is not None else None
+                )
                 if self.spatial_target:
                     y = aug_y
             with self.autocast():
@@ -238,9 +304,16 @@ class Pipeline:
             return float(value)
         return -val_loss
 
-    def fit(self, model: nn.Module, train: TensorCache, val: TensorCache, *,
-            checkpoint: Path | None = None, should_stop: StopCheck = None,
-            on_epoch: EpochCallback = None) -> list[dict[str, Any]]:
+    def fit(
+        self,
+        model: nn.Module,
+        train: TensorCache,
+        val: TensorCache,
+        *,
+        checkpoint: Path | None = None,
+        should_stop: StopCheck = None,
+        on_epoch: EpochCallback = None,
+    ) -> list[dict[str, Any]]:
         """Train with early stopping on the recipe's metric; the best weights end in `model`."""
         r = self.recipe
         torch.manual_seed(r.seed)
@@ -255,8 +328,9 @@ class Pipeline:
         history: list[dict[str, Any]] = []
         for epoch in range(1, r.epochs + 1):
             t0 = time.perf_counter()
-            train_loss, seen = self.train_epoch(model, optimizer, loss_fn, train, targets,
-                                                augmenter, generator, should_stop)
+            train_loss, seen = self.train_epoch(
+                model, optimizer, loss_fn, train, targets, augmenter, generator, should_stop
+            )
             train_s = time.perf_counter() - t0
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
@@ -267,8 +341,7 @@ class Pipeline:
                 val_loss = float(loss_fn(logits.to(self.device), val_targets))
                 metrics = self.evaluate_outputs(val, logits, n_boot=0)
                 entry["val_loss"] = val_loss
-                for key in ("auc", "accuracy", "f1", "dice", "froc", "sensitivity",
-                            "specificity"):
+                for key in ("auc", "accuracy", "f1", "dice", "froc", "sensitivity", "specificity"):
                     if isinstance(metrics.get(key), int | float):
                         entry[f"val_{key}"] = float(metrics[key])
             else:

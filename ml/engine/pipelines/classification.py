@@ -63,8 +63,9 @@ class ClassificationPipeline(Pipeline):
 
     # --- case-level aggregation ------------------------------------------------------------------
 
-    def case_probabilities(self, cache: TensorCache, logits: torch.Tensor, temperature: float
-                           ) -> tuple[list[int], np.ndarray, list[int]]:
+    def case_probabilities(
+        self, cache: TensorCache, logits: torch.Tensor, temperature: float
+    ) -> tuple[list[int], np.ndarray, list[int]]:
         """(case indices, probabilities (cases, K), case labels) aggregated over images."""
         probs = torch.softmax(logits.float() / temperature, dim=1).numpy()
         by_case: dict[int, list[int]] = {}
@@ -84,9 +85,16 @@ class ClassificationPipeline(Pipeline):
             labels.append(-1 if label is None else label)
         return order, np.asarray(rows).reshape(len(rows), -1), labels
 
-    def evaluate_outputs(self, cache: TensorCache, logits: torch.Tensor, *,
-                         temperature: float = 1.0, threshold: float | None = None,
-                         seed: int = 0, n_boot: int = 200) -> dict[str, Any]:
+    def evaluate_outputs(
+        self,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+        threshold: float | None = None,
+        seed: int = 0,
+        n_boot: int = 200,
+    ) -> dict[str, Any]:
         _, probs, labels = self.case_probabilities(cache, logits, temperature)
         y = np.asarray(labels)
         keep = y >= 0
@@ -109,9 +117,16 @@ class ClassificationPipeline(Pipeline):
         y = np.asarray(labels)
         return temperature, youden_threshold(y[y >= 0], probs[y >= 0, 1])
 
-    def predictions(self, model: nn.Module, cache: TensorCache, logits: torch.Tensor, *,
-                    temperature: float, threshold: float | None,
-                    explain: bool) -> list[CasePrediction]:
+    def predictions(
+        self,
+        model: nn.Module,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float,
+        threshold: float | None,
+        explain: bool,
+    ) -> list[CasePrediction]:
         order, probs, _ = self.case_probabilities(cache, logits, temperature)
         heatmaps = self.gradcam(model, cache) if explain else {}
         out = []
@@ -124,11 +139,20 @@ class ClassificationPipeline(Pipeline):
             else:
                 label, probability = classes[int(np.argmax(p))], float(p.max())
             case = cache.cases[ci]
-            maps = {s.image.key: heatmaps[i] for i, s in enumerate(cache.samples)
-                    if s.case_index == ci and i in heatmaps}
-            out.append(CasePrediction(case.key, probability, label,
-                                      {c: float(v) for c, v in zip(classes, p, strict=True)},
-                                      heatmaps=maps))
+            maps = {
+                s.image.key: heatmaps[i]
+                for i, s in enumerate(cache.samples)
+                if s.case_index == ci and i in heatmaps
+            }
+            out.append(
+                CasePrediction(
+                    case.key,
+                    probability,
+                    label,
+                    {c: float(v) for c, v in zip(classes, p, strict=True)},
+                    heatmaps=maps,
+                )
+            )
         return out
 
     def gradcam(self, model: nn.Module, cache: TensorCache) -> dict[int, np.ndarray]:
@@ -151,7 +175,7 @@ class ClassificationPipeline(Pipeline):
         maps: dict[int, np.ndarray] = {}
         bs = 16
         for start in range(0, len(cache), bs):
-            x = cache.images[start:start + bs].float().contiguous()
+            x = cache.images[start : start + bs].float().contiguous()
             with torch.enable_grad():
                 result = cam(x=x.requires_grad_(True))
             for j, m in enumerate(result.detach().float().cpu().numpy()[:, 0]):

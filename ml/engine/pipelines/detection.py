@@ -22,14 +22,15 @@ from ml.engine.results import CasePrediction
 MIN_HIT_RADIUS_PX = 4.0  # model-space pixels: a point mark still has a target to hit
 
 
-def centre_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0,
-                      beta: float = 4.0) -> torch.Tensor:
+def centre_focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0
+) -> torch.Tensor:
     """Penalty-reduced pixel focal loss of Law & Deng (CornerNet) / Zhou et al. (CenterNet)."""
     target = target.float()
     prob = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
     peak = target.ge(0.99).float()
     pos = -torch.log(prob) * (1 - prob) ** alpha * peak
-    neg = -torch.log(1 - prob) * prob ** alpha * (1 - target) ** beta * (1 - peak)
+    neg = -torch.log(1 - prob) * prob**alpha * (1 - target) ** beta * (1 - peak)
     return (pos.sum() + neg.sum()) / peak.sum().clamp(min=1.0)
 
 
@@ -40,8 +41,11 @@ def peaks(heatmap: torch.Tensor, k: int) -> list[tuple[float, float, float]]:
     scores = torch.where(keep, heatmap, torch.zeros_like(heatmap)).flatten()
     top = torch.topk(scores, min(k, scores.numel()))
     w = heatmap.shape[1]
-    return [(float(i % w), float(i // w), float(s))
-            for s, i in zip(top.values, top.indices, strict=True) if s > 0]
+    return [
+        (float(i % w), float(i // w), float(s))
+        for s, i in zip(top.values, top.indices, strict=True)
+        if s > 0
+    ]
 
 
 class DetectionPipeline(Pipeline):
@@ -59,8 +63,9 @@ class DetectionPipeline(Pipeline):
     def make_loss(self, train: TensorCache, targets: torch.Tensor | None) -> Callable:
         return lambda logits, y: centre_focal_loss(logits, y.to(logits.device))
 
-    def candidates(self, cache: TensorCache, logits: torch.Tensor
-                   ) -> list[list[tuple[float, float, float]]]:
+    def candidates(
+        self, cache: TensorCache, logits: torch.Tensor
+    ) -> list[list[tuple[float, float, float]]]:
         """Per sample, candidates in original image coordinates."""
         probs = torch.sigmoid(logits[:, 0].float())
         out = []
@@ -78,13 +83,25 @@ class DetectionPipeline(Pipeline):
             g = sample.geometry
             floor = MIN_HIT_RADIUS_PX / max(g.radius_to_model(1.0), 1e-6)
             case = cache.cases[sample.case_index]
-            out.append([(les.cx, les.cy, max(les.radius, floor)) for les in case.lesions
-                        if les.image_key == sample.image.key])
+            out.append(
+                [
+                    (les.cx, les.cy, max(les.radius, floor))
+                    for les in case.lesions
+                    if les.image_key == sample.image.key
+                ]
+            )
         return out
 
-    def evaluate_outputs(self, cache: TensorCache, logits: torch.Tensor, *,
-                         temperature: float = 1.0, threshold: float | None = None,
-                         seed: int = 0, n_boot: int = 200) -> dict[str, Any]:
+    def evaluate_outputs(
+        self,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+        threshold: float | None = None,
+        seed: int = 0,
+        n_boot: int = 200,
+    ) -> dict[str, Any]:
         out = froc(self.candidates(cache, logits), self.truth(cache))
         out["threshold"] = threshold
         return out
@@ -94,22 +111,31 @@ class DetectionPipeline(Pipeline):
             return 1.0, None
         return 1.0, froc(self.candidates(val, logits), self.truth(val)).get("threshold_at_1")
 
-    def predictions(self, model: nn.Module, cache: TensorCache, logits: torch.Tensor, *,
-                    temperature: float, threshold: float | None,
-                    explain: bool) -> list[CasePrediction]:
+    def predictions(
+        self,
+        model: nn.Module,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float,
+        threshold: float | None,
+        explain: bool,
+    ) -> list[CasePrediction]:
         cands = self.candidates(cache, logits)
         probs = torch.sigmoid(logits[:, 0].float()).numpy()
         out: dict[int, CasePrediction] = {}
         for i, sample in enumerate(cache.samples):
-            pred = out.setdefault(sample.case_index, CasePrediction(
-                cache.cases[sample.case_index].key, 0.0, "background"))
-            radius = self.recipe.heatmap_sigma * 3 / max(sample.geometry.radius_to_model(1.0),
-                                                         1e-6)
+            pred = out.setdefault(
+                sample.case_index,
+                CasePrediction(cache.cases[sample.case_index].key, 0.0, "background"),
+            )
+            radius = self.recipe.heatmap_sigma * 3 / max(sample.geometry.radius_to_model(1.0), 1e-6)
             for x, y, s in cands[i]:
                 if threshold is not None and s < threshold:
                     continue
-                pred.lesions.append({"image_key": sample.image.key, "cx": x, "cy": y,
-                                     "radius": radius, "score": s})
+                pred.lesions.append(
+                    {"image_key": sample.image.key, "cx": x, "cy": y, "radius": radius, "score": s}
+                )
             best = max((c[2] for c in cands[i]), default=0.0)
             pred.probability = max(pred.probability, best)
             if explain:

@@ -36,13 +36,19 @@ class SegmentationPipeline(Pipeline):
         loss = DiceCELoss(sigmoid=True, smooth_nr=1e-5, smooth_dr=1e-5)
         return lambda logits, y: loss(logits, y.to(logits.device).float())
 
-    def evaluate_outputs(self, cache: TensorCache, logits: torch.Tensor, *,
-                         temperature: float = 1.0, threshold: float | None = None,
-                         seed: int = 0, n_boot: int = 200) -> dict[str, Any]:
+    def evaluate_outputs(
+        self,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+        threshold: float | None = None,
+        seed: int = 0,
+        n_boot: int = 200,
+    ) -> dict[str, Any]:
         cut = 0.5 if threshold is None else threshold
         pred = (torch.sigmoid(logits[:, 0]) >= cut).numpy()
-        target = cache.masks[:, 0].cpu().numpy() if cache.masks is not None else np.zeros_like(
-            pred)
+        target = cache.masks[:, 0].cpu().numpy() if cache.masks is not None else np.zeros_like(pred)
         out = segmentation_metrics(pred, target)
         out["threshold"] = cut
         return out
@@ -50,9 +56,16 @@ class SegmentationPipeline(Pipeline):
     def calibrate(self, val: TensorCache, logits: torch.Tensor) -> tuple[float, float | None]:
         return 1.0, 0.5
 
-    def predictions(self, model: nn.Module, cache: TensorCache, logits: torch.Tensor, *,
-                    temperature: float, threshold: float | None,
-                    explain: bool) -> list[CasePrediction]:
+    def predictions(
+        self,
+        model: nn.Module,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float,
+        threshold: float | None,
+        explain: bool,
+    ) -> list[CasePrediction]:
         cut = 0.5 if threshold is None else threshold
         probs = torch.sigmoid(logits[:, 0]).numpy()
         out: dict[int, CasePrediction] = {}
@@ -61,8 +74,12 @@ class SegmentationPipeline(Pipeline):
             pred = out.get(sample.case_index)
             if pred is None:
                 mask = (full >= cut).astype(np.uint8)
-                pred = CasePrediction(cache.cases[sample.case_index].key, float(full.max()),
-                                      "lesion" if mask.any() else "background", mask=mask)
+                pred = CasePrediction(
+                    cache.cases[sample.case_index].key,
+                    float(full.max()),
+                    "lesion" if mask.any() else "background",
+                    mask=mask,
+                )
                 out[sample.case_index] = pred
             pred.probability = max(pred.probability, float(full.max()))
             if explain:

@@ -16,8 +16,18 @@ from ml import inference
 from ml.models import ModelVersion
 
 FORMATS = ("mini-mias", "busi", "medmnist", "dicom")
-KEYS = ("n", "auc", "auc_ci", "sensitivity", "specificity", "threshold", "accuracy", "f1",
-        "dice", "froc")
+KEYS = (
+    "n",
+    "auc",
+    "auc_ci",
+    "sensitivity",
+    "specificity",
+    "threshold",
+    "accuracy",
+    "f1",
+    "dice",
+    "froc",
+)
 
 
 class Command(BaseCommand):
@@ -37,8 +47,9 @@ class Command(BaseCommand):
         if not Path(options["path"]).exists():
             raise CommandError("the data set path does not exist")
         try:
-            metrics = inference.evaluate_folder(version, options["format"], options["path"],
-                                                device=options["device"])
+            metrics = inference.evaluate_folder(
+                version, options["format"], options["path"], device=options["device"]
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         flat = {k: metrics[k] for k in KEYS if metrics.get(k) is not None}

@@ -25,8 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--list-recipes", action="store_true")
         parser.add_argument("--project", help="project name")
         parser.add_argument("--recipe", help="recipe name (see --list-recipes)")
-        parser.add_argument("--wait", action="store_true",
-                            help="train here and now; print the model version id last")
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="train here and now; print the model version id last",
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
         parser.add_argument("--input-size", type=int, help="override the recipe's input side")
@@ -36,8 +39,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["list_recipes"]:
             for r in inference.recipe_descriptions():
-                self.stdout.write(f"{r['name']}\t{r['task']}\t{r['modality']}\t{r['label']}\t"
-                                  f"{r['description']}")
+                self.stdout.write(
+                    f"{r['name']}\t{r['task']}\t{r['modality']}\t{r['label']}\t{r['description']}"
+                )
             return
         if not options["project"] or not options["recipe"]:
             raise CommandError("give --project NAME and --recipe RECIPE (or --list-recipes)")
@@ -53,9 +57,14 @@ class Command(BaseCommand):
             overrides["input_size"] = [options["input_size"]] * 2
         if options["batch_size"]:
             overrides["batch_size"] = options["batch_size"]
-        run = services.start_training(project, options["recipe"], seed=options["seed"],
-                                      ground_truth=options["ground_truth"],
-                                      enqueue=not options["wait"], overrides=overrides)
+        run = services.start_training(
+            project,
+            options["recipe"],
+            seed=options["seed"],
+            ground_truth=options["ground_truth"],
+            enqueue=not options["wait"],
+            overrides=overrides,
+        )
         if not options["wait"]:
             self.stdout.write(f"training run {run.pk} queued as job {run.job_id}")
             return
@@ -69,7 +78,10 @@ class Command(BaseCommand):
             raise CommandError(f"training {job.status}: {job.message}")
         version = ModelVersion.objects.get(training_run=run)
         metrics = services._flat(version.metrics)
-        shown = {k: metrics[k] for k in ("n", "auc", "auc_ci", "sensitivity", "specificity",
-                                          "dice", "froc") if k in metrics}
+        shown = {
+            k: metrics[k]
+            for k in ("n", "auc", "auc_ci", "sensitivity", "specificity", "dice", "froc")
+            if k in metrics
+        }
         self.stderr.write(f"training run {run.pk}: {shown}")
         self.stdout.write(str(version.pk))
