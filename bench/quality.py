@@ -36,6 +36,8 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
+from ml.inference import FLAT_METRIC_KEYS  # noqa: E402
+
 SHARED = Path(os.environ.get("SENOLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DATASETS = {  # recipe prefix -> (importer format, path under the shared data)
     "mias": ("mini-mias", "mini-mias/all-mias"),
@@ -44,18 +46,6 @@ DATASETS = {  # recipe prefix -> (importer format, path under the shared data)
 }
 QUICK = {"epochs": 3, "batch_size": 16}
 QUICK_MAX_SIDE = 64  # --quick shrinks larger inputs to this side (BreastMNIST stays 28)
-KEYS = (
-    "n",
-    "auc",
-    "auc_ci",
-    "sensitivity",
-    "specificity",
-    "threshold",
-    "accuracy",
-    "f1",
-    "dice",
-    "froc",
-)
 
 
 def dataset_of(recipe: str) -> str:
@@ -107,7 +97,7 @@ def train_one(project, recipe: str, overrides: dict) -> dict:
         "status": job.status,
         "seconds": round(seconds),
         "split": version.snapshot.summary if version.snapshot else {},
-        **{k: m[k] for k in KEYS if m.get(k) is not None},
+        **{k: m[k] for k in FLAT_METRIC_KEYS if m.get(k) is not None},
     }
 
 

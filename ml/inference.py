@@ -24,6 +24,19 @@ from senolab.projects.models import Project
 logger = logging.getLogger(__name__)
 
 GPU_QUEUE = "gpu"
+# The flat metric keys that `manage.py evaluate --json` writes and bench/quality prints.
+FLAT_METRIC_KEYS = (
+    "n",
+    "auc",
+    "auc_ci",
+    "sensitivity",
+    "specificity",
+    "threshold",
+    "accuracy",
+    "f1",
+    "dice",
+    "froc",
+)
 
 
 def recipe_descriptions() -> list[dict[str, Any]]:

@@ -52,14 +52,6 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- starting a training ------------------------------------------------------------------------
 
 
@@ -264,7 +256,7 @@ def register_version(run: TrainingRun, recipe: Any, result: Any) -> ModelVersion
     path = Path(result.artifact_path)
     if not path.is_file():
         raise jobs.JobFailed("The engine reported an artifact that does not exist.")
-    if file_sha256(path) != result.sha256:
+    if storage.sha256_of_file(path) != result.sha256:
         raise jobs.JobFailed("The model artifact does not match its checksum; not registered.")
     key = storage.new_key(run.project_id, "models", path.suffix.lstrip(".") or "pt")
     with storage.files_with_rows() as batch:
@@ -362,7 +354,7 @@ def local_artifact(version: ModelVersion) -> str:
                 for block in iter(lambda: src.read(1 << 20), b""):
                     dst.write(block)
             tmp.rename(path)
-    if file_sha256(path) != version.artifact_sha256:
+    if storage.sha256_of_file(path) != version.artifact_sha256:
         raise jobs.JobFailed(f"The artifact of model version {version.pk} fails its checksum.")
     return str(path)
 

@@ -51,14 +51,6 @@ class SlideResult:
     created: bool
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --- making a copy safe ------------------------------------------------------------------------
 
 
@@ -214,10 +206,10 @@ def _is_dicom(path: Path) -> bool:
 def _source_sha256(path: Path) -> str:
     """Of the file's bytes; for a folder, of its files' hashes in name order."""
     if not path.is_dir():
-        return _sha256_file(path)
+        return storage.sha256_of_file(path)
     digest = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(_sha256_file(f).encode())
+        digest.update(storage.sha256_of_file(f).encode())
     return digest.hexdigest()
 
 
@@ -311,7 +303,7 @@ def store_slide(
                 series=series,
                 format=fmt,
                 storage_key=key,
-                sha256=_sha256_file(copy),
+                sha256=storage.sha256_of_file(copy),
                 source_sha256=source_sha,
                 size_bytes=copy.stat().st_size,
                 **meta,

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 from django.core.files.base import ContentFile, File
@@ -28,6 +29,12 @@ def new_key(project_id: int, kind: str, suffix: str) -> str:
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256_of_file(path: str | Path) -> str:
+    """Of a file's bytes, read in chunks (a slide or a model artifact does not fit in memory)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def save(key: str, data: bytes | IO[bytes]) -> str:

@@ -16,18 +16,6 @@ from ml import inference
 from ml.models import ModelVersion
 
 FORMATS = ("mini-mias", "busi", "medmnist", "dicom")
-KEYS = (
-    "n",
-    "auc",
-    "auc_ci",
-    "sensitivity",
-    "specificity",
-    "threshold",
-    "accuracy",
-    "f1",
-    "dice",
-    "froc",
-)
 
 
 class Command(BaseCommand):
@@ -52,7 +40,7 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        flat = {k: metrics[k] for k in KEYS if metrics.get(k) is not None}
+        flat = {k: metrics[k] for k in inference.FLAT_METRIC_KEYS if metrics.get(k) is not None}
         # Curves and per-class figures are kept beside the flat keys for whoever wants them.
         extra = {k: v for k, v in metrics.items() if k not in flat}
         out = {**flat, "model_version": version.pk, "recipe": version.recipe, "extra": extra}
