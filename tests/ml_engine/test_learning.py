@@ -148,3 +148,29 @@ def test_init_checkpoint_starts_from_the_given_weights(tmp_path, trained_classif
     after = load_artifact(again.artifact_path)["state_dict"]
     key = next(k for k, v in before.items() if v.dtype == torch.float32 and v.ndim == 4)
     assert torch.allclose(before[key], after[key], atol=1e-4)
+
+
+def test_localisation_heatmap_starts_at_a_small_foreground_prior():
+    # given a fresh detection network (a U-Net whose last convolution gives the heatmap)
+    pipe = api.make_pipeline(tiny_recipe("detection"), "cpu")
+    model = pipe.network()
+    # when it sees an image before any training
+    with torch.no_grad():
+        probs = torch.sigmoid(model(torch.rand(2, 1, 32, 32)).float())
+    # then every pixel starts near the 1% prior, not at 0.5 (the focal loss's background term,
+    # summed over all pixels, would otherwise swamp the few lesion centres: mini-MIAS FROC 0)
+    assert float(probs.mean()) < 0.05
+    # and weights given to the network are not overwritten by the prior
+    again = pipe.network(model.state_dict())
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value)
+
+
+def test_model_selection_breaks_a_tied_metric_on_validation_loss():
+    pipe = api.make_pipeline(tiny_recipe("detection"), "cpu")
+    # a metric stuck at 0 (no lesion found yet) still ranks a lower validation loss higher
+    assert pipe.select_value({"froc": 0.0}, 3.0) > pipe.select_value({"froc": 0.0}, 4.0)
+    # and the metric comes first
+    assert pipe.select_value({"froc": 0.2}, 9.0) > pipe.select_value({"froc": 0.1}, 1.0)
+    # a missing metric falls back to the loss
+    assert pipe.select_value({}, 1.0) > pipe.select_value({}, 2.0)

@@ -80,6 +80,9 @@ class Pipeline:
     def want_masks(self) -> bool:
         return False
 
+    def init_head(self, model: nn.Module) -> None:
+        """Adjust a freshly initialised network before training (e.g. an output prior)."""
+
     def targets(self, cache: TensorCache) -> torch.Tensor | None:
         """Per-sample training targets aligned with cache.images."""
         raise NotImplementedError
@@ -129,6 +132,7 @@ class Pipeline:
         )
         if state_dict is None:
             model = build_network(*args)
+            self.init_head(model)
         else:
             with torch.device("meta"):
                 model = build_network(*args)
@@ -298,11 +302,13 @@ class Pipeline:
             seen += len(idx)
         return float(total) / max(seen, 1), seen
 
-    def select_value(self, metrics: dict[str, Any], val_loss: float) -> float:
+    def select_value(self, metrics: dict[str, Any], val_loss: float) -> tuple[float, float]:
+        """The model-selection key: the recipe's metric, ties (a metric stuck at 0 early in
+        training, say) broken by the lower validation loss."""
         value = metrics.get(self.recipe.select_metric)
         if isinstance(value, int | float) and not math.isnan(value):
-            return float(value)
-        return -val_loss
+            return float(value), -val_loss
+        return -val_loss, -val_loss
 
     def fit(
         self,
@@ -324,7 +330,8 @@ class Pipeline:
         loss_fn = self.make_loss(train, targets)
         augmenter = make_augmenter(r, self.device, seed=r.seed)
         generator = torch.Generator().manual_seed(r.seed)
-        best, best_state, stale = -math.inf, None, 0
+        best: tuple[float, float] = (-math.inf, -math.inf)
+        best_state, stale = None, 0
         history: list[dict[str, Any]] = []
         for epoch in range(1, r.epochs + 1):
             t0 = time.perf_counter()
@@ -351,7 +358,7 @@ class Pipeline:
             entry["images_per_second"] = round(seen / max(train_s, 1e-9), 1)
             history.append(entry)
             value = self.select_value(metrics, val_loss)
-            if value > best + 1e-6:
+            if value[0] > best[0] + 1e-6 or (value[0] > best[0] - 1e-6 and value[1] > best[1]):
                 best, stale = value, 0
                 best_state = copy.deepcopy(model.state_dict())
                 if checkpoint is not None:

@@ -6,6 +6,7 @@ are local maxima of the predicted heatmap. FROC is computed in original image co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from ml.engine.preprocess import paste_back
 from ml.engine.results import CasePrediction
 
 MIN_HIT_RADIUS_PX = 4.0  # model-space pixels: a point mark still has a target to hit
+PRIOR = 0.01  # initial foreground probability of every heatmap pixel (CenterNet, RetinaNet)
 
 
 def centre_focal_loss(
@@ -37,7 +39,7 @@ def centre_focal_loss(
 def peaks(heatmap: torch.Tensor, k: int) -> list[tuple[float, float, float]]:
     """Top-k local maxima (x, y, score) of a (H, W) probability map (3x3 max-pool NMS)."""
     pooled = F.max_pool2d(heatmap[None, None], 3, stride=1, padding=1)[0, 0]
-    keep = (heatmap == pooled) & (heatmap > 0.01)
+    keep = (heatmap == pooled) & (heatmap > 0)
     scores = torch.where(keep, heatmap, torch.zeros_like(heatmap)).flatten()
     top = torch.topk(scores, min(k, scores.numel()))
     w = heatmap.shape[1]
@@ -56,6 +58,21 @@ class DetectionPipeline(Pipeline):
 
     def out_channels(self) -> int:
         return 1
+
+    def init_head(self, model: nn.Module) -> None:
+        """Start the heatmap at a small foreground probability: with the default zero bias
+        every pixel starts at 0.5, and the background term of the focal loss (summed over
+        all pixels, divided by the few lesion centres) swamps the lesions for many epochs."""
+        biases = [
+            m.bias
+            for m in model.modules()
+            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
+            and m.out_channels == 1
+            and m.bias is not None
+        ]
+        if biases and biases[-1] is not None:
+            with torch.no_grad():
+                biases[-1].fill_(-math.log((1 - PRIOR) / PRIOR))
 
     def targets(self, cache: TensorCache) -> torch.Tensor | None:
         return heatmap_targets(cache, self.recipe.heatmap_sigma)
