@@ -1,8 +1,10 @@
 """Keep TrainingRun.status true when a run's job was finished outside the ML code.
 
 The worker finishing a training settles its run itself (ml.services.run_training); a job failed
-because its worker died, or cancelled while still queued, is finished by the jobs app, which
-knows nothing of runs. When a worker (re)starts, those runs take their job's final status.
+because its worker died, by the reaper, or cancelled while still queued, is finished by the jobs
+app, which knows nothing of runs. It announces those bulk finishes (`jobs_finished_elsewhere`,
+after the commit), and the runs take their job's final status at once; a (re)starting worker
+settles them too, for finishes that happened while no process was there to hear the signal.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import logging
 from typing import Any
 
 from celery.signals import worker_ready
+from django.dispatch import receiver
+
+from senolab.jobs.services import jobs_finished_elsewhere
 
 logger = logging.getLogger(__name__)
 
@@ -28,3 +33,10 @@ def settle_runs_of_lost_jobs(sender: Any = None, **kwargs: Any) -> None:
     count = services.settle_runs_of_finished_jobs()
     if count:
         logger.warning("settled %d training run(s) whose job had already finished", count)
+
+
+@receiver(jobs_finished_elsewhere)
+def settle_runs_when_jobs_finish_elsewhere(sender: Any = None, **kwargs: Any) -> None:
+    from ml import services
+
+    services.settle_runs_of_finished_jobs()

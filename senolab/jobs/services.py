@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from senolab.jobs.models import FINISHED_STATUSES, Job, JobStatus
@@ -17,6 +18,18 @@ logger = logging.getLogger(__name__)
 
 # A running job that has not reported for this long is presumed lost with its worker.
 STALE_AFTER = timedelta(minutes=10)
+
+
+# Sent (no arguments beyond sender) after jobs were finished in bulk outside their own work: the
+# reaper, a lost worker or pool process, a cancel while queued. Apps that keep state beside a job
+# (ml's training runs) settle it here instead of waiting for the next worker start.
+jobs_finished_elsewhere = Signal()
+
+
+def _announce(count: int) -> int:
+    if count:
+        transaction.on_commit(lambda: jobs_finished_elsewhere.send(sender=Job))
+    return count
 
 
 class JobCancelled(Exception):
@@ -126,10 +139,12 @@ def request_cancel(job: Job) -> Job:
     if job.status in FINISHED_STATUSES:
         return job
     Job.objects.filter(pk=job.pk).update(cancel_requested=True)
-    Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.CANCELLED,
-        finished_at=timezone.now(),
-        message="Cancelled before it started.",
+    _announce(
+        Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+            status=JobStatus.CANCELLED,
+            finished_at=timezone.now(),
+            message="Cancelled before it started.",
+        )
     )
     job.refresh_from_db()
     return job
@@ -137,30 +152,36 @@ def request_cancel(job: Job) -> Job:
 
 def fail_jobs_of_lost_worker(worker: str) -> int:
     """A worker that (re)starts under a name owns no running job any more: those died with it."""
-    return Job.objects.filter(status=JobStatus.RUNNING, worker=worker).update(
-        status=JobStatus.FAILED,
-        finished_at=timezone.now(),
-        message="The worker running this job stopped unexpectedly (killed or crashed).",
-        error="worker lost",
+    return _announce(
+        Job.objects.filter(status=JobStatus.RUNNING, worker=worker).update(
+            status=JobStatus.FAILED,
+            finished_at=timezone.now(),
+            message="The worker running this job stopped unexpectedly (killed or crashed).",
+            error="worker lost",
+        )
     )
 
 
 def fail_job_of_lost_process(job_id) -> int:
     """The pool process running this job died (killed, out of memory) while its worker lived."""
-    return Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.FAILED,
-        finished_at=timezone.now(),
-        message="The process running this job died unexpectedly (killed or out of memory).",
-        error="worker process lost",
+    return _announce(
+        Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+            status=JobStatus.FAILED,
+            finished_at=timezone.now(),
+            message="The process running this job died unexpectedly (killed or out of memory).",
+            error="worker process lost",
+        )
     )
 
 
 def reap_stale_jobs(now=None) -> int:
     """Fail running jobs whose heartbeat stopped long ago (their worker is gone for good)."""
     now = now or timezone.now()
-    return Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER).update(
-        status=JobStatus.FAILED,
-        finished_at=now,
-        message="No progress reported for too long: the worker was lost.",
-        error="worker lost",
+    return _announce(
+        Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER).update(
+            status=JobStatus.FAILED,
+            finished_at=now,
+            message="No progress reported for too long: the worker was lost.",
+            error="worker lost",
+        )
     )

@@ -69,6 +69,28 @@ def test_runs_of_jobs_finished_elsewhere_take_the_jobs_status(queued_run):
     assert services.settle_runs_of_finished_jobs() == 0
 
 
+def test_the_reaper_settles_a_run_as_it_fails_its_job(
+    queued_run, django_capture_on_commit_callbacks
+):
+    # Given a running training whose heartbeat stopped long ago (its worker is gone for good)
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    TrainingRun.objects.filter(pk=queued_run.pk).update(status=JobStatus.RUNNING)
+    Job.objects.filter(pk=queued_run.job_id).update(
+        status=JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    # When the reaper fails the job (no worker starts afterwards)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.reap_stale_jobs() == 1
+    # Then the run took the job's status in the same breath
+    queued_run.refresh_from_db()
+    job = Job.objects.get(pk=queued_run.job_id)
+    assert job.status == JobStatus.FAILED
+    assert (queued_run.status, queued_run.finished_at) == (job.status, job.finished_at)
+
+
 def test_api_filters_runs_by_the_status_it_shows(queued_run, owner, client_for):
     # Given a run whose job was cancelled while its row still says queued
     Job.objects.filter(pk=queued_run.job_id).update(status=JobStatus.CANCELLED)
