@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,22 +119,32 @@ def iter_prepared(
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    overlap: bool = True,
+    window: int | None = None,
 ):
-    """Yield (image, mask, sample) in case order while `workers` threads prepare the next
-    cases (numpy, scipy and torch release the GIL for the heavy parts), so a consumer running
-    the model overlaps with reading and preprocessing."""
+    """Yield (image, mask, sample) in case order, `workers` threads preparing the cases (numpy,
+    scipy and torch release the GIL for the heavy parts).
+
+    With `overlap`, the threads prepare the next cases while the consumer runs the model (a
+    GPU computes while the CPU prepares). Without it, a window of cases is prepared, then
+    yielded with the threads idle: on a CPU the model's own threads already use every core,
+    and preparing beside them only oversubscribes the cores (slower than taking turns).
+    """
     cases = list(cases)
     workers = workers or min(8, os.cpu_count() or 1)
+    window = window or workers * 4  # bounded look-ahead keeps cancel prompt and memory flat
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        window = workers * 4  # bounded look-ahead keeps cancel prompt and memory flat
         pending: dict[int, Future] = {}
         try:
             for ci in range(len(cases)):
-                while len(pending) < window and ci + len(pending) < len(cases):
-                    nxt = ci + len(pending)
-                    pending[nxt] = pool.submit(
-                        _prepare_case, recipe, nxt, cases[nxt], labelled_only, want_masks
-                    )
+                if overlap or not pending:
+                    while len(pending) < window and ci + len(pending) < len(cases):
+                        nxt = ci + len(pending)
+                        pending[nxt] = pool.submit(
+                            _prepare_case, recipe, nxt, cases[nxt], labelled_only, want_masks
+                        )
+                    if not overlap:
+                        wait(pending.values())
                 if should_stop is not None and should_stop():
                     raise Cancelled()
                 yield from pending.pop(ci).result()

@@ -100,3 +100,40 @@ def test_a_large_image_is_reduced_early_and_its_geometry_still_maps_to_the_origi
     assert geometry.shape == (1200, 1000) and geometry.flipped
     y0, x0, y1, x1 = geometry.box
     assert 480 <= x1 - x0 <= 540 and x1 >= 990  # the breast's half-disc against the right edge
+
+
+def test_without_overlap_a_window_is_prepared_before_any_of_it_is_handed_out():
+    # Given cases whose pixel reads are counted
+    import dataclasses
+    import threading
+
+    from ml.engine.data import iter_prepared
+    from tests.ml_engine.synthetic import blob_cases
+
+    lock, reads = threading.Lock(), [0]
+    cases = []
+    for case in blob_cases(10, seed=3):
+        image = case.images[0]
+
+        def load(image=image):
+            with lock:
+                reads[0] += 1
+            return image.load()
+
+        cases.append(dataclasses.replace(case, images=(dataclasses.replace(image, load=load),)))
+    # When they are prepared in windows of 4 without overlap (the CPU inference path)
+    seen = []
+    for k, _ in enumerate(
+        iter_prepared(
+            tiny_recipe("classification"),
+            cases,
+            labelled_only=False,
+            workers=2,
+            overlap=False,
+            window=4,
+        )
+    ):
+        seen.append(reads[0])
+        # Then while an item is in the consumer's hands no thread reads ahead of its window
+        assert reads[0] == min(4 * (k // 4 + 1), 10)
+    assert len(seen) == 10

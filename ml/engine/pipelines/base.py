@@ -59,6 +59,7 @@ class Pipeline:
 
     task = ""
     spatial_target = False  # augment the target with the image (masks, heatmaps)
+    output_prior: float | None = None  # initial foreground probability of a sigmoid map head
 
     def __init__(
         self,
@@ -81,7 +82,22 @@ class Pipeline:
         return False
 
     def init_head(self, model: nn.Module) -> None:
-        """Adjust a freshly initialised network before training (e.g. an output prior)."""
+        """Adjust a freshly initialised network before training: a per-pixel sigmoid head
+        (`output_prior` set) starts at that foreground probability instead of 0.5, so the
+        background of every image (most of its pixels) does not swamp the loss for many epochs
+        (RetinaNet's and CenterNet's prior initialisation)."""
+        if self.output_prior is None:
+            return
+        biases = [
+            m.bias
+            for m in model.modules()
+            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
+            and m.out_channels == self.out_channels()
+            and m.bias is not None
+        ]
+        if biases and biases[-1] is not None:
+            with torch.no_grad():
+                biases[-1].fill_(-math.log((1 - self.output_prior) / self.output_prior))
 
     def targets(self, cache: TensorCache) -> torch.Tensor | None:
         """Per-sample training targets aligned with cache.images."""
@@ -203,8 +219,12 @@ class Pipeline:
         progress: Callable[[int, int], None] | None = None,
         batch_size: int | None = None,
     ) -> tuple[TensorCache, torch.Tensor]:
-        """Prepare and run the model batch by batch, the next images being prepared in
-        threads while the model runs; returns the assembled cache and the logits."""
+        """Prepare and run the model batch by batch; returns the assembled cache and the logits.
+
+        On a GPU the next images are prepared in threads while the model runs; on a CPU the
+        threads prepare a batch's worth of cases and then leave the cores to the model's own
+        threads (overlapping there oversubscribes the cores and is slower).
+        """
         model.eval()
         batch_size = batch_size or max(self.recipe.batch_size * 2, 1)
         items: list = []
@@ -226,6 +246,8 @@ class Pipeline:
             want_masks=self.want_masks(),
             should_stop=should_stop,
             progress=progress,
+            overlap=self.device.type != "cpu",
+            window=None if self.device.type != "cpu" else batch_size,
         ):
             items.append(item)
             batch.append(item[0])
