@@ -105,7 +105,13 @@ def test_localisation_finds_disc_centres(tmp_path, splits):
     losses = [h["train_loss"] for h in result.history]
     assert losses[-1] < losses[0]
     assert result.metrics["froc_at_1"] >= 0.75
+    # and, as a triage of cases (score = best candidate; half the cases have no disc), it
+    # separates the cases with a lesion from those without
+    assert result.metrics["n"] == len(splits["test"])
+    assert result.metrics["auc"] >= 0.9
+    assert result.metrics["auc_ci"][0] <= result.metrics["auc"] <= result.metrics["auc_ci"][1]
     preds = api.predict(result.artifact_path, splits["test"], device="cpu")
+    assert {p.label for p in preds} <= set(recipe.classes)  # ("background", its label)
     truth = {c.key: c.lesions for c in splits["test"]}
     hits = 0
     for pred in preds:

@@ -2,26 +2,28 @@
 
 Targets are Gaussians at lesion centres; the loss is the penalty-reduced focal loss; candidates
 are local maxima of the predicted heatmap. FROC is computed in original image coordinates.
+A detector also triages cases: a case's score is its most confident candidate, judged against
+the case's `abnormal` label (or, without one, whether it has lesions) with the classifiers'
+metrics (AUC with its interval, sensitivity and specificity at the stored threshold, ROC).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ml.engine.data import TensorCache, heatmap_targets
-from ml.engine.metrics import froc
+from ml.engine.metrics import binary_metrics, froc, youden_threshold
 from ml.engine.pipelines.base import Pipeline
 from ml.engine.preprocess import paste_back
 from ml.engine.results import CasePrediction
 
 MIN_HIT_RADIUS_PX = 4.0  # model-space pixels: a point mark still has a target to hit
-PRIOR = 0.01  # initial foreground probability of every heatmap pixel (CenterNet, RetinaNet)
 
 
 def centre_focal_loss(
@@ -55,30 +57,21 @@ class DetectionPipeline(Pipeline):
 
     task = "detection"
     spatial_target = True
+    output_prior = 0.01  # the centres are single pixels (CenterNet's prior)
 
     def out_channels(self) -> int:
         return 1
-
-    def init_head(self, model: nn.Module) -> None:
-        """Start the heatmap at a small foreground probability: with the default zero bias
-        every pixel starts at 0.5, and the background term of the focal loss (summed over
-        all pixels, divided by the few lesion centres) swamps the lesions for many epochs."""
-        biases = [
-            m.bias
-            for m in model.modules()
-            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
-            and m.out_channels == 1
-            and m.bias is not None
-        ]
-        if biases and biases[-1] is not None:
-            with torch.no_grad():
-                biases[-1].fill_(-math.log((1 - PRIOR) / PRIOR))
 
     def targets(self, cache: TensorCache) -> torch.Tensor | None:
         return heatmap_targets(cache, self.recipe.heatmap_sigma)
 
     def make_loss(self, train: TensorCache, targets: torch.Tensor | None) -> Callable:
         return lambda logits, y: centre_focal_loss(logits, y.to(logits.device))
+
+    def class_names(self) -> tuple[str, str]:
+        """(negative, positive) case labels: the recipe's two classes, or background/lesion."""
+        classes = self.recipe.classes
+        return (classes[0], classes[1]) if len(classes) == 2 else ("background", "lesion")
 
     def candidates(
         self, cache: TensorCache, logits: torch.Tensor
@@ -119,9 +112,34 @@ class DetectionPipeline(Pipeline):
         seed: int = 0,
         n_boot: int = 200,
     ) -> dict[str, Any]:
-        out = froc(self.candidates(cache, logits), self.truth(cache))
+        cands = self.candidates(cache, logits)
+        out = froc(cands, self.truth(cache))
+        out["n_images"] = out.pop("n")
+        y, scores = self.case_truth(cache), self.case_scores(cache, cands)
+        cut = threshold if threshold is not None else youden_threshold(y, scores) if len(y) else 0.5
+        out.update(binary_metrics(y, scores, cut, n_boot=n_boot, seed=seed))
         out["threshold"] = threshold
         return out
+
+    def case_scores(
+        self, cache: TensorCache, cands: list[list[tuple[float, float, float]]]
+    ) -> np.ndarray:
+        """Per case (in cache.cases order, cases with an image), its best candidate's score."""
+        best: dict[int, float] = {}
+        for sample, found in zip(cache.samples, cands, strict=True):
+            top = max((s for _, _, s in found), default=0.0)
+            best[sample.case_index] = max(best.get(sample.case_index, 0.0), top)
+        return np.array([best[k] for k in sorted(best)], dtype=float)
+
+    def case_truth(self, cache: TensorCache) -> np.ndarray:
+        """Per case with an image: its `abnormal` label, else whether it has lesions."""
+        keys = sorted({s.case_index for s in cache.samples})
+        out = []
+        for k in keys:
+            case = cache.cases[k]
+            label = case.labels.get("abnormal")
+            out.append(int(bool(label)) if label is not None else int(bool(case.lesions)))
+        return np.array(out, dtype=int)
 
     def calibrate(self, val: TensorCache, logits: torch.Tensor) -> tuple[float, float | None]:
         if not len(val):
@@ -144,7 +162,7 @@ class DetectionPipeline(Pipeline):
         for i, sample in enumerate(cache.samples):
             pred = out.setdefault(
                 sample.case_index,
-                CasePrediction(cache.cases[sample.case_index].key, 0.0, "background"),
+                CasePrediction(cache.cases[sample.case_index].key, 0.0, self.class_names()[0]),
             )
             radius = self.recipe.heatmap_sigma * 3 / max(sample.geometry.radius_to_model(1.0), 1e-6)
             for x, y, s in cands[i]:
@@ -157,7 +175,8 @@ class DetectionPipeline(Pipeline):
             pred.probability = max(pred.probability, best)
             if explain:
                 pred.heatmaps[sample.image.key] = paste_back(probs[i], sample.geometry)
+        negative, positive = self.class_names()
         for pred in out.values():
-            pred.label = "lesion" if pred.lesions else "background"
-            pred.scores = {"lesion": pred.probability}
+            pred.label = positive if pred.lesions else negative
+            pred.scores = {positive: pred.probability}
         return [out[k] for k in sorted(out)]
