@@ -22,6 +22,7 @@ class SegmentationPipeline(Pipeline):
 
     task = "segmentation"
     spatial_target = True
+    output_prior = 0.05  # lesions cover a few percent of an image; 0.5 everywhere is far off
 
     def out_channels(self) -> int:
         return 1
@@ -33,7 +34,9 @@ class SegmentationPipeline(Pipeline):
         return cache.masks.to(torch.float16) if cache.masks is not None else None
 
     def make_loss(self, train: TensorCache, targets: torch.Tensor | None) -> Callable:
-        loss = DiceCELoss(sigmoid=True, smooth_nr=1e-5, smooth_dr=1e-5)
+        # Dice over the whole batch, not per image: a lesion-free image (BUSI's normals) has no
+        # per-image Dice to win, and its constant loss of 1 would only push every mask to empty.
+        loss = DiceCELoss(sigmoid=True, smooth_nr=1e-5, smooth_dr=1e-5, batch=True)
         return lambda logits, y: loss(logits, y.to(logits.device).float())
 
     def evaluate_outputs(
