@@ -19,7 +19,7 @@ from monai.data import set_track_meta
 
 from ml.engine.cases import Case, ImageRef
 from ml.engine.errors import Cancelled
-from ml.engine.preprocess import Geometry, preprocess_image
+from ml.engine.preprocess import Geometry, preprocess_image, preprocess_roi
 from ml.engine.recipes import Recipe
 
 # Plain tensors out of MONAI transforms: the engine tracks geometry itself.
@@ -84,30 +84,68 @@ def _prepare_case(
         if label is None and labelled_only:
             return []
     size = recipe.input_size
+    config = recipe.preprocessing
+    refs = model_images(case, recipe.modality)
+    keys = {ref.key for ref in refs}
+    located = [les for les in case.lesions if les.radius > 0 and les.image_key in keys]
     out = []
-    for ref in model_images(case, recipe.modality):
+    for ref in refs:
         raw_mask = ref.mask() if (want_masks and ref.mask is not None) else None
-        image, mask, geometry = preprocess_image(
-            ref.load(), ref.modality, ref.laterality, recipe.preprocessing, size, raw_mask
-        )
-        mask_t = None
-        if want_masks:
-            if mask is None:
-                mask = np.zeros(image.shape, np.uint8)
-            mask_t = _resize(mask.astype(np.float32), size, "bilinear") > 0.5
-        lesions = []
-        for les in case.lesions:
-            if les.image_key == ref.key:
-                x, y = geometry.to_model(les.cx, les.cy)
-                lesions.append((x, y, geometry.radius_to_model(les.radius)))
-        out.append(
-            (
-                _resize(image, size, "bilinear").to(torch.float16),
-                mask_t,
-                Sample(ci, ref, geometry, label, lesions),
-            )
-        )
+        if config.lesion_roi > 0 and located:
+            # One crop per located lesion; the case's other images hold no finding to read.
+            views = [les for les in located if les.image_key == ref.key]
+            if not views:
+                continue
+            pixels = ref.load()
+            prepared = [
+                preprocess_roi(
+                    pixels,
+                    ref.modality,
+                    ref.laterality,
+                    config,
+                    size,
+                    (les.cx, les.cy),
+                    max(config.lesion_roi * les.radius, config.roi_min_side / 2),
+                    raw_mask,
+                )
+                for les in views
+            ]
+        else:
+            prepared = [
+                preprocess_image(ref.load(), ref.modality, ref.laterality, config, size, raw_mask)
+            ]
+        for image, mask, geometry in prepared:
+            out.append(_item(recipe, case, ci, ref, image, mask, geometry, label, want_masks))
     return out
+
+
+def _item(
+    recipe: Recipe,
+    case: Case,
+    ci: int,
+    ref: ImageRef,
+    image: np.ndarray,
+    mask: np.ndarray | None,
+    geometry: Geometry,
+    label: int | None,
+    want_masks: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None, Sample]:
+    size = recipe.input_size
+    mask_t = None
+    if want_masks:
+        if mask is None:
+            mask = np.zeros(image.shape, np.uint8)
+        mask_t = _resize(mask.astype(np.float32), size, "bilinear") > 0.5
+    lesions = []
+    for les in case.lesions:
+        if les.image_key == ref.key:
+            x, y = geometry.to_model(les.cx, les.cy)
+            lesions.append((x, y, geometry.radius_to_model(les.radius)))
+    return (
+        _resize(image, size, "bilinear").to(torch.float16),
+        mask_t,
+        Sample(ci, ref, geometry, label, lesions),
+    )
 
 
 def iter_prepared(

@@ -247,6 +247,40 @@ def preprocess_image(
     )
 
 
+def preprocess_roi(
+    pixels: np.ndarray,
+    modality: str,
+    laterality: str,
+    config: Preprocessing,
+    size: tuple[int, int],
+    centre: tuple[float, float],
+    half: float,
+    mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, Geometry]:
+    """A square crop of half-side `half` around `centre` (x, y), shifted to stay inside the
+    image, then windowed, equalised and oriented as `preprocess_image` does (no breast crop).
+    The geometry maps the model's input back to the whole image."""
+    raw = np.asarray(pixels)
+    h, w = raw.shape[:2]
+    side = int(round(min(2 * half, h, w)))
+    x0 = int(round(min(max(centre[0] - side / 2, 0), w - side)))
+    y0 = int(round(min(max(centre[1] - side / 2, 0), h - side)))
+    crop = raw[y0 : y0 + side, x0 : x0 + side]
+    sub_mask = None if mask is None else np.asarray(mask)[y0 : y0 + side, x0 : x0 + side]
+    inner = Preprocessing(
+        crop_breast=False,
+        flip_to_left=config.flip_to_left and laterality in ("L", "R"),
+        window=config.window,
+        clahe=config.clahe,
+    )
+    image, out_mask, g = preprocess_image(crop, modality, laterality, inner, size, sub_mask)
+    by, bx, ey, ex = g.box
+    geometry = Geometry(
+        shape=(h, w), box=(by + y0, bx + x0, ey + y0, ex + x0), flipped=g.flipped, size=g.size
+    )
+    return image, out_mask, geometry
+
+
 def paste_back(model_map: np.ndarray, geometry: Geometry, order: int = 1) -> np.ndarray:
     """A model-space map (H, W) back at the original image's size: resize to the crop box,
     undo the mirror, place into the full frame (zeros outside the crop)."""

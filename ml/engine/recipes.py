@@ -31,6 +31,12 @@ class Preprocessing:
         window: "percentile" (0.5-99.5 %), "minmax" or "none" intensity normalisation.
         clahe: contrast-limited adaptive histogram equalisation after windowing.
         trim_text_margins: drop ultrasound scanner text/ruler margins.
+        lesion_roi: when > 0, a case with located lesions is read as one square crop per
+            lesion, centred on it, of half-side `lesion_roi` radii (at least `roi_min_side`
+            pixels of the original image a side), instead of its whole images: the model
+            classifies a marked finding at full detail. Cases without a located lesion are
+            read whole.
+        roi_min_side: smallest side of a lesion crop, in original pixels.
     """
 
     crop_breast: bool = False
@@ -38,6 +44,8 @@ class Preprocessing:
     window: str = "percentile"
     clahe: bool = False
     trim_text_margins: bool = False
+    lesion_roi: float = 0.0
+    roi_min_side: int = 96
 
 
 @dataclass(frozen=True)

@@ -137,3 +137,58 @@ def test_without_overlap_a_window_is_prepared_before_any_of_it_is_handed_out():
         # Then while an item is in the consumer's hands no thread reads ahead of its window
         assert reads[0] == min(4 * (k // 4 + 1), 10)
     assert len(seen) == 10
+
+
+def test_a_lesion_crop_is_centred_on_the_lesion_and_maps_back_to_the_whole_image():
+    # given a 200 x 300 right-breast image (tissue everywhere) with a bright spot at (250, 40)
+    from ml.engine.preprocess import preprocess_roi
+
+    image = np.random.default_rng(0).integers(1000, 2000, (200, 300)).astype(np.uint16)
+    image[35:46, 245:256] = 4000
+    config = Preprocessing(flip_to_left=True, window="minmax", lesion_roi=2.0, roi_min_side=64)
+    # when a 64-pixel crop around it is read at 32 x 32 (it would reach past the top edge)
+    crop, _, geometry = preprocess_roi(image, "MG", "R", config, (32, 32), (250.0, 20.0), 32.0)
+    # then the crop stays inside the image (shifted, not padded), is mirrored like the breast,
+    # and its geometry takes the lesion to the model's frame and back
+    y0, x0, y1, x1 = geometry.box
+    assert (y1 - y0, x1 - x0) == (64, 64) and (y0, x0) == (0, 218)
+    assert geometry.flipped and geometry.shape == (200, 300)
+    mx, my = geometry.to_model(250.0, 40.0)
+    assert 0 <= mx < 32 and 0 <= my < 32
+    assert geometry.to_image(mx, my) == pytest.approx((250.0, 40.0))
+    assert crop.max() == pytest.approx(1.0)
+
+
+def test_lesion_crops_replace_whole_images_only_for_cases_with_located_lesions():
+    import dataclasses
+
+    from ml.engine.cases import Case, ImageRef, Lesion
+    from ml.engine.data import _prepare_case
+
+    def ref(key: str) -> ImageRef:
+        return ImageRef(key, "MG", "L", "CC", load=lambda: np.full((128, 128), 100, np.uint8))
+
+    recipe = dataclasses.replace(
+        tiny_recipe("classification"),
+        modality="MG",
+        preprocessing=Preprocessing(window="minmax", lesion_roi=2.0, roi_min_side=32),
+    )
+    two_lesions = Case(
+        "c1",
+        "p1",
+        (ref("a"), ref("b")),
+        labels={"malignant": 1},
+        lesions=(Lesion("a", 30, 30, 8), Lesion("a", 90, 90, 20)),
+    )
+    unlocated = Case("c2", "p2", (ref("a2"), ref("b2")), labels={"malignant": 0})
+    # when each case is prepared
+    first = _prepare_case(recipe, 0, two_lesions, True, False)
+    second = _prepare_case(recipe, 1, unlocated, True, False)
+    # then a case with located lesions gives one crop per lesion (its lesion-free image none),
+    # each as large as the lesion asks (at least roi_min_side)
+    sides = sorted(s.geometry.box[2] - s.geometry.box[0] for _, _, s in first)
+    assert [s.image.key for _, _, s in first] == ["a", "a"]
+    assert sides == [32, 80]
+    # and a case without one is read whole, image by image
+    assert [s.image.key for _, _, s in second] == ["a2", "b2"]
+    assert all(s.geometry.box == (0, 0, 128, 128) for _, _, s in second)

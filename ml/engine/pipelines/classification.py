@@ -139,11 +139,14 @@ class ClassificationPipeline(Pipeline):
             else:
                 label, probability = classes[int(np.argmax(p))], float(p.max())
             case = cache.cases[ci]
-            maps = {
-                s.image.key: heatmaps[i]
-                for i, s in enumerate(cache.samples)
-                if s.case_index == ci and i in heatmaps
-            }
+            maps: dict[str, np.ndarray] = {}
+            for i, s in enumerate(cache.samples):
+                if s.case_index == ci and i in heatmaps:
+                    # several lesion crops of one image share its heatmap (zeros outside each)
+                    seen = maps.get(s.image.key)
+                    maps[s.image.key] = (
+                        heatmaps[i] if seen is None else np.maximum(seen, heatmaps[i])
+                    )
             out.append(
                 CasePrediction(
                     case.key,
