@@ -120,7 +120,7 @@ def fmt(row: dict) -> str:
 
     return (
         f"| {row['recipe']} | {row['status']} | {row.get('seconds', '-')} | {f('n')} | "
-        f"{f('auc')} {f('auc_ci')} | {f('sensitivity')} | {f('specificity')} | "
+        f"{f('auc')} {f('auc_ci')} | {f('sensitivity')} | {f('specificity')} | {f('accuracy')} | "
         f"{f('dice')} | {f('froc')} | {published(row['recipe'])} |"
     )
 
@@ -144,8 +144,10 @@ def main() -> None:
     overrides = QUICK if args.quick else {}
     projects: dict = {}
     rows = []
-    print("| recipe | status | s | n | AUC [95% CI] | sens | spec | Dice | FROC | published |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| recipe | status | s | n | AUC [95% CI] | sens | spec | acc | Dice | FROC | published |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
         project = import_once(projects, dataset_of(name))
         row = train_one(project, name, overrides)
