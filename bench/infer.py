@@ -30,15 +30,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import zstandard  # noqa: E402
 
+from bench.engine_common import result_header, sync  # noqa: E402
 from ml.engine import api  # noqa: E402
 from ml.engine.artifact import save_artifact  # noqa: E402
 from ml.engine.pipelines.base import amp_dtype  # noqa: E402
 from tests.ml_engine.synthetic import blob_cases  # noqa: E402
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 @torch.no_grad()
@@ -120,13 +116,14 @@ def stored_cases(cases: list, folder: Path) -> list:
     """The cases with their pixels written once as zstd files, as the platform's pixel cache
     holds them (zstd-raw/1): a predict job reads and decompresses each image from disk, so the
     end-to-end figure pays that read, not the synthetic images' generation."""
+    compressor = zstandard.ZstdCompressor(level=3)
     out = []
     for case in cases:
         images = []
         for ref in case.images:
             pixels = np.ascontiguousarray(ref.load())
             path = folder / f"{ref.key}.zst"
-            path.write_bytes(zstandard.ZstdCompressor(level=3).compress(pixels.tobytes()))
+            path.write_bytes(compressor.compress(pixels.tobytes()))
             load = functools.partial(_read_stored, path, pixels.dtype.str, pixels.shape)
             images.append(dataclasses.replace(ref, load=load))
         out.append(dataclasses.replace(case, images=tuple(images)))
@@ -177,15 +174,7 @@ def run(args: argparse.Namespace) -> dict:
     bare = min(bare)
     fp32 = bare_forward(model, cache.images, args.batch, None, False, device, args.repeats)
     out = {
-        "device": str(device),
-        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "",
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "network": args.network,
-        "size": args.size,
-        "images": n,
-        "batch": args.batch,
-        "precision": str(engine_dtype or "fp32"),
+        **result_header(device, args, n, engine_dtype),
         "end_to_end_images_per_s": round(n / min(e2e), 1),
         "bare_forward_images_per_s": round(n / bare, 1),
         "end_to_end_vs_bare": round(bare / min(e2e), 3),

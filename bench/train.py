@@ -26,14 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from bench.engine_common import result_header, sync  # noqa: E402
 from ml.engine import api  # noqa: E402
 from ml.engine.augment import make_augmenter  # noqa: E402
 from tests.ml_engine.synthetic import blob_cases  # noqa: E402
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def plain_epoch(
@@ -132,15 +128,7 @@ def run(args: argparse.Namespace) -> dict:
     steady_engine = min(engine_epochs[1:]) if len(engine_epochs) > 1 else engine_epochs[0]
     steady_plain = min(plain_epochs[1:]) if len(plain_epochs) > 1 else plain_epochs[0]
     return {
-        "device": str(device),
-        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "",
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "network": args.network,
-        "size": args.size,
-        "images": n,
-        "batch": args.batch,
-        "precision": str(pipe.dtype or "fp32"),
+        **result_header(device, args, n, pipe.dtype),
         "channels_last": pipe.channels_last,
         "augment": args.augment,
         "decode_once_s": round(decode_s, 2),

@@ -20,23 +20,18 @@ from senolab.jobs.services import jobs_finished_elsewhere
 logger = logging.getLogger(__name__)
 
 
+@receiver(jobs_finished_elsewhere)
+def settle_runs_when_jobs_finish_elsewhere(sender: Any = None, **kwargs: Any) -> int:
+    from ml import services
+
+    return services.settle_runs_of_finished_jobs()
+
+
 @worker_ready.connect
 def settle_runs_of_lost_jobs(sender: Any = None, **kwargs: Any) -> None:
-    from ml import services
-    from senolab.jobs import services as jobs
-
-    hostname = getattr(sender, "hostname", "") or ""
-    if hostname:
-        # Idempotent, and done here too so the order of the two worker_ready receivers does
-        # not matter: the jobs of this worker's previous process are failed first.
-        jobs.fail_jobs_of_lost_worker(hostname)
-    count = services.settle_runs_of_finished_jobs()
+    # The jobs app fails this worker's previous jobs on the same signal and announces it, so
+    # the order of the two receivers does not matter; this pass catches up on finishes that no
+    # process heard (one killed between a commit and its on_commit callbacks).
+    count = settle_runs_when_jobs_finish_elsewhere()
     if count:
         logger.warning("settled %d training run(s) whose job had already finished", count)
-
-
-@receiver(jobs_finished_elsewhere)
-def settle_runs_when_jobs_finish_elsewhere(sender: Any = None, **kwargs: Any) -> None:
-    from ml import services
-
-    services.settle_runs_of_finished_jobs()

@@ -18,6 +18,7 @@ import torch
 
 from ml.engine.artifact import load_artifact, load_matching_weights, save_artifact
 from ml.engine.cases import Case, ProgressCallback
+from ml.engine.data import TensorCache
 from ml.engine.errors import Cancelled, RecipeError
 from ml.engine.pipelines import Pipeline, pipeline_for
 from ml.engine.recipes import Recipe, list_recipes, load_recipe
@@ -183,6 +184,27 @@ def _load(artifact_path: str | Path, device: str | None) -> tuple[Pipeline, Any,
     return pipe, model, payload
 
 
+def _run(
+    artifact_path: str | Path,
+    cases: Sequence[Case],
+    device: str | None,
+    labelled_only: bool,
+    progress: ProgressCallback | None,
+    should_stop: Callable[[], bool] | None,
+    message: str,
+) -> tuple[Pipeline, Any, dict, TensorCache, torch.Tensor]:
+    """Load the artifact and run its model over `cases` (the first 90% of the progress)."""
+    pipe, model, payload = _load(artifact_path, device)
+    cache, logits = pipe.stream_infer(
+        model,
+        cases,
+        labelled_only=labelled_only,
+        should_stop=should_stop,
+        progress=_stage(progress, 0.0, 0.9, message),
+    )
+    return pipe, model, payload, cache, logits
+
+
 def evaluate(
     artifact_path: str | Path,
     cases: Sequence[Case],
@@ -193,13 +215,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """The model's metrics on labelled `cases` (same flat keys as TrainResult.metrics), at the
     temperature and threshold stored with the model."""
-    pipe, model, payload = _load(artifact_path, device)
-    cache, logits = pipe.stream_infer(
-        model,
-        cases,
-        labelled_only=True,
-        should_stop=should_stop,
-        progress=_stage(progress, 0.0, 0.9, "Evaluating"),
+    pipe, model, payload, cache, logits = _run(
+        artifact_path, cases, device, True, progress, should_stop, "Evaluating"
     )
     metrics = pipe.evaluate_outputs(
         cache,
@@ -222,13 +239,8 @@ def predict(
     should_stop: Callable[[], bool] | None = None,
 ) -> list[CasePrediction]:
     """One CasePrediction per case that has an image (labels are not needed)."""
-    pipe, model, payload = _load(artifact_path, device)
-    cache, logits = pipe.stream_infer(
-        model,
-        cases,
-        labelled_only=False,
-        should_stop=should_stop,
-        progress=_stage(progress, 0.0, 0.9, "Predicting"),
+    pipe, model, payload, cache, logits = _run(
+        artifact_path, cases, device, False, progress, should_stop, "Predicting"
     )
     out = pipe.predictions(
         model,

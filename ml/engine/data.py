@@ -87,11 +87,15 @@ def _prepare_case(
     config = recipe.preprocessing
     refs = model_images(case, recipe.modality)
     keys = {ref.key for ref in refs}
-    located = [les for les in case.lesions if les.radius > 0 and les.image_key in keys]
+    located = (
+        [les for les in case.lesions if les.radius > 0 and les.image_key in keys]
+        if config.lesion_roi > 0
+        else []
+    )
     out = []
     for ref in refs:
         raw_mask = ref.mask() if (want_masks and ref.mask is not None) else None
-        if config.lesion_roi > 0 and located:
+        if located:
             # One crop per located lesion; the case's other images hold no finding to read.
             views = [les for les in located if les.image_key == ref.key]
             if not views:

@@ -15,6 +15,7 @@ from ml.models import ModelVersion, TrainingRun
 from senolab.imaging import storage
 from senolab.projects.models import Project
 from tests.ml.conftest import synthetic_pixels
+from tests.ml_engine.test_recipes_and_splits import REQUIRED
 
 TINY = ["--epochs", "2", "--input-size", "32", "--batch-size", "8"]
 
@@ -40,15 +41,7 @@ def test_list_recipes_names_every_shipped_recipe():
     out = io.StringIO()
     call_command("train", "--list-recipes", stdout=out)
     names = {line.split("\t")[0] for line in out.getvalue().splitlines()}
-    assert {
-        "busi-malignancy",
-        "busi-segmentation",
-        "mias-abnormal",
-        "mias-benign-malignant",
-        "mias-density",
-        "mias-localisation",
-        "breastmnist",
-    } <= names
+    assert REQUIRED <= names
 
 
 @pytest.mark.slow

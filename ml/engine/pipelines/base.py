@@ -89,13 +89,13 @@ class Pipeline:
         if self.output_prior is None:
             return
         biases = [
-            m.bias
+            bias
             for m in model.modules()
             if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
             and m.out_channels == self.out_channels()
-            and m.bias is not None
+            and (bias := m.bias) is not None
         ]
-        if biases and biases[-1] is not None:
+        if biases:
             with torch.no_grad():
                 biases[-1].fill_(-math.log((1 - self.output_prior) / self.output_prior))
 
