@@ -24,11 +24,6 @@ from senolab.jobs.models import Job, JobStatus
 from tests.security.consistency import inconsistencies
 from tests.security.crashtasks import ingest_job_task
 
-pytest.importorskip(
-    "senolab.imaging.ingest.service",
-    reason="senolab.imaging.ingest.service (H1's DICOM ingest) is not in this checkout yet",
-)
-
 FILES = 40
 TRIALS = 3
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
