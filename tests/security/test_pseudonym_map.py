@@ -22,9 +22,9 @@ def test_policy_declares_the_pseudonym_map_owner_only():
 
 
 @pytest.mark.django_db
-def test_pseudonym_map_shows_originals_to_owners_and_nothing_to_anyone_else(world):
+def test_pseudonym_map_shows_originals_to_owners_and_nothing_to_anyone_else(seeded_projects):
     # Given project A, whose patient was pseudonymised from an original id
-    a, _, users = world
+    a, _, users = seeded_projects
     entry = PseudonymEntry.objects.get(project=a.project)
     for op in map_operations():
         path, _ = fill_path(op, a)
