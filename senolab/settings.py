@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "senolab.projects",
     "senolab.imaging",
     "senolab.jobs",
+    "senolab.datasets",
     "annotations",
     "ml",
 ]

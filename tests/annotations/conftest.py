@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from senolab.imaging.ingest.raster import ingest_raster
 from senolab.imaging.models import Exam, Image, Slide
-from senolab.imaging.raster import ingest_raster
 from senolab.projects.models import Project
 from tests.annotations.helpers import COLUMNS, ROWS
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from senolab.imaging.ingest.raster import ingest_raster
 from senolab.imaging.models import Exam, Image
-from senolab.imaging.raster import ingest_raster
 from senolab.projects.models import Project
 
 _seed = itertools.count(1)

@@ -24,8 +24,8 @@ from django.db import transaction
 from scipy import ndimage
 
 from annotations.models import Finding, Source
+from senolab.datasets.importers.base import add_reference_finding, mask_mark, set_reference_label
 from senolab.imaging import storage
-from senolab.imaging.importers.base import add_reference_finding, mask_mark, set_reference_label
 from senolab.imaging.models import ClinicalRecord, Exam, Image
 from senolab.projects.models import Membership, Project, Role
 from senolab.projects.schema import BIRADS
@@ -488,7 +488,7 @@ def _mammogram_truth(
 
 
 def _load_ultrasound(project: Project, user: Any) -> None:
-    from senolab.imaging.raster import store_raster
+    from senolab.imaging.ingest.raster import store_raster
 
     pixels, mask = ultrasound(np.random.default_rng(5))
     with storage.files_with_rows() as batch:
@@ -525,7 +525,7 @@ def _load_ultrasound(project: Project, user: Any) -> None:
 
 
 def _load_slide(project: Project, workdir: Path, user: Any) -> None:
-    from senolab.imaging.slides import store_slide, write_pyramidal_tiff
+    from senolab.imaging.ingest.slides import store_slide, write_pyramidal_tiff
 
     pixels, outline = slide_pixels(np.random.default_rng(7))
     path = workdir / "demo-slide.tiff"

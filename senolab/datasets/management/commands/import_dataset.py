@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from senolab.imaging.importers import FORMATS, import_dataset
+from senolab.datasets.importers import FORMATS, import_dataset
 from senolab.projects.models import Membership, Project, Role
 
 

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image as PILImage
 
 from annotations.models import ExamLabel, Finding, Mark
+from senolab.datasets.importers import import_dataset
+from senolab.datasets.importers.mias import parse_info
 from senolab.imaging import storage
-from senolab.imaging.importers import import_dataset
-from senolab.imaging.importers.mias import parse_info
 from senolab.imaging.models import ClinicalRecord, Image
 
 pytestmark = pytest.mark.django_db
@@ -178,7 +178,7 @@ def test_import_command_creates_the_project_and_prints_a_summary(db, tmp_path, c
 
 
 def test_slides_folder_imports_each_slide_once(project, tmp_path):
-    from senolab.imaging.slides import write_pyramidal_tiff
+    from senolab.imaging.ingest.slides import write_pyramidal_tiff
 
     # given a folder with two slides and a text file
     write_pyramidal_tiff(tmp_path / "a.tif", np.zeros((64, 64, 3), np.uint8))
@@ -193,9 +193,9 @@ def test_slides_folder_imports_each_slide_once(project, tmp_path):
 
 
 def test_mimbcd_label_tables_label_each_modality_and_breast(project, tmp_path):
-    from senolab.imaging.importers.base import ImportReport
-    from senolab.imaging.importers.dicom import apply_label_tables
-    from senolab.imaging.raster import exam_for
+    from senolab.datasets.importers.base import ImportReport
+    from senolab.datasets.importers.dicom import apply_label_tables
+    from senolab.imaging.ingest.raster import exam_for
 
     # given a patient (by its DICOM PatientID) with an MRI and an ultrasound exam
     pid = "9cfd047c-14f1-45c3-aadc-02ec90feeae9"
