@@ -235,6 +235,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ExamStatusEnum": "senolab.imaging.models.ExamStatus",
         "JobStatusEnum": "senolab.jobs.models.JobStatus",
+        "JobKindEnum": "senolab.jobs.models.JobKind",
         "ReadingStatusEnum": "annotations.models.ReadingStatus",
         "VersionStatusEnum": "ml.models.VersionStatus",
     },

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from senolab.jobs.models import FINISHED_STATUSES, Job, JobStatus
+from senolab.jobs.models import FINISHED_STATUSES, Job, JobKind, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +45,16 @@ class Progress(Protocol):
 
 
 def create_job(
-    kind: str, *, project=None, user=None, params: dict | None = None, queue: str = "default"
+    kind: JobKind | str,
+    *,
+    project=None,
+    user=None,
+    params: dict | None = None,
+    queue: str = "default",
 ) -> Job:
+    """A queued Job row; kind must be one of JobKind (ValueError otherwise)."""
     return Job.objects.create(
-        kind=kind,
+        kind=JobKind(kind),
         project=project,
         created_by=user if user and user.is_authenticated else None,
         params=params or {},
