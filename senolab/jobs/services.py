@@ -191,3 +191,37 @@ def reap_stale_jobs(now=None) -> int:
             error="worker lost",
         )
     )
+
+
+def run_in_process(
+    job: Job,
+    work: Callable[[Job, Progress], dict | None],
+    *,
+    worker: str,
+    echo: Callable[[float, str], None] | None = None,
+) -> Job:
+    """Run a created job's work here and now (management commands), through run_job: the same
+    row, progress and outcome as a worker's, so /api/jobs/ shows it whoever started it.
+
+    echo also receives every progress report (a command prints them). Ctrl-C cancels the job.
+    """
+
+    def work_with_echo(job: Job, progress: Progress) -> dict | None:
+        if echo is None:
+            return work(job, progress)
+
+        def both(fraction: float, message: str = "") -> None:
+            progress(fraction, message)
+            echo(fraction, message)
+
+        return work(job, both)
+
+    try:
+        return run_job(job.pk, work_with_echo, worker=worker)
+    except KeyboardInterrupt:
+        _announce(
+            Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+                status=JobStatus.CANCELLED, finished_at=timezone.now(), message="Interrupted."
+            )
+        )
+        raise
