@@ -106,3 +106,31 @@ def test_the_jobs_api_declares_the_job_kinds(admin_client):
     kinds = schema["components"]["schemas"]["JobKindEnum"]["enum"]
     assert set(kinds) == set(JobKind.values)
     assert {"ingest", "import_dataset", "train", "evaluate", "predict"} <= set(kinds)
+
+
+def test_progress_lines_follow_the_steps_without_flooding_the_terminal():
+    from senolab.jobs.console import ProgressLines
+
+    # given a progress printer with a frozen clock
+    lines: list[str] = []
+    lines_printer = ProgressLines(lines.append, step=0.1, interval=5.0, clock=lambda: 0.0)
+    # when a thousand items report, each with its own message
+    for done in range(1, 1001):
+        lines_printer(done / 1000, f"item {done}/1000")
+    # then one line as it starts and one per tenth are written, the last one at 100%
+    assert len(lines) == 11
+    assert lines[-1] == "100.0% item 1000/1000"
+
+
+def test_progress_lines_announce_a_new_message_once_the_interval_passed():
+    from senolab.jobs.console import ProgressLines
+
+    # given a printer whose clock moves 6 s per report
+    now = iter(range(0, 600, 6))
+    lines: list[str] = []
+    printer = ProgressLines(lines.append, step=0.5, interval=5.0, clock=lambda: next(now))
+    # when a long stage reports new messages within one step
+    for epoch in range(1, 4):
+        printer(0.1, f"Epoch {epoch}/40")
+    # then each new message is a line of its own
+    assert [line.split()[-1] for line in lines] == ["1/40", "2/40", "3/40"]
