@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from scipy import ndimage
@@ -376,7 +376,7 @@ def _store_synthetic_dicom(project: Project, path: Path) -> Image:
 
 def _owner() -> Any:
     users = get_user_model().objects
-    name = os.environ.get("SENOLAB_ADMIN_USER") or "admin"
+    name = settings.SENOLAB_ADMIN_USER
     return (
         users.filter(username=name).first()
         or users.filter(is_superuser=True).order_by("id").first()
