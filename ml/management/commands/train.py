@@ -16,7 +16,7 @@ from ml import inference, services
 from ml.models import ModelVersion
 from senolab.jobs import services as jobs
 from senolab.jobs.console import ProgressLines
-from senolab.jobs.models import JobStatus
+from senolab.jobs.models import Job, JobStatus
 from senolab.projects.models import Project
 
 
@@ -73,7 +73,7 @@ class Command(BaseCommand):
 
         self.stderr.write(f"training run {run.pk} (job {run.job_id}) started")
         job = jobs.run_in_process(
-            run.job,
+            Job.objects.get(training_run=run),
             services.run_training,
             worker="manage.py train",
             echo=ProgressLines(self.stderr.write),
