@@ -36,7 +36,7 @@ def register_policy(name: str) -> Callable[[Policy], Policy]:
 
 
 def policy_name(project: Project) -> str:
-    name = getattr(settings, "SENOLAB_WORKLIST_POLICY", "") or DEFAULT_POLICY
+    name = settings.SENOLAB_WORKLIST_POLICY or DEFAULT_POLICY
     if name not in POLICIES:
         raise ImproperlyConfigured(
             f"SENOLAB_WORKLIST_POLICY={name!r} is not a worklist policy: {sorted(POLICIES)}"

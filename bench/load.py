@@ -39,7 +39,7 @@ django.setup()
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from senolab.projects.models import Membership, Project
-from senolab.imaging.raster import ingest_raster
+from senolab.imaging.ingest.raster import ingest_raster
 users = [get_user_model().objects.create_user(f"reader{i}", password="load-test-pass-1")
          for i in range(USERS)]
 project = Project.objects.create(name="Load", slug="load")

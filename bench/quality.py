@@ -54,7 +54,7 @@ def dataset_of(recipe: str) -> str:
 
 
 def import_once(projects: dict, key: str):
-    from senolab.imaging.importers import import_dataset
+    from senolab.datasets.importers import import_dataset
     from senolab.imaging.models import DeidentificationKey
     from senolab.projects.models import Project
 

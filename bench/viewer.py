@@ -152,7 +152,7 @@ def prepare(sizes: list[tuple[int, int]], shared: Path, workdir: Path) -> dict[s
             path.unlink()
     slide = None
     if (shared / SLIDE).exists():
-        from senolab.imaging.slides import ingest_slide
+        from senolab.imaging.ingest.slides import ingest_slide
 
         s = ingest_slide(
             project, shared / SLIDE, patient_key="VBENCH-SVS", exam_key="svs-1", user=user

@@ -225,7 +225,7 @@ def evaluate_folder(
     """
     from ml import services
     from ml.snapshots import build_manifest, cases_from_manifest
-    from senolab.imaging.importers import import_dataset
+    from senolab.datasets.importers import import_dataset
 
     tag = uuid.uuid4().hex[:12]
     project = Project.objects.create(name=f"evaluation-{tag}", slug=f"evaluation-{tag}")

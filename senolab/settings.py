@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "senolab.projects",
     "senolab.imaging",
     "senolab.jobs",
+    "senolab.datasets",
     "annotations",
     "ml",
 ]
@@ -186,6 +187,10 @@ SENOLAB_MAX_ARCHIVE_DEPTH = env_int("SENOLAB_MAX_ARCHIVE_DEPTH", 2)
 SENOLAB_MAX_DICOM_BYTES = env_int("SENOLAB_MAX_DICOM_BYTES", 1024**3)
 # Threads that prepare (decode, compress) DICOM items while one commits them; 0 = up to 4.
 SENOLAB_INGEST_THREADS = env_int("SENOLAB_INGEST_THREADS", 0)
+# Keys of files being written by ingest items not yet committed (swept when a worker restarts).
+SENOLAB_INGEST_JOURNAL_DIR = Path(
+    os.environ.get("SENOLAB_INGEST_JOURNAL_DIR", "") or DATA_DIR / "ingest-journal"
+)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_TEMP_DIR = None
@@ -199,13 +204,20 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None  # results live on the Job row, not in Redis
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"ml.*": {"queue": "gpu"}}
+# Training, evaluation and prediction: the queue GPU hosts listen on (concurrency 1).
+SENOLAB_GPU_QUEUE = "gpu"
+CELERY_TASK_ROUTES = {"ml.*": {"queue": SENOLAB_GPU_QUEUE}}
 CELERY_TASK_ACKS_LATE = False  # a killed worker must not replay half-done work by itself
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("SENOLAB_CELERY_EAGER", False)
+
+# Log-in and token endpoints: attempts per client address and user name (the token view's DRF
+# throttle and the log-in middleware, senolab.security.throttle, on the paths below).
+SENOLAB_LOGIN_RATE = os.environ.get("SENOLAB_LOGIN_RATE", "20/min")
+SENOLAB_THROTTLED_PATHS = r"(^|/)(login|token|api-token-auth|auth-token)/?$"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -221,7 +233,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "senolab.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": "20/min"},
+    "DEFAULT_THROTTLE_RATES": {"login": SENOLAB_LOGIN_RATE},
 }
 
 SPECTACULAR_SETTINGS = {
@@ -234,6 +246,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ExamStatusEnum": "senolab.imaging.models.ExamStatus",
         "JobStatusEnum": "senolab.jobs.models.JobStatus",
+        "JobKindEnum": "senolab.jobs.models.JobKind",
         "ReadingStatusEnum": "annotations.models.ReadingStatus",
         "VersionStatusEnum": "ml.models.VersionStatus",
     },
@@ -253,8 +266,8 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy of the app pages (senolab.security.headers); empty means the default.
 SENOLAB_CSP = os.environ.get("SENOLAB_CSP", "")
-# Log-in and token endpoints: attempts per client address and user name.
-SENOLAB_LOGIN_RATE = os.environ.get("SENOLAB_LOGIN_RATE", "20/min")
+# The API documentation pages (Swagger UI) get their own, looser, policy.
+SENOLAB_CSP_DOCS_PREFIX = "/api/docs/"
 if SENOLAB_ENV == "production" and DEBUG:
     raise RuntimeError("SENOLAB_DEBUG must be off when SENOLAB_ENV=production")
 if not DEBUG and (SENOLAB_ENV == "production" or env_bool("SENOLAB_HTTPS", False)):
@@ -281,3 +294,18 @@ LOGGING = {
 
 # Where the ML engine writes model artifacts (below default storage) and reads local checkpoints.
 SENOLAB_MODEL_DIR = Path(os.environ.get("SENOLAB_MODEL_DIR", DATA_DIR / "models"))
+# Device of training and inference jobs; empty: cuda when torch sees a GPU, else cpu.
+SENOLAB_TRAIN_DEVICE = os.environ.get("SENOLAB_TRAIN_DEVICE", "")
+
+# The reading worklist's order: a policy registered in annotations/worklist.py; empty: its default.
+SENOLAB_WORKLIST_POLICY = os.environ.get("SENOLAB_WORKLIST_POLICY", "")
+
+# `manage.py runplatform` (development and single-machine use): where it serves, how many
+# processes it starts, whether it loads the demo, and the admin account it creates.
+SENOLAB_HOST = os.environ.get("SENOLAB_HOST", "127.0.0.1")
+SENOLAB_PORT = env_int("SENOLAB_PORT", 8000)
+SENOLAB_WEB_WORKERS = env_int("SENOLAB_WEB_WORKERS", 2)
+SENOLAB_WORKER_CONCURRENCY = env_int("SENOLAB_WORKER_CONCURRENCY", 2)
+SENOLAB_SKIP_DEMO = env_bool("SENOLAB_SKIP_DEMO", False)
+SENOLAB_ADMIN_USER = os.environ.get("SENOLAB_ADMIN_USER") or "admin"
+SENOLAB_ADMIN_PASSWORD = os.environ.get("SENOLAB_ADMIN_PASSWORD") or ""

@@ -2,13 +2,13 @@ import pytest
 from django.utils import timezone
 
 from senolab.jobs import services
-from senolab.jobs.models import Job, JobStatus
+from senolab.jobs.models import Job, JobKind, JobStatus
 
 pytestmark = pytest.mark.django_db
 
 
 def test_run_job_records_success_with_result_and_full_progress(project):
-    job = services.create_job("test", project=project)
+    job = services.create_job(JobKind.INGEST, project=project)
 
     def work(job, progress):
         progress(0.5, "half way")
@@ -23,7 +23,7 @@ def test_run_job_records_success_with_result_and_full_progress(project):
 
 
 def test_run_job_records_failure_with_message(project):
-    job = services.create_job("test", project=project)
+    job = services.create_job(JobKind.INGEST, project=project)
 
     def work(job, progress):
         raise services.JobFailed("3 of 5 files could not be read")
@@ -35,7 +35,7 @@ def test_run_job_records_failure_with_message(project):
 
 
 def test_cancel_requested_while_running_stops_at_next_progress_report(project):
-    job = services.create_job("test", project=project)
+    job = services.create_job(JobKind.INGEST, project=project)
     reached_end = []
 
     def work(job, progress):
@@ -50,7 +50,7 @@ def test_cancel_requested_while_running_stops_at_next_progress_report(project):
 
 
 def test_a_job_already_claimed_is_not_run_twice(project):
-    job = services.create_job("test", project=project)
+    job = services.create_job(JobKind.INGEST, project=project)
     runs = []
     services.run_job(job.pk, lambda j, p: runs.append(1))
     services.run_job(job.pk, lambda j, p: runs.append(1))
@@ -58,7 +58,7 @@ def test_a_job_already_claimed_is_not_run_twice(project):
 
 
 def test_restarted_worker_fails_the_jobs_it_was_running(project):
-    job = services.create_job("test", project=project)
+    job = services.create_job(JobKind.INGEST, project=project)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, worker="celery@gpu1")
 
     assert services.fail_jobs_of_lost_worker("celery@gpu1") == 1
@@ -69,7 +69,7 @@ def test_restarted_worker_fails_the_jobs_it_was_running(project):
 
 
 def test_stale_running_job_is_reaped(project):
-    job = services.create_job("test", project=project)
+    job = services.create_job(JobKind.INGEST, project=project)
     old = timezone.now() - services.STALE_AFTER * 2
     Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, heartbeat_at=old)
 
@@ -89,3 +89,48 @@ def test_job_endpoint_hides_jobs_of_other_projects(make_user, make_project, clie
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     assert listing.json()["count"] == 0
+
+
+def test_a_job_of_an_undeclared_kind_is_refused(project):
+    # Given a kind that JobKind does not declare
+    # When a job of that kind is created, then it is refused and no row is written
+    with pytest.raises(ValueError):
+        services.create_job("export-everything", project=project)
+    assert not Job.objects.exists()
+
+
+def test_the_jobs_api_declares_the_job_kinds(admin_client):
+    # Given the OpenAPI schema
+    schema = admin_client.get("/api/schema/?format=json").json()
+    # Then the job's kind is an enum of the declared kinds
+    kinds = schema["components"]["schemas"]["JobKindEnum"]["enum"]
+    assert set(kinds) == set(JobKind.values)
+    assert {"ingest", "import_dataset", "train", "evaluate", "predict"} <= set(kinds)
+
+
+def test_progress_lines_follow_the_steps_without_flooding_the_terminal():
+    from senolab.jobs.console import ProgressLines
+
+    # given a progress printer with a frozen clock
+    lines: list[str] = []
+    lines_printer = ProgressLines(lines.append, step=0.1, interval=5.0, clock=lambda: 0.0)
+    # when a thousand items report, each with its own message
+    for done in range(1, 1001):
+        lines_printer(done / 1000, f"item {done}/1000")
+    # then one line as it starts and one per tenth are written, the last one at 100%
+    assert len(lines) == 11
+    assert lines[-1] == "100.0% item 1000/1000"
+
+
+def test_progress_lines_announce_a_new_message_once_the_interval_passed():
+    from senolab.jobs.console import ProgressLines
+
+    # given a printer whose clock moves 6 s per report
+    now = iter(range(0, 600, 6))
+    lines: list[str] = []
+    printer = ProgressLines(lines.append, step=0.5, interval=5.0, clock=lambda: next(now))
+    # when a long stage reports new messages within one step
+    for epoch in range(1, 4):
+        printer(0.1, f"Epoch {epoch}/40")
+    # then each new message is a line of its own
+    assert [line.split()[-1] for line in lines] == ["1/40", "2/40", "3/40"]

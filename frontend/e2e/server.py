@@ -30,8 +30,15 @@ USER = os.environ.get("SENOLAB_E2E_USER", "e2e-reader")
 OTHER = os.environ.get("SENOLAB_E2E_OTHER", "e2e-second")
 # A throw-away database on 127.0.0.1 only: a fixed password is fine (and the tests need it).
 PASSWORD = os.environ.get("SENOLAB_E2E_PASSWORD", "e2e-password-not-secret")
-ISOLATED = ("DATABASE_URL", "REDIS_URL", "SENOLAB_S3_BUCKET", "SENOLAB_MEDIA_ROOT",
-            "SENOLAB_ENV", "SENOLAB_HTTPS", "SENOLAB_MODEL_DIR")
+ISOLATED = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SENOLAB_S3_BUCKET",
+    "SENOLAB_MEDIA_ROOT",
+    "SENOLAB_ENV",
+    "SENOLAB_HTTPS",
+    "SENOLAB_MODEL_DIR",
+)
 
 
 def isolate(data_dir: Path) -> None:
@@ -51,7 +58,7 @@ def prepare(log: Any) -> str:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from senolab.imaging.demo import load_demo
+    from senolab.datasets.demo import load_demo
     from senolab.projects.models import Membership, Role
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -59,13 +66,12 @@ def prepare(log: Any) -> str:
     reader = users.create_user(USER, password=PASSWORD)
     other = users.create_user(OTHER, password=PASSWORD)
     project = load_demo(owner=reader, log=log)
-    Membership.objects.get_or_create(project=project, user=other,
-                                     defaults={"role": Role.ANNOTATOR})
+    Membership.objects.get_or_create(project=project, user=other, defaults={"role": Role.ANNOTATOR})
     svs = Path(settings.SHARED_DATA_DIR) / SVS
     if not svs.exists():
         log(f"no {SVS} under SENOLAB_SHARED_DATA ({settings.SHARED_DATA_DIR}): slide test skips")
         return "none"
-    from senolab.imaging.slides import ingest_slide
+    from senolab.imaging.ingest.slides import ingest_slide
 
     slide = ingest_slide(project, svs, patient_key="E2E-SVS", exam_key="svs-1", user=reader)
     return str(slide.pk)

@@ -18,6 +18,16 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class JobKind(models.TextChoices):
+    """What a job does. Each kind names the service function that runs it."""
+
+    INGEST = "ingest", "DICOM ingest"  # uploads and `manage.py ingest_dicom`
+    IMPORT_DATASET = "import_dataset", "Data set import"  # `manage.py import_dataset`
+    TRAIN = "train", "Training"
+    EVALUATE = "evaluate", "Evaluation"
+    PREDICT = "predict", "Prediction"
+
+
 FINISHED_STATUSES = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 
 
@@ -26,8 +36,7 @@ class Job(models.Model):
     project = models.ForeignKey(
         Project, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
     )
-    # "ingest", "import_dataset", "train", "evaluate", "infer", ...
-    kind = models.CharField(max_length=40, db_index=True)
+    kind = models.CharField(max_length=40, choices=JobKind.choices, db_index=True)
     status = models.CharField(
         max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
     )

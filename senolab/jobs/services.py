@@ -12,7 +12,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from senolab.jobs.models import FINISHED_STATUSES, Job, JobStatus
+from senolab.jobs.models import FINISHED_STATUSES, Job, JobKind, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +45,16 @@ class Progress(Protocol):
 
 
 def create_job(
-    kind: str, *, project=None, user=None, params: dict | None = None, queue: str = "default"
+    kind: JobKind | str,
+    *,
+    project=None,
+    user=None,
+    params: dict | None = None,
+    queue: str = "default",
 ) -> Job:
+    """A queued Job row; kind must be one of JobKind (ValueError otherwise)."""
     return Job.objects.create(
-        kind=kind,
+        kind=JobKind(kind),
         project=project,
         created_by=user if user and user.is_authenticated else None,
         params=params or {},
@@ -185,3 +191,37 @@ def reap_stale_jobs(now=None) -> int:
             error="worker lost",
         )
     )
+
+
+def run_in_process(
+    job: Job,
+    work: Callable[[Job, Progress], dict | None],
+    *,
+    worker: str,
+    echo: Callable[[float, str], None] | None = None,
+) -> Job:
+    """Run a created job's work here and now (management commands), through run_job: the same
+    row, progress and outcome as a worker's, so /api/jobs/ shows it whoever started it.
+
+    echo also receives every progress report (a command prints them). Ctrl-C cancels the job.
+    """
+
+    def work_with_echo(job: Job, progress: Progress) -> dict | None:
+        if echo is None:
+            return work(job, progress)
+
+        def both(fraction: float, message: str = "") -> None:
+            progress(fraction, message)
+            echo(fraction, message)
+
+        return work(job, both)
+
+    try:
+        return run_job(job.pk, work_with_echo, worker=worker)
+    except KeyboardInterrupt:
+        _announce(
+            Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+                status=JobStatus.CANCELLED, finished_at=timezone.now(), message="Interrupted."
+            )
+        )
+        raise

@@ -65,12 +65,12 @@ class SecurityHeadersMiddleware:
 def csp_for(request: HttpRequest, response: HttpResponse) -> str:
     content_type = response.get("Content-Type", "")
     if content_type.startswith(SCRIPT_TYPES) and request.path.startswith(settings.STATIC_URL):
-        return getattr(settings, "SENOLAB_CSP", "") or PAGE_CSP  # the workers' policy
+        return settings.SENOLAB_CSP or PAGE_CSP  # the workers' policy
     if not content_type.startswith("text/html"):
         return FILE_CSP
-    if request.path.startswith(getattr(settings, "SENOLAB_CSP_DOCS_PREFIX", "/api/docs/")):
+    if request.path.startswith(settings.SENOLAB_CSP_DOCS_PREFIX):
         return DOCS_CSP
-    policy = getattr(settings, "SENOLAB_CSP", "") or PAGE_CSP
+    policy = settings.SENOLAB_CSP or PAGE_CSP
     nonce = getattr(request, "csp_nonce", "")
     if nonce and "script-src 'self'" in policy:
         policy = policy.replace("script-src 'self'", f"script-src 'self' 'nonce-{nonce}'", 1)

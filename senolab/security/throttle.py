@@ -18,11 +18,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
-DEFAULT_PATHS = r"(^|/)(login|token|api-token-auth|auth-token)/?$"
-
 
 def parse_rate(rate: str) -> tuple[int, int]:
-    """'20/min' -> (20, 60). Units: s, sec, min, h, hour, day."""
+    """'5/min' -> (5, 60). Units: s, sec, min, h, hour, day."""
     count, _, unit = rate.partition("/")
     seconds = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hour": 3600, "day": 86400}
     return int(count), seconds[unit.strip().lower()]
@@ -33,12 +31,12 @@ class LoginThrottleMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.paths = re.compile(getattr(settings, "SENOLAB_THROTTLED_PATHS", DEFAULT_PATHS))
+        self.paths = re.compile(settings.SENOLAB_THROTTLED_PATHS)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method != "POST" or not self.paths.search(request.path):
             return self.get_response(request)
-        limit, window = parse_rate(getattr(settings, "SENOLAB_LOGIN_RATE", "20/min"))
+        limit, window = parse_rate(settings.SENOLAB_LOGIN_RATE)
         bucket = int(time.time() // window)
         address = request.META.get("REMOTE_ADDR", "")
         # Per address and user name; and per address alone, looser, against name spraying.

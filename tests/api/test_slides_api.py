@@ -11,7 +11,7 @@ import tifffile
 from PIL import Image as PILImage
 
 from senolab.imaging.api import render
-from senolab.imaging.slides import ingest_slide
+from senolab.imaging.ingest.slides import ingest_slide
 
 pytestmark = pytest.mark.django_db
 

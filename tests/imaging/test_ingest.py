@@ -218,7 +218,7 @@ def test_management_command_ingests_and_prints_the_report(tmp_path, project):
     )
     assert "1 images ingested, 0 duplicates" in out.getvalue()
     assert "failed: item 1, file 2: not a DICOM file" in out.getvalue()
-    with pytest.raises(CommandError, match="nothing was ingested"):
+    with pytest.raises(CommandError, match="Nothing was ingested"):
         call_command(
             "ingest_dicom",
             str(tmp_path / "in" / "b.dcm"),
@@ -229,3 +229,37 @@ def test_management_command_ingests_and_prints_the_report(tmp_path, project):
         )
     with pytest.raises(CommandError, match="no project"):
         call_command("ingest_dicom", str(tmp_path), "--project", "nope")
+
+
+def test_ingest_command_runs_as_a_job_that_the_jobs_api_shows(tmp_path, project, owner, client_for):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from senolab.jobs.models import Job, JobKind, JobStatus
+
+    # given a folder of three DICOM files named after a patient
+    for n in range(3):
+        write_dicom(tmp_path / "SMITH^JOHN" / f"{n}.dcm", seed=50 + n)
+    err = StringIO()
+    # when the command ingests it
+    call_command(
+        "ingest_dicom",
+        str(tmp_path / "SMITH^JOHN"),
+        "--project",
+        project.name,
+        stdout=StringIO(),
+        stderr=err,
+    )
+    # then one ingest Job of the project ended succeeded with full progress and its result
+    job = Job.objects.get(project=project)
+    assert (job.kind, job.status, job.progress) == (JobKind.INGEST, JobStatus.SUCCEEDED, 1.0)
+    assert job.result["image_count"] == 3 and job.started_at and job.finished_at
+    # and the command printed progress lines as it went
+    assert "100.0%" in err.getvalue() and str(job.pk) in err.getvalue()
+    # and the job's params name no path (folder names may carry identifiers)
+    assert "SMITH" not in str(job.params)
+    # and the project's owner sees it in /api/jobs/
+    listing = client_for(owner).get(f"/api/jobs/?project={project.pk}").json()
+    assert [row["id"] for row in listing["results"]] == [str(job.pk)]
+    assert listing["results"][0]["kind"] == "ingest"

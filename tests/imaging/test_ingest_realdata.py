@@ -7,8 +7,8 @@ import pydicom
 import pytest
 
 from annotations.models import ExamLabel
+from senolab.datasets.importers import import_dataset
 from senolab.imaging import pixelcache, storage
-from senolab.imaging.importers import import_dataset
 from senolab.imaging.ingest import IngestError
 from senolab.imaging.ingest.service import ingest_dicom_file
 from senolab.imaging.models import Exam, Image, PseudonymEntry

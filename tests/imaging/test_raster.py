@@ -11,13 +11,13 @@ import pytest
 from PIL import Image as PILImage
 
 from senolab.imaging import pixelcache, storage
-from senolab.imaging.models import Exam, Image, PseudonymEntry
-from senolab.imaging.raster import (
+from senolab.imaging.ingest.raster import (
     RasterError,
     ingest_raster,
     ingest_raster_with_sidecar,
     store_raster,
 )
+from senolab.imaging.models import Exam, Image, PseudonymEntry
 
 pytestmark = pytest.mark.django_db
 

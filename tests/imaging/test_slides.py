@@ -10,8 +10,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from senolab.imaging import storage
-from senolab.imaging.models import Exam, Slide
-from senolab.imaging.slides import (
+from senolab.imaging.ingest.slides import (
     WSI_SOP_CLASS,
     SlideError,
     ingest_slide,
@@ -19,6 +18,7 @@ from senolab.imaging.slides import (
     store_slide,
     write_pyramidal_tiff,
 )
+from senolab.imaging.models import Exam, Slide
 
 pytestmark = pytest.mark.django_db
 SECRET = "JANE-DOE-4711"

@@ -9,7 +9,7 @@ import pytest
 
 from senolab.celeryconf import app as celery_app
 from senolab.jobs import services
-from senolab.jobs.models import JobStatus
+from senolab.jobs.models import JobKind, JobStatus
 from tests.integration.jobtasks import STEPS_TASK
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,7 +24,7 @@ def running_with_progress(job) -> bool:
 def test_job_runs_end_to_end_in_a_worker_process(project, start_worker, wait_for_job):
     # given a worker listening to both queues
     worker = start_worker("itest-run@localhost")
-    job = services.create_job("test", project=project, params={"steps": 3}, queue="gpu")
+    job = services.create_job(JobKind.INGEST, project=project, params={"steps": 3}, queue="gpu")
 
     # when the job is enqueued through the broker
     services.enqueue(job, steps_task)
@@ -44,7 +44,7 @@ def test_cancelling_a_running_job_through_the_api_stops_it(
 ):
     # given a long job running in a worker
     start_worker("itest-cancel@localhost")
-    job = services.create_job("test", project=project, params={"steps": 400, "delay": 0.05})
+    job = services.create_job(JobKind.INGEST, project=project, params={"steps": 400, "delay": 0.05})
     services.enqueue(job, steps_task)
     wait_for_job(job.pk, running_with_progress, what="running")
 
@@ -63,7 +63,7 @@ def test_job_of_a_worker_killed_mid_job_is_failed_when_the_worker_restarts(
 ):
     # given a job running in a worker (main process and pool) that is then SIGKILLed
     worker = start_worker("itest-kill@localhost")
-    job = services.create_job("test", project=project, params={"steps": 400, "delay": 0.05})
+    job = services.create_job(JobKind.INGEST, project=project, params={"steps": 400, "delay": 0.05})
     services.enqueue(job, steps_task)
     wait_for_job(job.pk, running_with_progress, what="running")
     worker.kill()
@@ -84,7 +84,7 @@ def test_job_whose_pool_process_is_killed_fails_while_the_worker_lives_on(
 ):
     # given a prefork worker whose pool process runs a long job
     worker = start_worker("itest-pool@localhost", pool="prefork")
-    job = services.create_job("test", project=project, params={"steps": 400, "delay": 0.05})
+    job = services.create_job(JobKind.INGEST, project=project, params={"steps": 400, "delay": 0.05})
     services.enqueue(job, steps_task)
     wait_for_job(job.pk, running_with_progress, what="running")
 

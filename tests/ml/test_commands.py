@@ -20,8 +20,10 @@ from tests.ml_engine.test_recipes_and_splits import REQUIRED
 TINY = ["--epochs", "2", "--input-size", "32", "--batch-size", "8"]
 
 
-def train(project: Project, recipe: str = "busi-malignancy") -> tuple[str, ModelVersion]:
-    out, err = io.StringIO(), io.StringIO()
+def train(
+    project: Project, recipe: str = "busi-malignancy", err: io.StringIO | None = None
+) -> tuple[str, ModelVersion]:
+    out, err = io.StringIO(), err or io.StringIO()
     call_command(
         "train",
         "--project",
@@ -62,6 +64,21 @@ def test_train_wait_registers_a_version_with_lineage_and_prints_its_id_last(make
     assert run.job.progress == 1.0
 
 
+@pytest.mark.slow
+def test_train_wait_prints_progress_lines_as_it_trains(make_case_project):
+    # given a tiny project and a two-epoch recipe
+    project = make_case_project(n_patients=6, exams_per_patient=2)
+    err = io.StringIO()
+    # when it is trained and waited for
+    train(project, err=err)
+    # then each epoch was announced with its progress, in order, before the end
+    lines = err.getvalue().splitlines()
+    epochs = [line for line in lines if "Epoch" in line]
+    assert [line.split("Epoch ")[1] for line in epochs] == ["1/2", "2/2"]
+    percents = [float(line.split("%")[0]) for line in lines if "%" in line.split()[0]]
+    assert len(percents) >= 4 and percents == sorted(percents)
+
+
 def test_train_of_unknown_project_or_recipe_fails_with_a_message(make_case_project):
     from django.core.management.base import CommandError
 
@@ -88,7 +105,9 @@ def write_busi(root: Path, per_class: int = 4) -> Path:
 
 
 @pytest.mark.slow
-def test_evaluate_writes_flat_metrics_and_leaves_no_throwaway_project(make_case_project, tmp_path):
+def test_evaluate_writes_flat_metrics_prints_progress_and_leaves_no_throwaway_project(
+    make_case_project, tmp_path
+):
     # given a trained version and an external BUSI-layout folder
     project = make_case_project(n_patients=10, exams_per_patient=2)
     _, version = train(project)
@@ -96,7 +115,7 @@ def test_evaluate_writes_flat_metrics_and_leaves_no_throwaway_project(make_case_
     before = sorted(p.name for p in folder.rglob("*"))
     projects = set(Project.objects.values_list("pk", flat=True))
     # when it is evaluated there
-    out = tmp_path / "metrics.json"
+    out, err = tmp_path / "metrics.json", io.StringIO()
     call_command(
         "evaluate",
         "--model-version",
@@ -107,6 +126,7 @@ def test_evaluate_writes_flat_metrics_and_leaves_no_throwaway_project(make_case_
         "--json",
         str(out),
         stdout=io.StringIO(),
+        stderr=err,
     )
     # then the JSON has the flat keys over all 8 cases, and nothing else remains
     metrics = json.loads(out.read_text())
@@ -115,3 +135,6 @@ def test_evaluate_writes_flat_metrics_and_leaves_no_throwaway_project(make_case_
         assert key in metrics
     assert set(Project.objects.values_list("pk", flat=True)) == projects
     assert sorted(p.name for p in folder.rglob("*")) == before
+    # and it said how far it was as it went
+    assert "importing the busi data set" in err.getvalue()
+    assert "100.0% Evaluated" in err.getvalue()

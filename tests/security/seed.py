@@ -24,8 +24,8 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from senolab.imaging import storage
+from senolab.imaging.ingest.raster import ingest_raster
 from senolab.imaging.models import ClinicalRecord, Series
-from senolab.imaging.raster import ingest_raster
 from senolab.jobs.models import Job
 from senolab.projects.models import Membership, Project, Role
 
@@ -94,7 +94,7 @@ def seed_project(name: str, tag: str, members: dict[str, Any]) -> Seeded:
     """A project with members, an exam (image + slide), a finding with a mask mark, a label,
     a clinical record, a job, and one generic row of every other project model."""
     from annotations.models import ExamLabel, Finding, FindingVersion, Mark
-    from senolab.imaging.slides import ingest_slide, write_pyramidal_tiff
+    from senolab.imaging.ingest.slides import ingest_slide, write_pyramidal_tiff
 
     canary = f"CANARY{tag}"
     project = Project.objects.create(

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from senolab.imaging.raster import ingest_raster
+from senolab.imaging.ingest.raster import ingest_raster
 from tests.security.operations import api_operations
 
 CLIENTS = 8

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from django.test import Client
 
+from senolab.imaging.ingest.raster import ingest_raster
 from senolab.imaging.models import Slide
-from senolab.imaging.raster import ingest_raster
 
 pytestmark = pytest.mark.django_db
 

@@ -2,6 +2,7 @@
 
 Imports PATH (read only) into a throw-away project, evaluates the version on every imported
 case with ground truth, writes the flat metrics as JSON, and deletes the project and its files.
+Progress lines go to stderr as the evaluation runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ml import inference
 from ml.models import ModelVersion
+from senolab.jobs.console import ProgressLines
 
 FORMATS = ("mini-mias", "busi", "medmnist", "dicom")
 
@@ -34,9 +36,14 @@ class Command(BaseCommand):
             raise CommandError(f"no model version {options['model_version']}")
         if not Path(options["path"]).exists():
             raise CommandError("the data set path does not exist")
+        self.stderr.write(f"importing the {options['format']} data set into a throw-away project")
         try:
             metrics = inference.evaluate_folder(
-                version, options["format"], options["path"], device=options["device"]
+                version,
+                options["format"],
+                options["path"],
+                device=options["device"],
+                progress=ProgressLines(self.stderr.write),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc

@@ -2,7 +2,8 @@
 
 Without --wait the run is queued on the `gpu` Celery queue and its ids are printed. With --wait
 the training runs in this process (same code path as the worker: a Job row, progress, atomic
-registration), so scripts need no running worker; the model version id is printed last.
+registration), so scripts need no running worker; progress lines go to stderr as it trains, and
+the model version id is printed last on stdout.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from django.core.management.base import BaseCommand, CommandError
 from ml import inference, services
 from ml.models import ModelVersion
 from senolab.jobs import services as jobs
-from senolab.jobs.models import JobStatus
+from senolab.jobs.console import ProgressLines
+from senolab.jobs.models import Job, JobStatus
 from senolab.projects.models import Project
 
 
@@ -69,10 +71,13 @@ class Command(BaseCommand):
             self.stdout.write(f"training run {run.pk} queued as job {run.job_id}")
             return
 
-        def work(job, progress):
-            return services.run_training(job, progress)
-
-        job = jobs.run_job(run.job_id, work, worker="manage.py train")
+        self.stderr.write(f"training run {run.pk} (job {run.job_id}) started")
+        job = jobs.run_in_process(
+            Job.objects.get(training_run=run),
+            services.run_training,
+            worker="manage.py train",
+            echo=ProgressLines(self.stderr.write),
+        )
         services.mirror_run_status(job)
         if job.status != JobStatus.SUCCEEDED:
             raise CommandError(f"training {job.status}: {job.message}")

@@ -6,6 +6,8 @@ an exam matches once however many of its images match and the count query stays 
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -23,6 +25,12 @@ from senolab.imaging.models import (
 )
 
 MAX_ID = 2**31 - 1
+
+
+def _related(name: str) -> Any:
+    """The model behind a reverse relation of Exam. Labels and findings belong to the
+    annotations app, which depends on imaging: reached through the relation, never imported."""
+    return Exam._meta.get_field(name).related_model
 
 
 def _id(field: str) -> django_filters.NumberFilter:
@@ -67,18 +75,14 @@ class ExamFilter(django_filters.FilterSet):
         return queryset.filter(_exists_image(view=value))
 
     def by_birads(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        # Labels and findings belong to the annotations app; imported lazily so the imaging
-        # API does not depend on it at import time.
-        from annotations.models import ExamLabel, Finding
-
-        labelled = Exists(ExamLabel.objects.filter(exam=OuterRef("pk"), birads=value))
-        found = Exists(Finding.objects.filter(exam=OuterRef("pk"), birads=value, deleted=False))
+        labelled = Exists(_related("labels").objects.filter(exam=OuterRef("pk"), birads=value))
+        found = Exists(
+            _related("findings").objects.filter(exam=OuterRef("pk"), birads=value, deleted=False)
+        )
         return queryset.filter(Q(labelled) | Q(found))
 
     def by_density(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        from annotations.models import ExamLabel
-
-        labelled = Exists(ExamLabel.objects.filter(exam=OuterRef("pk"), density=value))
+        labelled = Exists(_related("labels").objects.filter(exam=OuterRef("pk"), density=value))
         recorded = Exists(ClinicalRecord.objects.filter(exam=OuterRef("pk"), breast_density=value))
         return queryset.filter(Q(labelled) | Q(recorded))
 

@@ -108,7 +108,7 @@ def tile_bounds(slide: Slide, level: int, col: int, row: int) -> tuple[int, int,
 def _open(slide: Slide):
     """H2's cached reader when it exists; tiffslide on the stored file otherwise."""
     try:
-        from senolab.imaging.slides import open_slide
+        from senolab.imaging.ingest.slides import open_slide
     except ImportError:  # pragma: no cover - the slides module ships with the platform
         return _open_direct(slide.storage_key)
     return open_slide(slide)

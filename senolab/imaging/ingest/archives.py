@@ -45,8 +45,8 @@ class ArchiveLimits:
         return cls(
             max_expanded_bytes=int(settings.SENOLAB_MAX_ARCHIVE_EXPANDED_BYTES),
             max_members=int(settings.SENOLAB_MAX_ARCHIVE_MEMBERS),
-            max_ratio=int(getattr(settings, "SENOLAB_MAX_ARCHIVE_RATIO", 200)),
-            max_depth=int(getattr(settings, "SENOLAB_MAX_ARCHIVE_DEPTH", 2)),
+            max_ratio=int(settings.SENOLAB_MAX_ARCHIVE_RATIO),
+            max_depth=int(settings.SENOLAB_MAX_ARCHIVE_DEPTH),
         )
 
 

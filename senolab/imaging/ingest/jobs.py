@@ -1,4 +1,5 @@
-"""Ingest as a Job: uploads are staged in media storage, a worker ingests them, then deletes them.
+"""Ingest as a Job: uploads are staged in media storage, a worker ingests them, then deletes them;
+`manage.py ingest_dicom` runs the same kind of Job in its own process on local paths.
 
 Staged uploads live under `incoming/` (outside every project's folder) under generated keys;
 the client's file names are never kept. The Job row's params name the staged keys; its result
@@ -10,17 +11,22 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 
 from senolab.imaging import storage
-from senolab.jobs.models import Job
-from senolab.jobs.services import JobFailed, Progress
+from senolab.jobs.models import Job, JobKind
+from senolab.jobs.services import JobFailed, Progress, create_job, run_in_process
 
-JOB_KIND = "ingest"
+if TYPE_CHECKING:
+    from senolab.imaging.ingest.service import IngestReport
+    from senolab.projects.models import Project
+
+JOB_KIND = JobKind.INGEST
 STAGING_PREFIX = "incoming"
 
 
@@ -79,14 +85,44 @@ def run_ingest_job(job: Job, progress: Progress) -> dict[str, Any]:
         discard_staged(keys)
         _mark_discarded(job)
     report.failed[:0] = [tuple(r) for r in job.params.get("rejected", [])]
+    return ingest_result(job, report)
+
+
+def ingest_result(job: Job, report: IngestReport) -> dict[str, Any]:
+    """The result of an ingest Job; JobFailed when nothing went in (the result, which says why
+    for each item, is kept on the row all the same)."""
     result = report.as_result()
     if report.failed and not report.images and not report.duplicates:
-        # Nothing went in: the job failed, and its result still says why for each item.
         Job.objects.filter(pk=job.pk).update(result=result)
         first = report.failed[0]
         more = f" (and {len(report.failed) - 1} more)" if len(report.failed) > 1 else ""
         raise JobFailed(f"Nothing was ingested. {first[0]}: {first[1]}{more}")
     return result
+
+
+def ingest_paths_in_process(
+    project: Project,
+    paths: list[Path],
+    *,
+    echo: Callable[[float, str], None] | None = None,
+    worker: str = "manage.py ingest_dicom",
+) -> tuple[Job, IngestReport | None]:
+    """Ingest local files, folders and zips here and now as an ingest Job (no worker needed), so
+    that /api/jobs/ shows its progress as it shows an upload's. The params hold the number of
+    paths, never the paths (folder names may carry identifiers)."""
+    from senolab.imaging.ingest.service import ingest_paths
+
+    reports: list[IngestReport] = []
+
+    def work(job: Job, progress: Progress) -> dict[str, Any]:
+        reports.append(ingest_paths(project, paths, progress=progress))
+        return ingest_result(job, reports[0])
+
+    job = create_job(
+        JobKind.INGEST, project=project, params={"paths": len(paths), "started_by": worker}
+    )
+    job = run_in_process(job, work, worker=worker, echo=echo)
+    return job, (reports[0] if reports else None)
 
 
 def check_upload(upload: IO[bytes], size: int) -> str:

@@ -32,10 +32,7 @@ SUFFIX = ".keys"
 
 
 def journal_dir() -> Path:
-    path = Path(
-        getattr(settings, "SENOLAB_INGEST_JOURNAL_DIR", "")
-        or Path(settings.DATA_DIR) / "ingest-journal"
-    )
+    path = Path(settings.SENOLAB_INGEST_JOURNAL_DIR)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

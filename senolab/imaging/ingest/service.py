@@ -40,7 +40,6 @@ from senolab.projects.models import Project
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-DEFAULT_MAX_DICOM_BYTES = 1 << 30
 
 
 @dataclass
@@ -100,7 +99,7 @@ class _Duplicate(Exception):
 
 
 def max_dicom_bytes() -> int:
-    return int(getattr(settings, "SENOLAB_MAX_DICOM_BYTES", DEFAULT_MAX_DICOM_BYTES))
+    return int(settings.SENOLAB_MAX_DICOM_BYTES)
 
 
 def read_limited(path: Path) -> bytes:
@@ -246,7 +245,7 @@ def _encode(ds: Any) -> bytes:
 
 
 def prepare_threads() -> int:
-    configured = int(getattr(settings, "SENOLAB_INGEST_THREADS", 0) or 0)
+    configured = int(settings.SENOLAB_INGEST_THREADS or 0)
     return configured if configured > 0 else max(1, min(4, os.cpu_count() or 1))
 
 

@@ -1,8 +1,9 @@
 """`manage.py ingest_dicom PATH... --project NAME`: ingest DICOM files, folders and zips now.
 
-Runs in this process (no worker needed) and prints the report: new images, duplicates,
-skipped side files and every failed item with its reason. Exits non-zero when items failed
-and nothing went in.
+Runs in this process (no worker needed) as an ingest Job, so /api/jobs/ and the UI show its
+progress like an upload's; prints progress lines as it goes, then the report: new images,
+duplicates, skipped side files and every failed item with its reason. Exits non-zero when items
+failed and nothing went in.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from senolab.jobs.console import ProgressLines
+from senolab.jobs.models import JobStatus
 from senolab.projects.models import Project
 
 
@@ -23,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, help="project name")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from senolab.imaging.ingest.service import ingest_paths
+        from senolab.imaging.ingest.jobs import ingest_paths_in_process  # pydicom loads here
 
         project = Project.objects.filter(name=options["project"]).first()
         if project is None:
@@ -32,21 +35,17 @@ class Command(BaseCommand):
         missing = [str(n) for n, p in enumerate(paths, start=1) if not p.exists()]
         if missing:
             raise CommandError(f"no file or folder at path number {', '.join(missing)}")
-        last = [-1]
-
-        def progress(fraction: float, message: str) -> None:
-            step = int(fraction * 10)
-            if step != last[0]:
-                last[0] = step
-                self.stderr.write(f"{fraction:6.1%} {message}")
-
-        report = ingest_paths(project, paths, progress=progress)
-        self.stdout.write(
-            f"{len(report.images)} images ingested, {report.duplicates} "
-            f"duplicates, {report.skipped} side files skipped, "
-            f"{len(report.failed)} failed"
+        job, report = ingest_paths_in_process(
+            project, paths, echo=ProgressLines(self.stderr.write, step=0.1)
         )
-        for label, message in report.failed:
-            self.stdout.write(f"  failed: {label}: {message}")
-        if report.failed and not report.images and not report.duplicates:
-            raise CommandError("nothing was ingested")
+        if report is not None:
+            self.stdout.write(
+                f"{len(report.images)} images ingested, {report.duplicates} "
+                f"duplicates, {report.skipped} side files skipped, "
+                f"{len(report.failed)} failed"
+            )
+            for label, message in report.failed:
+                self.stdout.write(f"  failed: {label}: {message}")
+        self.stderr.write(f"job {job.pk}: {job.status}")
+        if job.status != JobStatus.SUCCEEDED:
+            raise CommandError(job.message or f"ingest {job.status}")

@@ -38,21 +38,19 @@ class Command(BaseCommand):
     help = "Run web server, Celery workers (default, gpu), beat and Redis; Ctrl-C stops them."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--host", default=os.environ.get("SENOLAB_HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("SENOLAB_PORT", 8000)))
+        parser.add_argument("--host", default=settings.SENOLAB_HOST)
+        parser.add_argument("--port", type=int, default=settings.SENOLAB_PORT)
         parser.add_argument(
             "--no-demo",
             action="store_true",
-            default=os.environ.get("SENOLAB_SKIP_DEMO", "").lower() in {"1", "true", "yes"},
+            default=settings.SENOLAB_SKIP_DEMO,
             help="Do not load the demo project (also SENOLAB_SKIP_DEMO=1).",
         )
-        parser.add_argument(
-            "--web-workers", type=int, default=int(os.environ.get("SENOLAB_WEB_WORKERS", 2))
-        )
+        parser.add_argument("--web-workers", type=int, default=settings.SENOLAB_WEB_WORKERS)
         parser.add_argument(
             "--worker-concurrency",
             type=int,
-            default=int(os.environ.get("SENOLAB_WORKER_CONCURRENCY", 2)),
+            default=settings.SENOLAB_WORKER_CONCURRENCY,
         )
         parser.add_argument("--stop-timeout", type=float, default=10.0)
 
@@ -324,8 +322,8 @@ def _ensure_admin(data_dir: Path) -> tuple[str, str, str, str]:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    username = os.environ.get("SENOLAB_ADMIN_USER") or "admin"
-    password = os.environ.get("SENOLAB_ADMIN_PASSWORD") or ""
+    username = settings.SENOLAB_ADMIN_USER
+    password = settings.SENOLAB_ADMIN_PASSWORD
     source = "from SENOLAB_ADMIN_PASSWORD"
     password_file = data_dir / PASSWORD_FILE
     user_model = get_user_model()
@@ -340,7 +338,7 @@ def _ensure_admin(data_dir: Path) -> tuple[str, str, str, str]:
     if user is None:
         user = user_model.objects.create_superuser(username=username, email="", password=password)
     elif password and not user.check_password(password):
-        if os.environ.get("SENOLAB_ADMIN_PASSWORD"):
+        if settings.SENOLAB_ADMIN_PASSWORD:
             user.set_password(password)
             user.save(update_fields=["password"])
         else:

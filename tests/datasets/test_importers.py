@@ -7,9 +7,9 @@ import pytest
 from PIL import Image as PILImage
 
 from annotations.models import ExamLabel, Finding, Mark
+from senolab.datasets.importers import import_dataset
+from senolab.datasets.importers.mias import parse_info
 from senolab.imaging import storage
-from senolab.imaging.importers import import_dataset
-from senolab.imaging.importers.mias import parse_info
 from senolab.imaging.models import ClinicalRecord, Image
 
 pytestmark = pytest.mark.django_db
@@ -177,8 +177,50 @@ def test_import_command_creates_the_project_and_prints_a_summary(db, tmp_path, c
     assert "busi: 3 images" in out and "0 failed" in out
 
 
+def test_import_command_runs_as_a_job_that_the_jobs_api_shows(
+    project, owner, tmp_path, capsys, client_for
+):
+    from django.core.management import call_command
+
+    from senolab.jobs.models import Job, JobKind, JobStatus
+
+    # given a BUSI tree and a project
+    _busi_tree(tmp_path)
+    # when the command imports it
+    call_command("import_dataset", str(tmp_path), "--format", "busi", "--project", project.name)
+    # then one import_dataset Job of the project ended succeeded with full progress
+    job = Job.objects.get(project=project)
+    assert (job.kind, job.status, job.progress) == (
+        JobKind.IMPORT_DATASET,
+        JobStatus.SUCCEEDED,
+        1.0,
+    )
+    assert job.result["image_count"] == 3 and job.params["format"] == "busi"
+    # and the command printed progress lines as it went
+    assert "100.0%" in capsys.readouterr().err
+    # and the owner sees the job in /api/jobs/
+    listing = client_for(owner).get("/api/jobs/?kind=import_dataset").json()
+    assert [row["id"] for row in listing["results"]] == [str(job.pk)]
+
+
+def test_import_command_of_a_missing_folder_fails_its_job_with_the_reason(project, tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from senolab.jobs.models import Job, JobStatus
+
+    # when the command is pointed at a folder that does not exist
+    with pytest.raises(CommandError, match="no file or folder"):
+        call_command(
+            "import_dataset", str(tmp_path / "nope"), "--format", "busi", "--project", project.name
+        )
+    # then its Job failed with the same reason
+    job = Job.objects.get(project=project)
+    assert job.status == JobStatus.FAILED and "no file or folder" in job.message
+
+
 def test_slides_folder_imports_each_slide_once(project, tmp_path):
-    from senolab.imaging.slides import write_pyramidal_tiff
+    from senolab.imaging.ingest.slides import write_pyramidal_tiff
 
     # given a folder with two slides and a text file
     write_pyramidal_tiff(tmp_path / "a.tif", np.zeros((64, 64, 3), np.uint8))
@@ -193,9 +235,9 @@ def test_slides_folder_imports_each_slide_once(project, tmp_path):
 
 
 def test_mimbcd_label_tables_label_each_modality_and_breast(project, tmp_path):
-    from senolab.imaging.importers.base import ImportReport
-    from senolab.imaging.importers.dicom import apply_label_tables
-    from senolab.imaging.raster import exam_for
+    from senolab.datasets.importers.base import ImportReport
+    from senolab.datasets.importers.dicom import apply_label_tables
+    from senolab.imaging.ingest.raster import exam_for
 
     # given a patient (by its DICOM PatientID) with an MRI and an ultrasound exam
     pid = "9cfd047c-14f1-45c3-aadc-02ec90feeae9"

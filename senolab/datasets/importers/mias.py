@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from senolab.imaging import storage
-from senolab.imaging.importers.base import (
+from senolab.datasets.importers.base import (
     ImportReport,
     Progress,
     add_reference_finding,
     report_progress,
     set_reference_label,
 )
+from senolab.imaging import storage
+from senolab.imaging.ingest.raster import RasterError, store_raster
 from senolab.imaging.models import ClinicalRecord
-from senolab.imaging.raster import RasterError, store_raster
 from senolab.projects.models import Project
 
 DENSITY = {"F": "A", "G": "B", "D": "C"}

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from annotations.models import ExamLabel, Finding, Mark
-from senolab.imaging.importers import import_dataset
+from senolab.datasets.importers import import_dataset
+from senolab.imaging.ingest.slides import ingest_slide, open_slide
 from senolab.imaging.models import Image, Patient, Slide
-from senolab.imaging.slides import ingest_slide, open_slide
 
 pytestmark = [pytest.mark.django_db, pytest.mark.realdata]
 

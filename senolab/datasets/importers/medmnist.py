@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from senolab.imaging import storage
-from senolab.imaging.importers.base import (
+from senolab.datasets.importers.base import (
     ImportReport,
     Progress,
     report_progress,
     set_reference_label,
 )
-from senolab.imaging.raster import RasterError, store_raster
+from senolab.imaging import storage
+from senolab.imaging.ingest.raster import RasterError, store_raster
 from senolab.projects.models import Project
 
 SPLITS = ("train", "val", "test")

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from scipy import ndimage
 
 from annotations.models import Finding, Source
+from senolab.datasets.importers.base import add_reference_finding, mask_mark, set_reference_label
 from senolab.imaging import storage
-from senolab.imaging.importers.base import add_reference_finding, mask_mark, set_reference_label
 from senolab.imaging.models import ClinicalRecord, Exam, Image
 from senolab.projects.models import Membership, Project, Role
 from senolab.projects.schema import BIRADS
@@ -376,7 +376,7 @@ def _store_synthetic_dicom(project: Project, path: Path) -> Image:
 
 def _owner() -> Any:
     users = get_user_model().objects
-    name = os.environ.get("SENOLAB_ADMIN_USER") or "admin"
+    name = settings.SENOLAB_ADMIN_USER
     return (
         users.filter(username=name).first()
         or users.filter(is_superuser=True).order_by("id").first()
@@ -488,7 +488,7 @@ def _mammogram_truth(
 
 
 def _load_ultrasound(project: Project, user: Any) -> None:
-    from senolab.imaging.raster import store_raster
+    from senolab.imaging.ingest.raster import store_raster
 
     pixels, mask = ultrasound(np.random.default_rng(5))
     with storage.files_with_rows() as batch:
@@ -525,7 +525,7 @@ def _load_ultrasound(project: Project, user: Any) -> None:
 
 
 def _load_slide(project: Project, workdir: Path, user: Any) -> None:
-    from senolab.imaging.slides import store_slide, write_pyramidal_tiff
+    from senolab.imaging.ingest.slides import store_slide, write_pyramidal_tiff
 
     pixels, outline = slide_pixels(np.random.default_rng(7))
     path = workdir / "demo-slide.tiff"

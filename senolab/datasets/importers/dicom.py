@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from senolab.imaging.importers.base import (
+from senolab.datasets.importers.base import (
     ImportReport,
     Progress,
     report_progress,

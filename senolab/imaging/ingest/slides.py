@@ -26,8 +26,8 @@ import tiffslide
 from django.core.files.storage import default_storage
 
 from senolab.imaging import storage
+from senolab.imaging.ingest.raster import exam_for
 from senolab.imaging.models import Slide
-from senolab.imaging.raster import exam_for
 from senolab.projects.models import Project
 
 SLIDE_SUFFIXES = {".svs": "svs", ".tif": "tiff", ".tiff": "tiff"}

@@ -1,4 +1,8 @@
-"""`manage.py import_dataset --format busi PATH --project NAME [--create]`: import and summarise."""
+"""`manage.py import_dataset --format busi PATH --project NAME [--create]`: import and summarise.
+
+Runs in this process (no worker needed) as an import_dataset Job, so /api/jobs/ and the UI show
+its progress; prints progress lines as it goes, then the summary.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from senolab.imaging.importers import FORMATS, import_dataset
+from senolab.datasets.importers import FORMATS
+from senolab.datasets.services import import_dataset_in_process
+from senolab.jobs.console import ProgressLines
+from senolab.jobs.models import JobStatus
 from senolab.projects.models import Membership, Project, Role
 
 
@@ -25,6 +32,11 @@ class Command(BaseCommand):
         parser.add_argument("--owner", help="username made owner of a created project")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        user = None
+        if options.get("owner"):
+            user = get_user_model().objects.filter(username=options["owner"]).first()
+            if user is None:
+                raise CommandError(f"no user named '{options['owner']}'")
         project = Project.objects.filter(name=options["project"]).first()
         if project is None:
             if not options["create"]:
@@ -32,24 +44,17 @@ class Command(BaseCommand):
             project = Project.objects.create(
                 name=options["project"], slug=slugify(options["project"])[:100] or "project"
             )
-            owner = options.get("owner")
-            if owner:
-                user = get_user_model().objects.filter(username=owner).first()
-                if user is None:
-                    raise CommandError(f"no user named '{owner}'")
+            if user is not None:
                 Membership.objects.create(project=project, user=user, role=Role.OWNER)
-        last = [-1]
-
-        def progress(fraction: float, message: str) -> None:
-            step = int(fraction * 20)
-            if step != last[0]:
-                last[0] = step
-                self.stderr.write(f"{fraction:6.1%} {message}")
-
-        try:
-            report = import_dataset(project, options["format"], options["path"], progress=progress)
-        except (ValueError, FileNotFoundError) as exc:
-            raise CommandError(str(exc)) from exc
-        self.stdout.write(report.summary())
-        if report.failed and not report.images and not report.slides and not report.duplicates:
-            raise CommandError("nothing was imported")
+        job, report = import_dataset_in_process(
+            project,
+            options["format"],
+            options["path"],
+            user=user,
+            echo=ProgressLines(self.stderr.write),
+        )
+        if report is not None:
+            self.stdout.write(report.summary())
+        self.stderr.write(f"job {job.pk}: {job.status}")
+        if job.status != JobStatus.SUCCEEDED:
+            raise CommandError(job.message or f"import {job.status}")

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from senolab.imaging import storage
-from senolab.imaging.importers.base import (
+from senolab.datasets.importers.base import (
     ImportReport,
     Progress,
     add_reference_finding,
@@ -23,7 +22,8 @@ from senolab.imaging.importers.base import (
     report_progress,
     set_reference_label,
 )
-from senolab.imaging.raster import RasterError, decode_raster, store_raster
+from senolab.imaging import storage
+from senolab.imaging.ingest.raster import RasterError, decode_raster, store_raster
 from senolab.projects.models import Project
 
 CLASSES = ("benign", "malignant", "normal")

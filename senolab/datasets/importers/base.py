@@ -30,6 +30,24 @@ class ImportReport:
     duplicates: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
 
+    @property
+    def nothing_imported(self) -> bool:
+        return bool(self.failed) and not self.images and not self.slides and not self.duplicates
+
+    def as_result(self) -> dict[str, Any]:
+        """The Job result: counts, and the first failures as {"item", "message"}."""
+        return {
+            "format": self.format,
+            "image_count": len(self.images),
+            "slide_count": len(self.slides),
+            "exam_count": len(self.exams),
+            "findings": self.findings,
+            "labels": self.labels,
+            "duplicates": self.duplicates,
+            "failed_count": len(self.failed),
+            "failed": [{"item": item, "message": message} for item, message in self.failed[:200]],
+        }
+
     def summary(self) -> str:
         parts = [
             f"{self.format}: {len(self.images)} images",

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DatasetsConfig(AppConfig):
+    name = "senolab.datasets"
+    label = "datasets"
+    verbose_name = "Data sets: public-dataset importers and the synthetic demo"
