@@ -281,3 +281,4 @@ LOGGING = {
 
 # Where the ML engine writes model artifacts (below default storage) and reads local checkpoints.
 SENOLAB_MODEL_DIR = Path(os.environ.get("SENOLAB_MODEL_DIR", DATA_DIR / "models"))
+SENOLAB_TRAIN_DEVICE = os.environ.get("SENOLAB_TRAIN_DEVICE", "auto")  # auto: cuda if torch has it
