@@ -49,7 +49,7 @@ def recipe_names_without_torch() -> list[str]:
 
 def default_device() -> str:
     """settings.SENOLAB_TRAIN_DEVICE; "auto" (or empty) is cuda when torch sees one, else cpu."""
-    configured = str(getattr(settings, "SENOLAB_TRAIN_DEVICE", "") or "auto")
+    configured = settings.SENOLAB_TRAIN_DEVICE or "auto"
     if configured != "auto":
         return configured
     import torch
