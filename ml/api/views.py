@@ -28,6 +28,7 @@ from ml.api import serializers as s
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.services import engine, evaluation, prediction, registry, training
 from ml.services.errors import MLServiceError
+from senolab.api.errors import errors
 from senolab.imaging import storage
 from senolab.jobs.api.serializers import JobSerializer
 from senolab.jobs.models import JobStatus
@@ -86,7 +87,10 @@ class TrainingRunViewSet(
         )
         return filter_by_project(qs, self.request.user)
 
-    @extend_schema(request=s.TrainingRunCreateSerializer, responses=s.TrainingRunSerializer)
+    @extend_schema(
+        request=s.TrainingRunCreateSerializer,
+        responses={201: s.TrainingRunSerializer, **errors(400, 401, 403, 404)},
+    )
     def create(self, request: Request, *args, **kwargs) -> Response:
         body = s.TrainingRunCreateSerializer(data=request.data)
         valid = body.is_valid()
@@ -138,19 +142,26 @@ class ModelVersionViewSet(
             else s.ModelVersionSerializer
         )
 
-    @extend_schema(request=None, responses=s.ModelVersionDetailSerializer)
+    @extend_schema(
+        request=None, responses={200: s.ModelVersionDetailSerializer, **errors(401, 403, 404)}
+    )
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         version = registry.activate(self.get_object())
         return Response(s.ModelVersionDetailSerializer(version).data)
 
-    @extend_schema(request=None, responses=s.ModelVersionDetailSerializer)
+    @extend_schema(
+        request=None, responses={200: s.ModelVersionDetailSerializer, **errors(401, 403, 404)}
+    )
     @action(detail=True, methods=["post"])
     def retire(self, request: Request, pk: str | None = None) -> Response:
         version = registry.retire(self.get_object())
         return Response(s.ModelVersionDetailSerializer(version).data)
 
-    @extend_schema(request=s.PredictRequestSerializer, responses=JobSerializer)
+    @extend_schema(
+        request=s.PredictRequestSerializer,
+        responses={202: JobSerializer, **errors(400, 401, 403, 404)},
+    )
     @action(detail=True, methods=["post"])
     def predict(self, request: Request, pk: str | None = None) -> Response:
         version = self.get_object()
@@ -167,7 +178,10 @@ class ModelVersionViewSet(
             raise refused(exc) from exc
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=s.EvaluateRequestSerializer, responses=JobSerializer)
+    @extend_schema(
+        request=s.EvaluateRequestSerializer,
+        responses={202: JobSerializer, **errors(400, 401, 403, 404)},
+    )
     @action(detail=True, methods=["post"])
     def evaluate(self, request: Request, pk: str | None = None) -> Response:
         version = self.get_object()
@@ -193,7 +207,7 @@ class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_queryset(self):
         return filter_by_project(Prediction.objects.all(), self.request.user)
 
-    @extend_schema(responses={(200, "image/png"): bytes})
+    @extend_schema(responses={(200, "image/png"): bytes, **errors(401, 404)})
     @action(detail=True, methods=["get"])
     def heatmap(self, request: Request, pk: str | None = None) -> HttpResponse:
         prediction = self.get_object()
