@@ -10,7 +10,8 @@
 - `results`: metrics as plain JSON values.
 - `errors`: the domain errors these raise for requests they refuse (the API turns them into 400s).
 
-Dependencies run one way: engine, results and errors depend on nothing here; snapshots on engine
-types only; registry on results; training, evaluation and prediction on the rest. Celery tasks
-(ml.tasks) import the services; the services enqueue tasks by name and never import ml.tasks.
+Dependencies run one way: engine, results and errors depend on nothing here; snapshots on
+errors (and the engine's torch-free types); registry on results; training, evaluation and
+prediction on the rest. Celery tasks (ml.tasks) import the services; the services enqueue tasks
+by name and never import ml.tasks (tests/ml/test_services_package.py keeps both rules).
 """
