@@ -37,7 +37,7 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
-from ml.inference import FLAT_METRIC_KEYS  # noqa: E402
+from ml.services.evaluation import FLAT_METRIC_KEYS  # noqa: E402
 
 SHARED = Path(os.environ.get("SENOLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DATASETS = {  # recipe prefix -> (importer format, path under the shared data)
@@ -80,16 +80,16 @@ def import_once(projects: dict, key: str):
 
 
 def train_one(project, recipe: str, overrides: dict) -> dict:
-    from ml import services
     from ml.engine.recipes import load_recipe
     from ml.models import ModelVersion
+    from ml.services import training
     from senolab.jobs import services as jobs
 
     if overrides and max(load_recipe(recipe).input_size) > QUICK_MAX_SIDE:
         overrides = {**overrides, "input_size": [QUICK_MAX_SIDE, QUICK_MAX_SIDE]}
-    run = services.start_training(project, recipe, enqueue=False, overrides=overrides)
+    run = training.start_training(project, recipe, enqueue=False, overrides=overrides)
     started = time.perf_counter()
-    job = jobs.run_job(run.job_id, services.run_training, worker="bench")
+    job = jobs.run_job(run.job_id, training.run_training, worker="bench")
     seconds = time.perf_counter() - started
     version = ModelVersion.objects.filter(training_run=run).first()
     if version is None:
@@ -134,7 +134,7 @@ def fmt(row: dict) -> str:
 
 
 def main() -> None:
-    from ml.inference import recipe_names_without_torch
+    from ml.services.engine import recipe_names_without_torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(

@@ -1,10 +1,11 @@
 """Keep TrainingRun.status true when a run's job was finished outside the ML code.
 
-The worker finishing a training settles its run itself (ml.services.run_training); a job failed
-because its worker died, by the reaper, or cancelled while still queued, is finished by the jobs
-app, which knows nothing of runs. It announces those bulk finishes (`jobs_finished_elsewhere`,
-after the commit), and the runs take their job's final status at once; a (re)starting worker
-settles them too, for finishes that happened while no process was there to hear the signal.
+The worker finishing a training settles its run itself (ml.services.training.run_training); a
+job failed because its worker died, by the reaper, or cancelled while still queued, is finished by
+the jobs app, which knows nothing of runs. It announces those bulk finishes
+(`jobs_finished_elsewhere`, after the commit), and the runs take their job's final status at once;
+a (re)starting worker settles them too, for finishes that happened while no process was there to
+hear the signal.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from celery.signals import worker_ready
 from django.dispatch import receiver
 
+from ml.services import training
 from senolab.jobs.services import jobs_finished_elsewhere
 
 logger = logging.getLogger(__name__)
@@ -22,9 +24,7 @@ logger = logging.getLogger(__name__)
 
 @receiver(jobs_finished_elsewhere)
 def settle_runs_when_jobs_finish_elsewhere(sender: Any = None, **kwargs: Any) -> int:
-    from ml import services
-
-    return services.settle_runs_of_finished_jobs()
+    return training.settle_runs_of_finished_jobs()
 
 
 @worker_ready.connect

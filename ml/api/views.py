@@ -5,6 +5,9 @@ are 404): any member (viewer up) reads runs, versions, curves and predictions. S
 training, activating or retiring a version, and evaluate/predict jobs need reviewer or owner:
 they spend the shared GPU queue and decide which model the project's readers see, which is a
 review decision, not an annotation one. Cancelling goes through /api/jobs/{id}/cancel/.
+
+The services raise domain errors (ml.services.errors) for requests they refuse; `refused` turns
+them into the API's 400 with the error's message under the field it concerns.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ml import inference, services
 from ml.api import serializers as s
 from ml.models import ModelVersion, Prediction, TrainingRun
+from ml.services import engine, evaluation, prediction, registry, training
+from ml.services.errors import MLServiceError
+from senolab.api.errors import errors
 from senolab.imaging import storage
 from senolab.jobs.api.serializers import JobSerializer
 from senolab.jobs.models import JobStatus
@@ -34,6 +39,11 @@ from senolab.projects.permissions import ProjectRolePermission, filter_by_projec
 TRAIN_ROLE = Role.REVIEWER
 
 
+def refused(exc: MLServiceError) -> ValidationError:
+    """A service's refusal as a 400 in the API's error format (senolab/api/errors.py)."""
+    return ValidationError({exc.field: [str(exc)]})
+
+
 class RecipeListView(APIView):
     """The training recipes shipped with the engine (files under ml/recipes/)."""
 
@@ -41,7 +51,7 @@ class RecipeListView(APIView):
 
     @extend_schema(responses=s.RecipeListSerializer)
     def get(self, request: Request) -> Response:
-        return Response({"recipes": inference.recipe_descriptions()})
+        return Response({"recipes": engine.recipe_descriptions()})
 
 
 class TrainingRunFilter(filters.FilterSet):
@@ -77,7 +87,10 @@ class TrainingRunViewSet(
         )
         return filter_by_project(qs, self.request.user)
 
-    @extend_schema(request=s.TrainingRunCreateSerializer, responses=s.TrainingRunSerializer)
+    @extend_schema(
+        request=s.TrainingRunCreateSerializer,
+        responses={201: s.TrainingRunSerializer, **errors(400, 401, 403, 404)},
+    )
     def create(self, request: Request, *args, **kwargs) -> Response:
         body = s.TrainingRunCreateSerializer(data=request.data)
         valid = body.is_valid()
@@ -89,20 +102,17 @@ class TrainingRunViewSet(
             raise ValidationError(body.errors)
         project = body.validated_data["project"]
         require_role(request.user, project, TRAIN_ROLE)
-        recipe = body.validated_data["recipe"]
-        if recipe not in inference.recipe_names_without_torch():
-            raise ValidationError({"recipe": f"Unknown recipe {recipe!r}; see /api/recipes/."})
-        parent = body.validated_data.get("parent_version")
-        if parent is not None and parent.project_id != project.pk:
-            raise ValidationError({"parent_version": "No such model version in this project."})
-        run = services.start_training(
-            project,
-            recipe,
-            user=request.user,
-            seed=body.validated_data["seed"],
-            ground_truth=body.validated_data["ground_truth"],
-            parent=parent,
-        )
+        try:
+            run = training.start_training(
+                project,
+                body.validated_data["recipe"],
+                user=request.user,
+                seed=body.validated_data["seed"],
+                ground_truth=body.validated_data["ground_truth"],
+                parent=body.validated_data.get("parent_version"),
+            )
+        except MLServiceError as exc:
+            raise refused(exc) from exc
         return Response(s.TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -132,39 +142,52 @@ class ModelVersionViewSet(
             else s.ModelVersionSerializer
         )
 
-    @extend_schema(request=None, responses=s.ModelVersionDetailSerializer)
+    @extend_schema(
+        request=None, responses={200: s.ModelVersionDetailSerializer, **errors(401, 403, 404)}
+    )
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
-        version = services.activate(self.get_object())
+        version = registry.activate(self.get_object())
         return Response(s.ModelVersionDetailSerializer(version).data)
 
-    @extend_schema(request=None, responses=s.ModelVersionDetailSerializer)
+    @extend_schema(
+        request=None, responses={200: s.ModelVersionDetailSerializer, **errors(401, 403, 404)}
+    )
     @action(detail=True, methods=["post"])
     def retire(self, request: Request, pk: str | None = None) -> Response:
-        version = services.retire(self.get_object())
+        version = registry.retire(self.get_object())
         return Response(s.ModelVersionDetailSerializer(version).data)
 
-    @extend_schema(request=s.PredictRequestSerializer, responses=JobSerializer)
+    @extend_schema(
+        request=s.PredictRequestSerializer,
+        responses={202: JobSerializer, **errors(400, 401, 403, 404)},
+    )
     @action(detail=True, methods=["post"])
     def predict(self, request: Request, pk: str | None = None) -> Response:
         version = self.get_object()
         body = s.PredictRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = inference.start_prediction(
-            version,
-            body.validated_data["exams"],
-            explain=body.validated_data["explain"],
-            user=request.user,
-        )
+        try:
+            job = prediction.start_prediction(
+                version,
+                body.validated_data["exams"],
+                explain=body.validated_data["explain"],
+                user=request.user,
+            )
+        except MLServiceError as exc:
+            raise refused(exc) from exc
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=s.EvaluateRequestSerializer, responses=JobSerializer)
+    @extend_schema(
+        request=s.EvaluateRequestSerializer,
+        responses={202: JobSerializer, **errors(400, 401, 403, 404)},
+    )
     @action(detail=True, methods=["post"])
     def evaluate(self, request: Request, pk: str | None = None) -> Response:
         version = self.get_object()
         body = s.EvaluateRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = inference.start_evaluation(version, body.validated_data["split"], user=request.user)
+        job = evaluation.start_evaluation(version, body.validated_data["split"], user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -175,7 +198,8 @@ class PredictionFilter(filters.FilterSet):
 
 
 class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Model outputs per image, with their Grad-CAM heatmap as a PNG."""
+    """Model outputs per image, with their map as a PNG (a probability map for segmentation and
+    detection models, a Grad-CAM for classifiers)."""
 
     serializer_class = s.PredictionSerializer
     filterset_class = PredictionFilter
@@ -183,7 +207,7 @@ class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_queryset(self):
         return filter_by_project(Prediction.objects.all(), self.request.user)
 
-    @extend_schema(responses={(200, "image/png"): bytes})
+    @extend_schema(responses={(200, "image/png"): bytes, **errors(401, 404)})
     @action(detail=True, methods=["get"])
     def heatmap(self, request: Request, pk: str | None = None) -> HttpResponse:
         prediction = self.get_object()

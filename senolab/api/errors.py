@@ -1,4 +1,9 @@
-"""One JSON error format for the whole API: {"error": {"code", "message", "detail"}}."""
+"""One JSON error format for the whole API: {"error": {"code", "message", "detail"}}.
+
+`exception_handler` writes it for every error raised in an API view (settings.REST_FRAMEWORK);
+senolab.security.errors does the same for answers Django gives before a view runs; `errors()`
+documents it in the OpenAPI schema, per status code, for the views' extend_schema.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -21,6 +27,37 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The upload is larger than this server accepts."
     default_code = "too_large"
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable, e.g. invalid, not_found, conflict.")
+    message = serializers.CharField(help_text="One sentence a person understands.")
+    detail = serializers.JSONField(help_text="Per field messages for invalid input, else details.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error answer of the API (schema only)."""
+
+    error = ErrorBodySerializer()
+
+
+ERRORS = {
+    400: "Invalid input; error.detail says which field and why.",
+    401: "Not logged in.",
+    403: "Your role in the project does not allow this.",
+    404: "No such object in your projects.",
+    409: "The request conflicts with the stored state; error.message says how.",
+}
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """One OpenAPI error response with the API's error body."""
+    return OpenApiResponse(response=ErrorSerializer, description=description)
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses of these error status codes, each with the API's error body."""
+    return {code: error_response(ERRORS[code]) for code in codes}
 
 
 def _message(detail: Any) -> str:

@@ -16,7 +16,7 @@ from annotations.models import ExamLabel, Finding, Mark, Source
 from senolab.imaging import storage
 from senolab.imaging.models import Exam, Image, Patient, Series
 from senolab.imaging.pixelcache import write_pixel_cache
-from senolab.imaging.raster import ingest_raster
+from senolab.imaging.ingest.raster import ingest_raster
 from senolab.projects.models import Membership, Project, Role
 
 PASSWORD = "test-pass-123"

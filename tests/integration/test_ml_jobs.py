@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from ml import services
 from ml.models import ModelVersion, TrainingRun
+from ml.services import training
 from senolab.imaging.models import Patient
 from senolab.jobs.models import JobStatus
 from tests.factories import case_exam
@@ -48,7 +48,7 @@ def test_cancelled_training_job_ends_cancelled_with_no_model_version(
 ):
     # given a long training running in a worker on the gpu queue
     start_worker("itest-ml-cancel@localhost")
-    run = services.start_training(training_project, "busi-malignancy", user=owner, overrides=LONG)
+    run = training.start_training(training_project, "busi-malignancy", user=owner, overrides=LONG)
     wait_for_job(run.job_id, in_epochs, timeout=240, what="training epochs")
     # when its owner cancels it through the jobs API
     assert client_for(owner).post(f"/api/jobs/{run.job_id}/cancel/").status_code == 200
@@ -67,7 +67,7 @@ def test_training_worker_killed_mid_run_leaves_failed_job_and_no_model_version(
 ):
     # given a long training running in a worker that is then SIGKILLed
     worker = start_worker("itest-ml-kill@localhost")
-    run = services.start_training(training_project, "busi-malignancy", user=owner, overrides=LONG)
+    run = training.start_training(training_project, "busi-malignancy", user=owner, overrides=LONG)
     wait_for_job(run.job_id, in_epochs, timeout=240, what="training epochs")
     worker.kill()
     # when the worker comes back under the same name

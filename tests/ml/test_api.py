@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from ml.models import ModelVersion, TrainingRun, VersionStatus
@@ -196,3 +198,59 @@ def test_run_pages_show_progress_polling_and_loss_curves_to_members_only(
     client.force_login(make_user("outsider"))
     assert client.get(f"/ml/runs/{run.pk}/").status_code == 404
     assert RECIPE.encode() not in client.get("/ml/runs/").content
+
+
+def test_refusals_of_the_services_are_400s_in_the_api_error_format(
+    client_for, members, team_project, make_project
+):
+    # Given a version of this project, and an exam and a version of another project
+    from senolab.imaging.models import Exam, Patient
+
+    version = make_version(team_project)
+    other = make_project("Other", owner=members["owner"])
+    foreign_version = make_version(other)
+    patient = Patient.objects.create(project=other, pseudonym="SNL-9")
+    foreign_exam = Exam.objects.create(project=other, patient=patient, study_uid="2.25.77")
+    client = client_for(members["owner"])
+    # When the owner trains from a parent of another project, or predicts on a foreign exam
+    parent = client.post(
+        "/api/training-runs/",
+        {"project": team_project.pk, "recipe": RECIPE, "parent_version": foreign_version.pk},
+        format="json",
+    )
+    predict = client.post(
+        f"/api/model-versions/{version.pk}/predict/", {"exams": [foreign_exam.pk]}, format="json"
+    )
+    # Then each is a 400 naming the field, with the service's message, and nothing was queued
+    assert parent.status_code == 400
+    assert parent.json()["error"]["detail"] == {
+        "parent_version": ["No such model version in this project."]
+    }
+    assert predict.status_code == 400
+    assert predict.json()["error"]["message"] == ("exams: Some exams do not exist in this project.")
+    assert not Job.objects.exists()
+
+
+def test_a_started_training_sends_the_train_task_on_the_gpu_queue_after_commit(
+    client_for, members, team_project, monkeypatch, django_capture_on_commit_callbacks
+):
+    # Given the Celery task the services enqueue by name (they never import ml.tasks)
+    from ml import tasks
+
+    sent = []
+
+    def apply_async(args, kwargs=None, **options):
+        sent.append((list(args), options.get("queue")))
+        return SimpleNamespace(id="celery-id")
+
+    monkeypatch.setattr(tasks.train_task, "apply_async", apply_async)
+    # When a reviewer starts a training and the request's transaction commits
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(members["reviewer"]).post(
+            "/api/training-runs/", {"project": team_project.pk, "recipe": RECIPE}, format="json"
+        )
+    # Then that task was sent once, for the run's job, on the gpu queue
+    assert response.status_code == 201
+    run = TrainingRun.objects.get(pk=response.json()["id"])
+    assert sent == [([str(run.job_id)], "gpu")]
+    assert Job.objects.get(pk=run.job_id).celery_task_id == "celery-id"

@@ -1,11 +1,11 @@
-"""Prediction and evaluation jobs with the real engine: provenance and Grad-CAM per image."""
+"""Prediction and evaluation jobs with the real engine: provenance and a map per image."""
 
 from __future__ import annotations
 
 import pytest
 
-from ml import inference
 from ml.models import Prediction
+from ml.services import evaluation, prediction
 from senolab.imaging.models import Exam
 from senolab.jobs.services import run_job
 from tests.ml.test_commands import train
@@ -24,8 +24,8 @@ def test_prediction_job_stores_predictions_with_version_and_heatmap_apart_from_f
     exams = list(Exam.objects.filter(project=project).values_list("pk", flat=True)[:3])
     findings_before = Finding.objects.count()
     # when a predict job runs on three exams with explanations
-    job = inference.start_prediction(version, exams, explain=True, user=owner)
-    job = run_job(job.pk, inference.run_prediction)
+    job = prediction.start_prediction(version, exams, explain=True, user=owner)
+    job = run_job(job.pk, prediction.run_prediction)
     # then each image has one prediction of that version with a heatmap; findings are untouched
     assert job.status == "succeeded", job.message
     predictions = list(Prediction.objects.filter(job=job))
@@ -43,7 +43,7 @@ def test_prediction_job_stores_predictions_with_version_and_heatmap_apart_from_f
 def test_evaluation_job_reports_the_flat_metrics_on_the_snapshot_test_split(make_case_project):
     project = make_case_project(n_patients=10, exams_per_patient=2)
     _, version = train(project)
-    job = run_job(inference.start_evaluation(version, "test").pk, inference.run_evaluation)
+    job = run_job(evaluation.start_evaluation(version, "test").pk, evaluation.run_evaluation)
     assert job.status == "succeeded", job.message
     assert job.result["metrics"]["n"] == version.metrics["n"]
     assert job.result["metrics"]["auc"] == pytest.approx(version.metrics["auc"], abs=1e-6)

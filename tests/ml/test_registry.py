@@ -9,9 +9,9 @@ from unittest import mock
 
 import pytest
 
-from ml import services
 from ml.models import ModelVersion
-from ml.snapshots import build_snapshot
+from ml.services import registry, training
+from ml.services.snapshots import build_snapshot
 from senolab.imaging import storage
 from senolab.jobs.services import JobFailed
 
@@ -28,7 +28,7 @@ def stored_model_files(project_id: int) -> list[str]:
 @pytest.fixture
 def run_and_result(make_case_project, tmp_path):
     project = make_case_project(n_patients=4, exams_per_patient=1)
-    run = services.start_training(project, "busi-malignancy", enqueue=False)
+    run = training.start_training(project, "busi-malignancy", enqueue=False)
     run.snapshot = build_snapshot(project)
     run.save()
     artifact = tmp_path / "model.pt"
@@ -48,7 +48,7 @@ def run_and_result(make_case_project, tmp_path):
 
 def test_registered_version_points_at_a_stored_artifact_with_its_checksum(run_and_result):
     run, recipe, result = run_and_result
-    version = services.register_version(run, recipe, result)
+    version = registry.register_version(run, recipe, result)
     assert storage.sha256_of(storage.read(version.artifact_key)) == result.sha256
     assert version.snapshot_hash == run.snapshot.content_hash
     assert version.temperature == pytest.approx(1.2)
@@ -59,7 +59,7 @@ def test_artifact_that_fails_its_checksum_is_not_registered(run_and_result):
     Path(result.artifact_path).write_bytes(b"tampered")
     before = stored_model_files(run.project_id)
     with pytest.raises(JobFailed, match="checksum"):
-        services.register_version(run, recipe, result)
+        registry.register_version(run, recipe, result)
     assert not ModelVersion.objects.exists()
     assert stored_model_files(run.project_id) == before
 
@@ -69,7 +69,7 @@ def test_failure_while_writing_the_row_removes_the_stored_artifact(run_and_resul
     before = stored_model_files(run.project_id)
     with mock.patch.object(ModelVersion.objects, "create", side_effect=RuntimeError("db down")):
         with pytest.raises(RuntimeError):
-            services.register_version(run, recipe, result)
+            registry.register_version(run, recipe, result)
     assert not ModelVersion.objects.exists()
     assert stored_model_files(run.project_id) == before
 
@@ -80,7 +80,7 @@ def test_project_with_runs_and_versions_can_be_deleted_but_a_used_snapshot_canno
     from senolab.projects.models import Project
 
     run, recipe, result = run_and_result
-    services.register_version(run, recipe, result)
+    registry.register_version(run, recipe, result)
     with pytest.raises(RestrictedError):
         run.snapshot.delete()
     Project.objects.get(pk=run.project_id).delete()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ml import services
 from ml.models import TrainingRun
+from ml.services import training
 from senolab.jobs import services as jobs
 from senolab.jobs.models import Job, JobStatus
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def queued_run(make_case_project, owner):
     project = make_case_project(n_patients=2, exams_per_patient=1, owner=owner)
-    return services.start_training(project, "busi-malignancy", user=owner, enqueue=False)
+    return training.start_training(project, "busi-malignancy", user=owner, enqueue=False)
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_the_run_is_settled_before_its_job_is_finished(queued_run, monkeypatch, 
     def work(job, progress):
         raise raised
 
-    monkeypatch.setattr(services, "_run_training", work)
+    monkeypatch.setattr(training, "_run_training", work)
     real_finish = jobs._finish
 
     def finish(job, status, **kwargs):
@@ -42,7 +42,7 @@ def test_the_run_is_settled_before_its_job_is_finished(queued_run, monkeypatch, 
         return real_finish(job, status, **kwargs)
 
     monkeypatch.setattr(jobs, "_finish", finish)
-    job = jobs.run_job(queued_run.job_id, services.run_training, worker="test")
+    job = jobs.run_job(queued_run.job_id, training.run_training, worker="test")
     # Then the run was final before the job was, and both agree
     assert job.status == final
     assert seen["run"] == final
@@ -54,19 +54,19 @@ def test_runs_of_jobs_finished_elsewhere_take_the_jobs_status(queued_run):
     # Given a run whose job was cancelled while queued (no worker ever ran it) and one whose
     # worker died (the jobs app failed the job; the run still says running)
     jobs.request_cancel(Job.objects.get(pk=queued_run.job_id))
-    other = services.start_training(queued_run.project, "busi-malignancy", enqueue=False)
+    other = training.start_training(queued_run.project, "busi-malignancy", enqueue=False)
     TrainingRun.objects.filter(pk=other.pk).update(status=JobStatus.RUNNING)
     Job.objects.filter(pk=other.job_id).update(status=JobStatus.RUNNING, worker="w@host")
     jobs.fail_jobs_of_lost_worker("w@host")
     # When the runs are settled (as a starting worker does)
-    assert services.settle_runs_of_finished_jobs() == 2
+    assert training.settle_runs_of_finished_jobs() == 2
     # Then each run has its job's status and finish time; a second pass changes nothing
     for run in (queued_run, other):
         run.refresh_from_db()
         job = Job.objects.get(pk=run.job_id)
         assert (run.status, run.finished_at) == (job.status, job.finished_at)
     assert queued_run.status == JobStatus.CANCELLED and other.status == JobStatus.FAILED
-    assert services.settle_runs_of_finished_jobs() == 0
+    assert training.settle_runs_of_finished_jobs() == 0
 
 
 def test_the_reaper_settles_a_run_as_it_fails_its_job(

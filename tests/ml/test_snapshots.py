@@ -6,7 +6,7 @@ import pytest
 
 from annotations.models import ExamLabel
 from ml.models import DatasetSnapshot
-from ml.snapshots import build_snapshot, snapshot_cases
+from ml.services.snapshots import build_snapshot, snapshot_cases
 
 
 def test_snapshot_splits_by_patient_so_no_patient_is_on_two_sides(make_case_project):

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ml import inference
 from ml.models import ModelVersion
+from ml.services import evaluation
 from senolab.jobs.console import ProgressLines
 
 FORMATS = ("mini-mias", "busi", "medmnist", "dicom")
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             raise CommandError("the data set path does not exist")
         self.stderr.write(f"importing the {options['format']} data set into a throw-away project")
         try:
-            metrics = inference.evaluate_folder(
+            metrics = evaluation.evaluate_folder(
                 version,
                 options["format"],
                 options["path"],
@@ -47,7 +47,7 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        flat = {k: metrics[k] for k in inference.FLAT_METRIC_KEYS if metrics.get(k) is not None}
+        flat = {k: metrics[k] for k in evaluation.FLAT_METRIC_KEYS if metrics.get(k) is not None}
         # Curves and per-class figures are kept beside the flat keys for whoever wants them.
         extra = {k: v for k, v in metrics.items() if k not in flat}
         out = {**flat, "model_version": version.pk, "recipe": version.recipe, "extra": extra}

@@ -12,8 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ml import inference, services
 from ml.models import ModelVersion
+from ml.services import engine as inference  # aliases keep the call sites of a parallel change
+from ml.services import training as services
+from ml.services.results import flat_metrics
 from senolab.jobs import services as jobs
 from senolab.jobs.console import ProgressLines
 from senolab.jobs.models import Job, JobStatus
@@ -82,7 +84,7 @@ class Command(BaseCommand):
         if job.status != JobStatus.SUCCEEDED:
             raise CommandError(f"training {job.status}: {job.message}")
         version = ModelVersion.objects.get(training_run=run)
-        metrics = services._flat(version.metrics)
+        metrics = flat_metrics(version.metrics)
         shown = {
             k: metrics[k]
             for k in ("n", "auc", "auc_ci", "sensitivity", "specificity", "dice", "froc")

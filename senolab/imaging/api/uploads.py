@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from senolab.api.errors import PayloadTooLarge
+from senolab.api.errors import PayloadTooLarge, errors
 from senolab.imaging.ingest import IngestError
 from senolab.imaging.ingest.jobs import (
     JOB_KIND,
@@ -32,7 +32,6 @@ from senolab.imaging.ingest.jobs import (
 from senolab.imaging.tasks import ingest_task
 from senolab.jobs.api.serializers import JobSerializer
 from senolab.jobs.services import create_job, enqueue
-from senolab.projects.api.views import errors
 from senolab.projects.models import Project, Role
 from senolab.projects.permissions import require_role
 

@@ -37,6 +37,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from senolab.api.errors import errors
 from senolab.imaging import storage
 from senolab.imaging.api import filters, render
 from senolab.imaging.api.serializers import (
@@ -58,7 +59,6 @@ from senolab.imaging.models import (
     Series,
     Slide,
 )
-from senolab.projects.api.views import errors
 from senolab.projects.models import Project, Role
 from senolab.projects.permissions import (
     ProjectRolePermission,

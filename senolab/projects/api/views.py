@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import cast
 
 from django.contrib.auth import authenticate
+from django.db import transaction
 from django.db.models import OuterRef, ProtectedError, QuerySet, RestrictedError, Subquery
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -22,7 +23,8 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from senolab.api.errors import Conflict
+from senolab.api.errors import Conflict, error_response, errors
+from senolab.imaging import storage
 from senolab.projects.api.serializers import (
     MembershipSerializer,
     ProjectSerializer,
@@ -36,17 +38,6 @@ from senolab.projects.permissions import (
     require_role,
 )
 
-ERRORS = {
-    400: OpenApiResponse(description="Invalid input; error.detail says which field and why."),
-    401: OpenApiResponse(description="Not logged in."),
-    403: OpenApiResponse(description="Your role in the project does not allow this."),
-    404: OpenApiResponse(description="No such object in your projects."),
-}
-
-
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: ERRORS[code] for code in codes}
-
 
 @extend_schema_view(
     list=extend_schema(responses={200: ProjectSerializer(many=True), **errors(401)}),
@@ -58,7 +49,7 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         responses={
             204: None,
             **errors(401, 403, 404),
-            409: OpenApiResponse(description="Records that must be kept block the deletion."),
+            409: error_response("Records that must be kept block the deletion."),
         }
     ),
 )
@@ -74,8 +65,12 @@ class ProjectViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "created_at"]
 
     def perform_destroy(self, instance: Project) -> None:
+        """Delete the project's rows, then, once that commits, every file it stored."""
         try:
-            instance.delete()
+            with transaction.atomic():
+                project_id = instance.pk
+                instance.delete()
+                storage.delete_project_files(project_id)
         except (ProtectedError, RestrictedError) as exc:
             # Rows other apps keep on purpose (e.g. training snapshots) block the deletion.
             raise Conflict(
@@ -179,9 +174,9 @@ class TokenView(APIView):
         request=TokenRequestSerializer,
         responses={
             200: TokenSerializer,
-            400: ERRORS[400],
-            401: OpenApiResponse(description="Wrong username or password."),
-            429: OpenApiResponse(description="Too many attempts; try again later."),
+            **errors(400),
+            401: error_response("Wrong username or password."),
+            429: error_response("Too many attempts; try again later."),
         },
         auth=[],
     )

@@ -25,7 +25,9 @@ from django.db.models import Prefetch
 
 from annotations.models import ExamLabel, Finding, Mark, Source
 from ml.engine.cases import Case, ImageRef, Lesion
+from ml.engine.splits import split_cases
 from ml.models import DatasetSnapshot
+from ml.services.errors import NothingToTrain
 from senolab.imaging import storage
 from senolab.imaging.models import ClinicalRecord, Exam, Image
 from senolab.imaging.pixelcache import read_pixels
@@ -316,8 +318,6 @@ def split_assignment(
     cases: list[Case], seed: int, fractions: Iterable[float], stratify_key: str
 ) -> dict[str, str]:
     """case key -> split name, by patient, through the engine's split_cases (no torch)."""
-    from ml.engine.splits import split_cases
-
     parts = split_cases(
         cases,
         seed=seed,
@@ -360,7 +360,7 @@ def build_snapshot(
     if require_label:
         manifest = [e for e in manifest if require_label in e["labels"]]
     if not manifest:
-        raise ValueError("No annotated exams with images to snapshot.")
+        raise NothingToTrain("No annotated exams with images to snapshot.")
     digest = content_hash(manifest)
     existing = DatasetSnapshot.objects.filter(
         project=project,
@@ -398,3 +398,29 @@ def build_snapshot(
             created_by=user,
         )
     return snapshot
+
+
+def build_snapshot_for(
+    project: Project, recipe: Any, *, seed: int = 0, ground_truth: str = "any", user=None
+) -> DatasetSnapshot:
+    # Classifiers learn a case label; segmentation and detection learn masks and lesions, so
+    # their "label" only names what is outlined and every case is kept (normals are negatives).
+    label = getattr(recipe, "label", "") or ""
+    classifier = getattr(recipe, "task", "") == "classification"
+    return build_snapshot(
+        project,
+        ground_truth=ground_truth,
+        seed=seed,
+        stratify_key=label if classifier else "abnormal",
+        require_label=label if classifier else "",
+        user=user,
+    )
+
+
+def split_of(snapshot: DatasetSnapshot) -> dict[str, list]:
+    """The snapshot's cases grouped by split name, as the engine's train() takes them."""
+    cases = snapshot_cases(snapshot)
+    out: dict[str, list] = {"train": [], "val": [], "test": []}
+    for case in cases:
+        out.setdefault(snapshot.split[case.key], []).append(case)
+    return out
