@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "senolab.imaging",
     "senolab.jobs",
     "senolab.datasets",
+    "senolab.audit",
     "annotations",
     "ml",
 ]
@@ -244,6 +245,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a "status" with different choices; name each set after its model.
     "ENUM_NAME_OVERRIDES": {
+        "AuditActionEnum": "senolab.audit.models.AuditAction",
         "ExamStatusEnum": "senolab.imaging.models.ExamStatus",
         "JobStatusEnum": "senolab.jobs.models.JobStatus",
         "JobKindEnum": "senolab.jobs.models.JobKind",
@@ -268,6 +270,8 @@ X_FRAME_OPTIONS = "DENY"
 SENOLAB_CSP = os.environ.get("SENOLAB_CSP", "")
 # The API documentation pages (Swagger UI) get their own, looser, policy.
 SENOLAB_CSP_DOCS_PREFIX = "/api/docs/"
+# Days the access audit log keeps a row before the daily purge deletes it; 0 keeps rows forever.
+SENOLAB_AUDIT_RETENTION_DAYS = env_int("SENOLAB_AUDIT_RETENTION_DAYS", 2190)
 if SENOLAB_ENV == "production" and DEBUG:
     raise RuntimeError("SENOLAB_DEBUG must be off when SENOLAB_ENV=production")
 if not DEBUG and (SENOLAB_ENV == "production" or env_bool("SENOLAB_HTTPS", False)):

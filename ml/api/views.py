@@ -29,6 +29,7 @@ from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.services import engine, evaluation, prediction, registry, training
 from ml.services.errors import MLServiceError
 from senolab.api.errors import errors
+from senolab.audit import services as audit
 from senolab.imaging import storage
 from senolab.jobs.api.serializers import JobSerializer
 from senolab.jobs.models import JobStatus
@@ -148,6 +149,7 @@ class ModelVersionViewSet(
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         version = registry.activate(self.get_object())
+        audit.record_model_activation(request, version)
         return Response(s.ModelVersionDetailSerializer(version).data)
 
     @extend_schema(
