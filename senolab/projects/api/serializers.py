@@ -28,6 +28,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "description",
             "label_schema",
             "clinical_schema",
+            "hide_reference",
             "created_at",
             "role",
         ]
