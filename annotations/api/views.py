@@ -1,7 +1,9 @@
 """Findings (with marks), their versions, mask images and exam labels.
 
 Every query goes through the project filter, so another project's rows are 404; writing needs
-the annotator role, reading the viewer role.
+the annotator role, reading the viewer role. In a project that hides reference data (blind
+reading), viewers and annotators get no reference finding, mark mask or label: to them those
+rows do not exist (404). Reference findings can be changed only by owners (403 for others).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class FindingViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):
         qs = filter_by_project(Finding.objects.all(), self.request.user)
+        qs = services.without_hidden_reference(qs, self.request.user)
         return qs.select_related("exam").prefetch_related("marks")
 
     def get_object(self) -> Finding:
@@ -179,7 +182,11 @@ class MarkMaskView(APIView):
     def get(self, request: Request, pk: int) -> FileResponse:
         mark = (
             Mark.objects.filter(pk=pk, kind=MarkKind.MASK)
-            .filter(finding__in=filter_by_project(Finding.objects.all(), request.user))
+            .filter(
+                finding__in=services.without_hidden_reference(
+                    filter_by_project(Finding.objects.all(), request.user), request.user
+                )
+            )
             .first()
         )
         if mark is None or not mark.mask_key:
@@ -199,6 +206,7 @@ class ExamLabelView(APIView):
     def get(self, request: Request) -> Response:
         exam = visible_exam(request.user, required_int_param(request, "exam"))
         labels = ExamLabel.objects.filter(exam=exam).order_by("source", "laterality", "id")
+        labels = services.without_hidden_reference(labels, request.user)
         source = request.query_params.get("source")
         if source:
             labels = labels.filter(source=source)
