@@ -86,9 +86,7 @@ def everything_about_the_exam(client, room, truth) -> dict[str, object]:
         "exam": client.get(f"/api/exams/{exam}/").json(),
         "exams": client.get(f"/api/exams/?project={project}").json()["results"],
         "exams birads 5": client.get(f"/api/exams/?project={project}&birads=5").json()["results"],
-        "exams density D": client.get(f"/api/exams/?project={project}&density=D").json()[
-            "results"
-        ],
+        "exams density D": client.get(f"/api/exams/?project={project}&density=D").json()["results"],
         # Without study dates, every other exam of the patient is a "prior" of the first one.
         "priors": client.get(f"/api/exams/{room.prior.exam_id}/priors/").json(),
     }
