@@ -278,7 +278,7 @@ def _record_version(finding: Finding, user) -> None:
     )
 
 
-def _writable(user, finding: Finding) -> None:
+def require_writable(user, finding: Finding) -> None:
     """Imported ground truth is read-only to everyone but the project's owners."""
     if finding.source == Source.REFERENCE and not has_role(user, finding.project_id, Role.OWNER):
         raise PermissionDenied(
@@ -313,7 +313,7 @@ def update_finding(user, finding: Finding, version: int, data: dict[str, Any]) -
 
     Raises Conflict (HTTP 409, with the stored finding) when someone saved first.
     """
-    _writable(user, finding)
+    require_writable(user, finding)
     if finding.deleted:
         raise NotFound("This finding was deleted.")
     if finding.version != version:
@@ -347,7 +347,7 @@ def update_finding(user, finding: Finding, version: int, data: dict[str, Any]) -
 
 def delete_finding(user, finding: Finding, version: int) -> Finding:
     """Soft delete: the finding stays, flagged and versioned, so history shows who removed it."""
-    _writable(user, finding)
+    require_writable(user, finding)
     with transaction.atomic():
         changed = Finding.objects.filter(pk=finding.pk, version=version, deleted=False).update(
             version=F("version") + 1, deleted=True, updated_by=user, updated_at=timezone.now()

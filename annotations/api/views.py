@@ -141,6 +141,7 @@ class FindingViewSet(viewsets.GenericViewSet):
     def partial_update(self, request: Request, pk: str) -> Response:
         finding = self.get_object()
         require_role(request.user, finding.project_id, Role.ANNOTATOR)
+        services.require_writable(request.user, finding)  # 403 before any 400 of the body
         data = self._input(request)
         if data.get("exam") not in (None, finding.exam_id):
             raise ValidationError({"exam": ["A finding cannot move to another exam."]})
@@ -155,6 +156,7 @@ class FindingViewSet(viewsets.GenericViewSet):
     def destroy(self, request: Request, pk: str) -> Response:
         finding = self.get_object()
         require_role(request.user, finding.project_id, Role.ANNOTATOR)
+        services.require_writable(request.user, finding)
         version = request.data.get("version") if isinstance(request.data, dict) else None
         if version is None:
             version = int_param(request, "version", required=True)
