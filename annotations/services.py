@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -27,13 +27,70 @@ from annotations.models import ExamLabel, Finding, FindingVersion, Mark, MarkKin
 from senolab.api.errors import Conflict
 from senolab.imaging import storage
 from senolab.imaging.models import Exam, Image, Slide
-from senolab.projects.models import Role
+from senolab.projects.models import Membership, Project, Role
 from senolab.projects.permissions import has_role
 from senolab.projects.schema import LabelSchemaError, check_attributes, check_label
 
 FINDING_FIELDS = ("finding_type", "birads", "pathology", "laterality", "attributes", "note")
 LABEL_FIELDS = ("density", "birads", "pathology", "attributes")
 LATERALITIES = ("", "L", "R", "B")
+
+
+# --- blind reading --------------------------------------------------------------------------
+
+# Who may see reference data (imported ground truth) in a project that hides it.
+REFERENCE_READERS = (Role.REVIEWER, Role.OWNER)
+
+
+def blind_project_ids(user) -> set[int]:
+    """Projects that hide reference data from this user: those with `hide_reference` on where
+    the user is a viewer or an annotator. Staff count as owners, so none for them."""
+    if not user or not user.is_authenticated or user.is_staff:
+        return set()
+    return set(
+        Membership.objects.filter(user=user, project__hide_reference=True)
+        .exclude(role__in=REFERENCE_READERS)
+        .values_list("project_id", flat=True)
+    )
+
+
+def hides_reference(user, project: Project | int) -> bool:
+    project_id = project if isinstance(project, int) else project.pk
+    return project_id in blind_project_ids(user)
+
+
+def without_hidden_reference(queryset: QuerySet, user, project_field: str = "project") -> QuerySet:
+    """Findings or exam labels less the reference rows of projects that hide them from user."""
+    blind = blind_project_ids(user)
+    if not blind:
+        return queryset
+    return queryset.exclude(Q(source=Source.REFERENCE) & Q(**{f"{project_field}__in": blind}))
+
+
+def exams_with_reference(exam_ids: list[int]) -> set[int]:
+    """Of these exams, those that carry imported ground truth (a reference finding or label)."""
+    findings = Finding.objects.filter(exam_id__in=exam_ids, source=Source.REFERENCE)
+    labels = ExamLabel.objects.filter(exam_id__in=exam_ids, source=Source.REFERENCE)
+    return set(findings.values_list("exam_id", flat=True)) | set(
+        labels.values_list("exam_id", flat=True)
+    )
+
+
+def exams_with_reference_in(project_id: int) -> set[int]:
+    """The project's exams that carry imported ground truth."""
+    findings = Finding.objects.filter(project_id=project_id, source=Source.REFERENCE)
+    labels = ExamLabel.objects.filter(project_id=project_id, source=Source.REFERENCE)
+    return set(findings.values_list("exam_id", flat=True)) | set(
+        labels.values_list("exam_id", flat=True)
+    )
+
+
+def blind_description(exam: Exam, blind: set[int], with_reference: set[int]) -> str:
+    """The exam's description, or "" where it may name the reference (importers write the
+    class, e.g. "BUSI benign") and the user reads the project blind."""
+    if exam.project_id in blind and exam.pk in with_reference:
+        return ""
+    return exam.description
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -221,10 +278,13 @@ def _record_version(finding: Finding, user) -> None:
     )
 
 
-def _writable(user, finding: Finding) -> None:
-    """Imported ground truth is read-only to annotators; reviewers and owners may correct it."""
-    if finding.source == Source.REFERENCE and not has_role(user, finding.project_id, Role.REVIEWER):
-        raise PermissionDenied("Reference findings (imported ground truth) are read-only.")
+def require_writable(user, finding: Finding) -> None:
+    """Imported ground truth is read-only to everyone but the project's owners."""
+    if finding.source == Source.REFERENCE and not has_role(user, finding.project_id, Role.OWNER):
+        raise PermissionDenied(
+            "Reference findings (imported ground truth) are read-only: only an owner of the "
+            "project may change or delete them."
+        )
 
 
 # --- findings -------------------------------------------------------------------------------
@@ -253,7 +313,7 @@ def update_finding(user, finding: Finding, version: int, data: dict[str, Any]) -
 
     Raises Conflict (HTTP 409, with the stored finding) when someone saved first.
     """
-    _writable(user, finding)
+    require_writable(user, finding)
     if finding.deleted:
         raise NotFound("This finding was deleted.")
     if finding.version != version:
@@ -287,7 +347,7 @@ def update_finding(user, finding: Finding, version: int, data: dict[str, Any]) -
 
 def delete_finding(user, finding: Finding, version: int) -> Finding:
     """Soft delete: the finding stays, flagged and versioned, so history shows who removed it."""
-    _writable(user, finding)
+    require_writable(user, finding)
     with transaction.atomic():
         changed = Finding.objects.filter(pk=finding.pk, version=version, deleted=False).update(
             version=F("version") + 1, deleted=True, updated_by=user, updated_at=timezone.now()

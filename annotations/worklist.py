@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from annotations.models import ExamLabel, Finding, ReadingAssignment, ReadingStatus
+from annotations.models import ExamLabel, Finding, ReadingAssignment, ReadingStatus, Source
 from senolab.imaging.models import Exam
 from senolab.projects.models import Project
 
@@ -73,21 +73,26 @@ def assigned_then_unassigned(project: Project, reader) -> Exam | None:
     return unassigned_exams(project).order_by("created_at", "id").first()
 
 
-def filter_exams(queryset: QuerySet[Exam], params: dict[str, str]) -> QuerySet[Exam]:
-    """The worklist filters: modality, status (of my reading), birads, density, site."""
+def filter_exams(
+    queryset: QuerySet[Exam], params: dict[str, str], *, blind: bool = False
+) -> QuerySet[Exam]:
+    """The worklist filters: modality, status (of my reading), birads, density, site. A blind
+    reader's BI-RADS and density filters look at no reference label or finding."""
     if params.get("modality"):
         queryset = queryset.filter(
             Q(series__modality=params["modality"]) | Q(images__modality=params["modality"])
         )
     if params.get("site"):
         queryset = queryset.filter(site=params["site"])
+    seen = ~Q(source=Source.REFERENCE) if blind else Q()
     if params.get("birads"):
         b = params["birads"]
-        queryset = queryset.filter(
-            Q(labels__birads=b) | Q(findings__birads=b, findings__deleted=False)
-        )
+        labels = ExamLabel.objects.filter(seen, birads=b).values("exam_id")
+        findings = Finding.objects.filter(seen, birads=b, deleted=False).values("exam_id")
+        queryset = queryset.filter(Q(pk__in=labels) | Q(pk__in=findings))
     if params.get("density"):
-        queryset = queryset.filter(labels__density=params["density"])
+        labels = ExamLabel.objects.filter(seen, density=params["density"]).values("exam_id")
+        queryset = queryset.filter(pk__in=labels)
     return queryset.distinct()
 
 
@@ -158,16 +163,17 @@ def summary(project: Project, reader) -> dict[str, Any]:
     }
 
 
-def exam_labels_summary(exam_ids: list[int]) -> dict[int, dict[str, str]]:
-    """Highest BI-RADS and a density per exam, for the worklist rows."""
+def exam_labels_summary(exam_ids: list[int], *, blind: bool = False) -> dict[int, dict[str, str]]:
+    """Highest BI-RADS and a density per exam, for the worklist rows; a blind reader's leave
+    out the reference (imported ground truth)."""
     out: dict[int, dict[str, str]] = {i: {"birads": "", "density": ""} for i in exam_ids}
-    for label in ExamLabel.objects.filter(exam_id__in=exam_ids, laterality=""):
+    seen = ~Q(source=Source.REFERENCE) if blind else Q()
+    for label in ExamLabel.objects.filter(seen, exam_id__in=exam_ids, laterality=""):
         row = out[label.exam_id]
         row["birads"] = row["birads"] or label.birads
         row["density"] = row["density"] or label.density
-    for exam_id, birads in Finding.objects.filter(exam_id__in=exam_ids, deleted=False).values_list(
-        "exam_id", "birads"
-    ):
+    findings = Finding.objects.filter(seen, exam_id__in=exam_ids, deleted=False)
+    for exam_id, birads in findings.values_list("exam_id", "birads"):
         if birads and birads > out[exam_id]["birads"]:
             out[exam_id]["birads"] = birads
     return out

@@ -1,7 +1,9 @@
 """Findings (with marks), their versions, mask images and exam labels.
 
 Every query goes through the project filter, so another project's rows are 404; writing needs
-the annotator role, reading the viewer role.
+the annotator role, reading the viewer role. In a project that hides reference data (blind
+reading), viewers and annotators get no reference finding, mark mask or label: to them those
+rows do not exist (404). Reference findings can be changed only by owners (403 for others).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class FindingViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):
         qs = filter_by_project(Finding.objects.all(), self.request.user)
+        qs = services.without_hidden_reference(qs, self.request.user)
         return qs.select_related("exam").prefetch_related("marks")
 
     def get_object(self) -> Finding:
@@ -139,6 +142,7 @@ class FindingViewSet(viewsets.GenericViewSet):
     def partial_update(self, request: Request, pk: str) -> Response:
         finding = self.get_object()
         require_role(request.user, finding.project_id, Role.ANNOTATOR)
+        services.require_writable(request.user, finding)  # 403 before any 400 of the body
         data = self._input(request)
         if data.get("exam") not in (None, finding.exam_id):
             raise ValidationError({"exam": ["A finding cannot move to another exam."]})
@@ -153,6 +157,7 @@ class FindingViewSet(viewsets.GenericViewSet):
     def destroy(self, request: Request, pk: str) -> Response:
         finding = self.get_object()
         require_role(request.user, finding.project_id, Role.ANNOTATOR)
+        services.require_writable(request.user, finding)
         version = request.data.get("version") if isinstance(request.data, dict) else None
         if version is None:
             version = int_param(request, "version", required=True)
@@ -180,7 +185,11 @@ class MarkMaskView(APIView):
     def get(self, request: Request, pk: int) -> FileResponse:
         mark = (
             Mark.objects.filter(pk=pk, kind=MarkKind.MASK)
-            .filter(finding__in=filter_by_project(Finding.objects.all(), request.user))
+            .filter(
+                finding__in=services.without_hidden_reference(
+                    filter_by_project(Finding.objects.all(), request.user), request.user
+                )
+            )
             .first()
         )
         if mark is None or not mark.mask_key:
@@ -201,6 +210,7 @@ class ExamLabelView(APIView):
     def get(self, request: Request) -> Response:
         exam = visible_exam(request.user, required_int_param(request, "exam"))
         labels = ExamLabel.objects.filter(exam=exam).order_by("source", "laterality", "id")
+        labels = services.without_hidden_reference(labels, request.user)
         source = request.query_params.get("source")
         if source:
             labels = labels.filter(source=source)

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations import worklist
+from annotations import services, worklist
 from annotations.api.serializers import (
     ProposalSerializer,
     WorklistDoneSerializer,
@@ -76,20 +76,23 @@ class WorklistView(APIView):
             exams = Exam.objects.filter(project=project).filter(
                 Q(pk__in=mine.values("exam_id")) | worklist.unassigned_q(project)
             )
-        exams = worklist.filter_exams(exams, params).select_related("patient")
+        blind = services.hides_reference(request.user, project)
+        exams = worklist.filter_exams(exams, params, blind=blind).select_related("patient")
         paginator = WorklistPagination()
         page = paginator.paginate_queryset(exams.order_by("created_at", "id"), request, view=self)
-        rows = self._rows(page or [], request.user)
+        rows = self._rows(page or [], request.user, blind)
         response = paginator.get_paginated_response(rows)
         response.data.update(worklist.summary(project, request.user))
         return response
 
-    def _rows(self, exams: list[Exam], user) -> list[dict[str, Any]]:
+    def _rows(self, exams: list[Exam], user, blind: bool) -> list[dict[str, Any]]:
         ids = [e.pk for e in exams]
         readings: dict[int, list[ReadingAssignment]] = {i: [] for i in ids}
         for r in ReadingAssignment.objects.filter(exam_id__in=ids).select_related("reader"):
             readings[r.exam_id].append(r)
-        labels = worklist.exam_labels_summary(ids)
+        labels = worklist.exam_labels_summary(ids, blind=blind)
+        projects = {exam.project_id for exam in exams} if blind else set()
+        with_reference = services.exams_with_reference(ids) if blind else set()
         rows = []
         for exam in exams:
             own = next((r for r in readings[exam.pk] if r.reader_id == user.pk), None)
@@ -100,7 +103,7 @@ class WorklistView(APIView):
                     "study_date": exam.study_date,
                     "modalities": exam.modalities,
                     "site": exam.site,
-                    "description": exam.description,
+                    "description": services.blind_description(exam, projects, with_reference),
                     "status": own.status if own else "unassigned",
                     "readers": [
                         {"reader": r.reader.username, "status": r.status} for r in readings[exam.pk]

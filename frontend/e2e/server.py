@@ -1,7 +1,8 @@
 """A throw-away Senolab for the browser tests: `python frontend/e2e/server.py`.
 
 It makes a temporary data dir (SQLite database, media, secret key), migrates it, loads the
-Demo project, adds two users who are members of it (the second one for the 409 test) and the
+Demo project, adds three users who are members of it (the second one for the 409 test, the
+third an annotator for the blind-reading test) and the
 real slide CMU-1-Small-Region.svs from the shared data when that folder exists, then serves the
 platform and the Vite build (frontend/dist, through WhiteNoise as in production) on 127.0.0.1
 at a free port. When ready it prints one line that Playwright's webServer waits for:
@@ -28,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SVS = Path("wsi-samples") / "CMU-1-Small-Region.svs"
 USER = os.environ.get("SENOLAB_E2E_USER", "e2e-reader")
 OTHER = os.environ.get("SENOLAB_E2E_OTHER", "e2e-second")
+# An annotator who reads blind when the owner turns the project's hide_reference on.
+BLIND = os.environ.get("SENOLAB_E2E_BLIND", "e2e-blind")
 # A throw-away database on 127.0.0.1 only: a fixed password is fine (and the tests need it).
 PASSWORD = os.environ.get("SENOLAB_E2E_PASSWORD", "e2e-password-not-secret")
 ISOLATED = (
@@ -67,6 +70,8 @@ def prepare(log: Any) -> str:
     other = users.create_user(OTHER, password=PASSWORD)
     project = load_demo(owner=reader, log=log)
     Membership.objects.get_or_create(project=project, user=other, defaults={"role": Role.ANNOTATOR})
+    blind = users.create_user(BLIND, password=PASSWORD)
+    Membership.objects.create(project=project, user=blind, role=Role.ANNOTATOR)
     svs = Path(settings.SHARED_DATA_DIR) / SVS
     if not svs.exists():
         log(f"no {SVS} under SENOLAB_SHARED_DATA ({settings.SHARED_DATA_DIR}): slide test skips")

@@ -28,6 +28,12 @@ class Project(models.Model):
     label_schema = models.JSONField(default=default_label_schema)
     # Declared fields of the clinical record (JSON-Schema-like, see ClinicalRecord).
     clinical_schema = models.JSONField(default=dict, blank=True)
+    # Blind reading: the API sends viewers and annotators no reference data (imported ground
+    # truth: reference findings and labels, and the descriptions of exams that carry them).
+    hide_reference = models.BooleanField(
+        default=False,
+        help_text="Viewers and annotators read blind: the API sends them no imported ground truth.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -134,9 +134,43 @@ POLICY: tuple[Rule, ...] = (
 )
 
 
+# Rows stricter than their path's rule: imported ground truth (findings whose source is
+# "reference") is read-only to everyone but owners. Read by the reference-data test of the
+# permission matrix and rendered into docs/security.md.
+REFERENCE_POLICY: tuple[Rule, ...] = (
+    R(
+        ("PUT", "PATCH", "DELETE"),
+        "/api/findings/{}/",
+        OWNER,
+        "a reference finding (imported ground truth): only owners correct it",
+    ),
+)
+
+# Blind reading: in a project with `hide_reference` on, roles below this one get no reference
+# data at all from the API: no reference finding, mark mask or label (those are 404 to them,
+# absent from lists), no BI-RADS or density from them in the worklist, no match on them in the
+# BI-RADS and density filters, and no description of an exam that carries them (importers write
+# the class there, "BUSI benign"). The matrix test reads every GET operation as such a reader.
+SEES_HIDDEN_REFERENCE = REVIEWER
+BLIND_READS: tuple[str, ...] = (
+    "/api/findings/**",
+    "/api/marks/{}/mask.png",
+    "/api/exam-labels/",
+    "/api/worklist/",
+    "/api/exams/",
+    "/api/exams/{}/",
+    "/api/exams/{}/priors/",
+)
+
+
 def rule_for(method: str, template: str, policy: tuple[Rule, ...] = POLICY) -> Rule | None:
     """The first rule for this operation, or None (which the matrix test reports as a failure)."""
     return next((rule for rule in policy if rule.matches(method, template)), None)
+
+
+def reference_rule_for(method: str, template: str) -> Rule | None:
+    """The stricter rule for a reference row at this operation, or None (the path's rule holds)."""
+    return rule_for(method, template, REFERENCE_POLICY)
 
 
 def policy_markdown(policy: tuple[Rule, ...] = POLICY) -> str:

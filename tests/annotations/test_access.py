@@ -1,5 +1,5 @@
 """Per-project access on every annotations endpoint: viewers read, annotators write, another
-project's rows are 404; imported ground truth is read-only to annotators and can be hidden;
+project's rows are 404; imported ground truth is read-only to all but owners and can be hidden;
 machine proposals are a separate layer."""
 
 from __future__ import annotations
@@ -85,13 +85,14 @@ def reference(room) -> Finding:
     return finding
 
 
-def test_reference_findings_are_read_only_to_annotators(room, client_for, reference):
+def test_reference_findings_are_read_only_to_all_but_owners(room, client_for, reference):
     url = f"/api/findings/{reference.pk}/"
     saved = client_for(room.annotator).patch(url, {"version": 1, "birads": "2"}, format="json")
     deleted = client_for(room.annotator).delete(f"{url}?version=1")
-    corrected = client_for(room.reviewer).patch(url, {"version": 1, "birads": "4"}, format="json")
+    reviewed = client_for(room.reviewer).patch(url, {"version": 1, "birads": "3"}, format="json")
+    corrected = client_for(room.owner).patch(url, {"version": 1, "birads": "4"}, format="json")
     assert saved.status_code == 403 and "read-only" in saved.json()["error"]["message"]
-    assert deleted.status_code == 403
+    assert deleted.status_code == 403 and reviewed.status_code == 403
     assert corrected.status_code == 200 and corrected.json()["birads"] == "4"
 
 

@@ -1,6 +1,8 @@
 """Every API operation (found from the schema and the URL resolver) called as every kind of
 user on objects of two projects; the expected outcome of each cell comes from the one policy
-table in senolab/security/policy.py, and a member of one project never sees the other's data."""
+table in senolab/security/policy.py, and a member of one project never sees the other's data.
+The reference rules of the same module are kept too: reference findings are owners' to change,
+and a blind reader of a project that hides the reference is sent none of it by any read."""
 
 from __future__ import annotations
 
@@ -9,7 +11,16 @@ import warnings
 import pytest
 from rest_framework.test import APIClient
 
-from senolab.security.policy import STAFF, rule_for
+from senolab.security.policy import (
+    BLIND_READS,
+    PROJECT_ROLES,
+    SEES_HIDDEN_REFERENCE,
+    STAFF,
+    VIEWER,
+    Rule,
+    reference_rule_for,
+    rule_for,
+)
 from tests.security.consistency import inconsistencies, stored_keys
 from tests.security.matrix import (
     ANONYMOUS,
@@ -143,3 +154,87 @@ def test_seeded_projects_have_no_orphan_files_or_dangling_keys(seeded_projects):
     type(image).objects.filter(pk=image.pk).update(storage_key="")
     orphans, _ = inconsistencies(a.project.pk)
     assert orphans == {image.storage_key}
+
+
+def _make_reference(seeded) -> None:
+    """The seeded finding and label become imported ground truth."""
+    from annotations.models import ExamLabel, Finding, Source
+
+    for model in (Finding, ExamLabel):
+        row = next(o for m, o in seeded.objects.items() if m is model)
+        model.objects.filter(pk=row.pk).update(source=Source.REFERENCE)
+
+
+@pytest.mark.django_db
+def test_reference_findings_answer_every_role_as_the_reference_policy_declares(world):
+    # Given project A's finding is a reference finding (imported ground truth)
+    a, _, users = world
+    _make_reference(a)
+    clients = {name: APIClient() for name in users}
+    for name, client in clients.items():
+        client.force_authenticate(users[name])
+        client.raise_request_exception = False
+    # When every operation with a stricter reference rule is called on it by every user
+    operations = [op for op in api_operations() if reference_rule_for(op.method, op.template)]
+    wrong = []
+    for op in operations:
+        path, _ = fill_path(op, a)
+        rule = reference_rule_for(op.method, op.template)
+        for actor, client in clients.items():
+            response, _ = call(client, op, path, reference_values(a))
+            want = expected(rule, relation_of(actor, "A"), object_scoped=True, method=op.method)
+            if not outcome_ok(response.status_code, op.method, want):
+                wrong.append(f"{op} as {actor}: got {response.status_code}, want {want}")
+    # Then each answer is the one REFERENCE_POLICY declares (owners only)
+    assert {str(op) for op in operations} >= {
+        "PATCH /api/findings/{id}/",
+        "DELETE /api/findings/{id}/",
+    }
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.django_db
+def test_a_blind_reader_gets_no_reference_data_from_any_read(world):
+    # Given project A hides the reference, and its finding and label are reference rows
+    a, _, users = world
+    _make_reference(a)
+    type(a.project).objects.filter(pk=a.project.pk).update(hide_reference=True)
+    secrets = [f"CANARY{a.tag} finding", f"CANARY{a.tag} label", f"CANARY{a.tag} exam"]
+    readers = [f"a_{role}" for role in PROJECT_ROLES]
+    clients = {name: APIClient() for name in readers}
+    for name, client in clients.items():
+        client.force_authenticate(users[name])
+        client.raise_request_exception = False
+    # When every read of the API is called by every member of A
+    seen: dict[str, dict[str, list[str]]] = {name: {} for name in readers}
+    hidden_objects = []
+    for op in (op for op in api_operations() if op.method == "GET"):
+        path, first = fill_path(op, a)
+        for actor, client in clients.items():
+            response, _ = call(client, op, path, reference_values(a))
+            body = (
+                b"".join(response.streaming_content) if response.streaming else response.content
+            ).decode("utf-8", "replace")
+            found = [s for s in secrets if s in body]
+            names_reference = type(first).__name__ in ("Finding", "Mark", "FindingVersion")
+            if names_reference and response.status_code == 200:
+                found.append("the reference row itself")
+            if found:
+                seen[actor][str(op)] = found
+            if names_reference and actor == "a_annotator":
+                hidden_objects.append((str(op), response.status_code))
+    # Then viewers and annotators got none of it, reviewers and owners all of it
+    sees = PROJECT_ROLES.index(SEES_HIDDEN_REFERENCE)
+    for actor in readers:
+        blind = PROJECT_ROLES.index(actor.removeprefix("a_")) < sees
+        assert not blind or not seen[actor], f"{actor} was sent reference data: {seen[actor]}"
+    reviewer = {s for found in seen["a_reviewer"].values() for s in found}
+    assert reviewer >= set(secrets), "the probe found no reference even for a reviewer"
+    # And every read that carries reference data is declared in BLIND_READS
+    undeclared = [
+        op
+        for op in seen["a_owner"]
+        if not any(Rule(("GET",), p, VIEWER).matches("GET", op.split()[1]) for p in BLIND_READS)
+    ]
+    assert not undeclared, f"reads carrying reference data, not in BLIND_READS: {undeclared}"
+    assert hidden_objects and all(status == 404 for _, status in hidden_objects), hidden_objects

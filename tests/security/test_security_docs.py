@@ -35,3 +35,9 @@ def test_docs_list_every_attribute_the_phi_canary_check_covers():
     section = between(DOC.read_text(), "deid")
     missing = [k for k in known_profile_keywords() if f" {k}" not in section]
     assert not missing
+
+
+def test_docs_reference_table_is_the_declared_reference_policy():
+    from senolab.security.policy import REFERENCE_POLICY
+
+    assert between(DOC.read_text(), "reference") == policy_markdown(REFERENCE_POLICY)

@@ -2,6 +2,7 @@
  * selected one (from the project's label schema), and the reader's exam-level and breast-level
  * labels. It edits through the FindingStore, so every change autosaves and can be undone. */
 
+import type { Role } from "../config";
 import type { Shortcuts } from "../shortcuts";
 import { h, humanize, select } from "./dom";
 import type { FindingStore, FindingView } from "./store";
@@ -20,7 +21,34 @@ export interface PanelOptions {
   onFocusMark?: (findingKey: string, mark: Mark) => void;
   /** "New finding" is offered (pages where a mark creates the finding may hide it). */
   allowCreate?: boolean;
+  /** The reader's role in the project: only owners may change reference findings. Default:
+   * the role the page's #senolab-config gives for its project (none: read-only reference). */
+  role?: Role | null;
+  /** Show the reference (imported ground truth) at first. Default: the reader's last choice
+   * for the project, else shown unless the project reads blind (`hide_reference`). */
+  showReference?: boolean;
+  /** The reader turned the reference on or off (a page can hide its marks too). */
+  onReferenceToggle?: (shown: boolean) => void;
 }
+
+interface PageConfig {
+  projectId?: number | null;
+  apiBase?: string;
+  projects?: { id: number; role: Role | null }[];
+}
+
+/** The page's #senolab-config, when the panel lives in a Senolab page. */
+function pageConfig(): PageConfig | null {
+  const text = document.getElementById("senolab-config")?.textContent;
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as PageConfig;
+  } catch {
+    return null;
+  }
+}
+
+const SHOW_REFERENCE_KEY = "senolab.showReference.";
 
 const BREASTS: [LabelLaterality, string][] = [
   ["R", "Right breast"],
@@ -39,9 +67,13 @@ export class FindingsPanel {
   private readonly listEl: HTMLElement;
   private readonly editorEl: HTMLElement;
   private readonly labelsEl: HTMLElement;
+  private readonly referenceEl: HTMLLabelElement;
   private selectedKey: string | null = null;
   private editorKey: string | null = null;
   private readonly off: (() => void)[] = [];
+  private readonly role: Role | null;
+  private readonly projectId: number | null;
+  private referenceShown: boolean;
 
   constructor(
     private readonly store: FindingStore,
@@ -51,6 +83,27 @@ export class FindingsPanel {
     this.listEl = h("ol", { className: "finding-list", "aria-label": "Findings" });
     this.editorEl = h("div", { className: "finding-editor" });
     this.labelsEl = h("section", { className: "exam-labels", dataset: { testid: "exam-labels" } });
+    const config = pageConfig();
+    this.projectId = config?.projectId ?? null;
+    this.role = options.role !== undefined ? options.role : (config?.projects?.find((p) => p.id === this.projectId)?.role ?? null);
+    const remembered = this.projectId ? localStorage.getItem(SHOW_REFERENCE_KEY + this.projectId) : null;
+    this.referenceShown = options.showReference ?? (remembered === null ? true : remembered === "1");
+    const referenceBox = h("input", {
+      type: "checkbox",
+      name: "show_reference",
+      checked: this.referenceShown,
+      on: { change: (e: Event) => this.setReferenceShown((e.target as HTMLInputElement).checked, true) },
+    });
+    this.referenceEl = h(
+      "label",
+      { className: "reference-toggle", title: "Imported ground truth: show it, or read blind", dataset: { testid: "show-reference" }, hidden: true },
+      referenceBox,
+      " Reference",
+    );
+    if (options.showReference === undefined && remembered === null && config?.apiBase && this.projectId) {
+      // A blind-reading project starts blind for those who may see its reference too.
+      void this.startBlindIfProjectIs(config.apiBase, this.projectId);
+    }
     const create =
       options.allowCreate === false
         ? null
@@ -62,7 +115,7 @@ export class FindingsPanel {
     this.el = h(
       "aside",
       { className: "findings-panel", dataset: { testid: "findings" } },
-      h("header", {}, h("h2", {}, "Findings"), create),
+      h("header", {}, h("h2", {}, "Findings"), this.referenceEl, create),
       this.listEl,
       this.editorEl,
       this.labelsEl,
@@ -73,6 +126,45 @@ export class FindingsPanel {
 
   get selected(): string | null {
     return this.selectedKey;
+  }
+
+  /** Whether reference findings and labels are shown (the reader's toggle). */
+  get showsReference(): boolean {
+    return this.referenceShown;
+  }
+
+  /** Reference findings are read-only to all but the project's owners (the API says 403). */
+  canEdit(finding: FindingView): boolean {
+    return finding.source !== "reference" || this.role === "owner";
+  }
+
+  /** Show or hide the reference; `remember` keeps the choice for the project. */
+  setReferenceShown(shown: boolean, remember = false): void {
+    if (remember && this.projectId) localStorage.setItem(SHOW_REFERENCE_KEY + this.projectId, shown ? "1" : "0");
+    if (shown === this.referenceShown) return;
+    this.referenceShown = shown;
+    const box = this.referenceEl.querySelector("input");
+    if (box) box.checked = shown;
+    if (!shown && this.selectedKey && this.store.get(this.selectedKey)?.source === "reference") this.select(null);
+    this.options.onReferenceToggle?.(shown);
+    this.render();
+  }
+
+  private async startBlindIfProjectIs(apiBase: string, projectId: number): Promise<void> {
+    try {
+      const base = apiBase.endsWith("/") ? apiBase : `${apiBase}/`;
+      const response = await fetch(`${base}projects/${projectId}/`, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const project = response.ok ? ((await response.json()) as { hide_reference?: boolean }) : null;
+      if (project?.hide_reference) this.setReferenceShown(false);
+    } catch {
+      // Offline: the reference stays as it is; the reader can still hide it.
+    }
+  }
+
+  /** The findings the list shows: the reference ones only while the toggle shows them. */
+  private visible(): FindingView[] {
+    const all = this.store.findings();
+    return this.referenceShown ? all : all.filter((f) => f.source !== "reference");
   }
 
   /** Select a finding by key (null: none); the page shows its marks highlighted. */
@@ -86,7 +178,7 @@ export class FindingsPanel {
 
   /** Move the selection through the list (shortcuts "]" and "["). */
   step(delta: number): void {
-    const list = this.store.findings();
+    const list = this.visible();
     if (!list.length) return;
     const at = list.findIndex((f) => f.key === this.selectedKey);
     const next = at < 0 ? (delta > 0 ? 0 : list.length - 1) : (at + delta + list.length) % list.length;
@@ -95,32 +187,36 @@ export class FindingsPanel {
 
   /** Set a label of the selected finding (keyboard shortcuts). */
   setField(name: "finding_type" | "birads" | "pathology", value: string): boolean {
-    if (!this.selectedKey || !this.store.get(this.selectedKey)) return false;
+    const finding = this.selectedKey ? this.store.get(this.selectedKey) : undefined;
+    if (!this.selectedKey || !finding || !this.canEdit(finding)) return false;
     this.store.update(this.selectedKey, { [name]: value });
     return true;
   }
 
   deleteSelected(): void {
-    if (!this.selectedKey) return;
-    const list = this.store.findings();
+    const finding = this.selectedKey ? this.store.get(this.selectedKey) : undefined;
+    if (!this.selectedKey || !finding || !this.canEdit(finding)) return;
+    const list = this.visible();
     const at = list.findIndex((f) => f.key === this.selectedKey);
     this.store.remove(this.selectedKey);
-    const rest = this.store.findings();
+    const rest = this.visible();
     this.select(rest.length ? rest[Math.min(at, rest.length - 1)].key : null);
   }
 
   render(): void {
-    if (this.selectedKey && !this.store.get(this.selectedKey)) {
+    if (this.selectedKey && !this.visible().some((f) => f.key === this.selectedKey)) {
       this.selectedKey = null;
       this.options.onSelect?.(null);
     }
+    const hasReference = this.store.findings().some((f) => f.source === "reference") || this.store.otherLabels.some((l) => l.source === "reference");
+    this.referenceEl.hidden = !hasReference;
     this.renderList();
     this.renderEditor();
     this.renderLabels();
   }
 
   private renderList(): void {
-    const findings = this.store.findings();
+    const findings = this.visible();
     if (!findings.length) {
       this.listEl.replaceChildren(
         h("li", { className: "empty muted" }, "No findings yet: draw a mark, or press ? for the keys."),
@@ -130,7 +226,9 @@ export class FindingsPanel {
     this.listEl.replaceChildren(
       ...findings.map((f, i) => {
         const flags = [
-          f.source === "reference" ? h("span", { className: "tag tag-ref", title: "Imported ground truth" }, "ref") : null,
+          f.source === "reference"
+            ? h("span", { className: "tag tag-ref", title: this.canEdit(f) ? "Imported ground truth" : "Imported ground truth: read-only (owners may correct it)" }, "ref")
+            : null,
           f.conflict ? h("span", { className: "tag tag-conflict" }, "conflict") : null,
           f.error ? h("span", { className: "tag tag-error", title: f.error }, "not saved") : null,
           !f.conflict && !f.error && f.dirty ? h("span", { className: "tag tag-dirty", title: "Saving soon" }, "•") : null,
@@ -181,7 +279,10 @@ export class FindingsPanel {
     const field = (label: string, control: HTMLElement) => h("label", { className: "field" }, h("span", {}, label), control);
     const attributes = Object.entries(schema.attributes ?? {}).filter(([, spec]) => this.applies(spec));
     this.editorEl.replaceChildren(
-      h("h3", {}, title(finding, this.store.findings().findIndex((f) => f.key === key))),
+      h("h3", {}, title(finding, this.visible().findIndex((f) => f.key === key))),
+      ...(this.canEdit(finding)
+        ? []
+        : [h("p", { className: "muted read-only-note", dataset: { testid: "read-only" } }, "Imported ground truth: read-only. Only a project owner may change it.")]),
       field("Type", select("finding_type", schema.finding_types, finding.finding_type, (v) => set({ finding_type: v }))),
       field("BI-RADS", select("birads", schema.birads, finding.birads, (v) => set({ birads: v }))),
       field("Pathology", select("pathology", schema.pathology, finding.pathology, (v) => set({ pathology: v }))),
@@ -209,6 +310,18 @@ export class FindingsPanel {
         h("button", { className: "danger", dataset: { action: "delete-finding" }, on: { click: () => this.deleteSelected() } }, "Delete finding"),
       ),
     );
+    if (!this.canEdit(finding)) this.lockEditor();
+  }
+
+  /** A finding the reader may not change: every control that would change it is disabled. */
+  private lockEditor(): void {
+    const controls = this.editorEl.querySelectorAll<HTMLSelectElement | HTMLTextAreaElement | HTMLInputElement | HTMLButtonElement>(
+      "select, textarea, input, button.danger, .finding-actions button",
+    );
+    for (const el of controls) {
+      el.disabled = true;
+      el.title = "Imported ground truth: only a project owner may change it";
+    }
   }
 
   private syncEditor(finding: FindingView): void {
@@ -223,6 +336,7 @@ export class FindingsPanel {
     }
     const marks = this.editorEl.querySelector(".mark-list");
     marks?.replaceChildren(...this.markItems(finding));
+    if (!this.canEdit(finding)) this.lockEditor();
   }
 
   private applies(spec: AttributeSpec): boolean {
@@ -298,7 +412,7 @@ export class FindingsPanel {
       }
       rows.push(grid);
     }
-    const others = this.store.otherLabels.filter((l) => l.density || l.birads || l.pathology);
+    const others = this.store.otherLabels.filter((l) => (l.density || l.birads || l.pathology) && (this.referenceShown || l.source !== "reference"));
     if (others.length) {
       rows.push(
         h(

@@ -62,6 +62,13 @@ class ExamFilter(django_filters.FilterSet):
         model = Exam
         fields: list[str] = []
 
+    def _seen(self, rows: QuerySet) -> QuerySet:
+        """Labels or findings less the reference ones a blind reader may not filter by."""
+        from annotations.services import without_hidden_reference
+
+        user = getattr(self.request, "user", None)
+        return without_hidden_reference(rows, user) if user else rows
+
     def by_modality(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         has_slide = Exists(Slide.objects.filter(exam=OuterRef("pk")))
         if value == Modality.SM:
@@ -75,14 +82,16 @@ class ExamFilter(django_filters.FilterSet):
         return queryset.filter(_exists_image(view=value))
 
     def by_birads(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        labelled = Exists(_related("labels").objects.filter(exam=OuterRef("pk"), birads=value))
-        found = Exists(
-            _related("findings").objects.filter(exam=OuterRef("pk"), birads=value, deleted=False)
+        labels = self._seen(_related("labels").objects.filter(exam=OuterRef("pk"), birads=value))
+        findings = _related("findings").objects.filter(
+            exam=OuterRef("pk"), birads=value, deleted=False
         )
-        return queryset.filter(Q(labelled) | Q(found))
+        return queryset.filter(Q(Exists(labels)) | Q(Exists(self._seen(findings))))
 
     def by_density(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        labelled = Exists(_related("labels").objects.filter(exam=OuterRef("pk"), density=value))
+        labelled = Exists(
+            self._seen(_related("labels").objects.filter(exam=OuterRef("pk"), density=value))
+        )
         recorded = Exists(ClinicalRecord.objects.filter(exam=OuterRef("pk"), breast_density=value))
         return queryset.filter(Q(labelled) | Q(recorded))
 

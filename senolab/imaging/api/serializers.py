@@ -205,13 +205,31 @@ class ExamListSerializer(serializers.ModelSerializer):
             "study_date": exam.study_date.isoformat() if exam.study_date else None,
             "site": exam.site,
             "modalities": [str(m) for m in exam.modalities or []],
-            "description": exam.description,
+            "description": self.description_for(exam),
             "status": exam.status,
             "source": exam.source,
             "image_count": getattr(exam, "image_count", None),
             "slide_count": getattr(exam, "slide_count", None),
             "created_at": created.to_representation(exam.created_at),
         }
+
+    def description_for(self, exam: Exam) -> str:
+        """The description, less one that may name the reference (importers write the class,
+        "BUSI benign") for a reader of a blind project (see annotations.services)."""
+        from annotations import services  # the annotations app builds on imaging, not back
+
+        request = self.context.get("request")
+        if request is None:
+            return exam.description
+        if "blind" not in self.context:
+            self.context["blind"] = services.blind_project_ids(request.user)
+            self.context["with_reference"] = {}
+        blind, known = self.context["blind"], self.context["with_reference"]
+        if exam.project_id not in blind:
+            return exam.description
+        if exam.project_id not in known:
+            known[exam.project_id] = services.exams_with_reference_in(exam.project_id)
+        return services.blind_description(exam, blind, known[exam.project_id])
 
 
 class ExamDetailSerializer(ExamListSerializer):
@@ -225,7 +243,9 @@ class ExamDetailSerializer(ExamListSerializer):
         fields = [*ExamListSerializer.Meta.fields, "series", "slides", "clinical_record"]
 
     def to_representation(self, exam: Exam) -> dict[str, Any]:
-        return serializers.ModelSerializer.to_representation(self, exam)
+        data = serializers.ModelSerializer.to_representation(self, exam)
+        data["description"] = self.description_for(exam)
+        return data
 
     @extend_schema_field(ClinicalRecordSerializer(allow_null=True))
     def get_clinical_record(self, exam: Exam) -> dict[str, Any] | None:

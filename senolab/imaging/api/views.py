@@ -186,7 +186,8 @@ class ExamViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
         if exam.study_date is not None:
             earlier = earlier.filter(study_date__lt=exam.study_date)
         earlier = earlier.order_by("-study_date", "-id")
-        return Response(ExamListSerializer(earlier, many=True).data)
+        context = self.get_serializer_context()
+        return Response(ExamListSerializer(earlier, many=True, context=context).data)
 
     @extend_schema(
         methods=["GET"],

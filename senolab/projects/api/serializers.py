@@ -29,6 +29,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "description",
             "label_schema",
             "clinical_schema",
+            "hide_reference",
             "created_at",
             "role",
         ]
