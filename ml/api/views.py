@@ -102,7 +102,13 @@ class TrainingRunViewSet(
             seed=body.validated_data["seed"],
             ground_truth=body.validated_data["ground_truth"],
             parent=parent,
+            overrides=(
+                {"epochs": body.validated_data["epochs"]}
+                if "epochs" in body.validated_data
+                else None
+            ),
         )
+        run.refresh_from_db()  # a job run eagerly (tests, e2e) has finished by now
         return Response(s.TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
