@@ -102,7 +102,7 @@ function historyTable(history: HistoryEntry[]): HTMLElement {
   const columns = [...HISTORY_COLUMNS, ...scores, ...HISTORY_TAIL].filter((k) => keys.has(k));
   return h(
     "table",
-    { className: "ml-table" },
+    { className: "ml-table epochs" },
     h("thead", {}, h("tr", {}, ...columns.map((k) => h("th", {}, metricLabel(k))))),
     h("tbody", {}, ...history.map((e) => h("tr", {}, ...columns.map((k) => h("td", { className: "num" }, formatValue(k, e[k])))))),
   );

@@ -72,7 +72,11 @@ export class VersionView {
         ]),
         manage ? this.statusActions(v) : null,
       ),
-      section("Metrics on the test split", metricsTable(v.metrics)),
+      section(
+        "Metrics on the test split",
+        v.metrics.n === 0 ? notice("The test split of this version's snapshot holds no cases: there are no test metrics. Train on more annotated exams, or evaluate on another split below.") : null,
+        metricsTable(v.metrics),
+      ),
       section("Charts", charts.length ? h("div", { className: "charts" }, ...charts) : h("p", { className: "muted" }, "No curves stored for this version.")),
       manage ? this.evaluateSection(v) : null,
       manage ? this.predictSection(v) : null,
