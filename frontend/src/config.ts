@@ -3,7 +3,7 @@
  * signed in, their projects, and the ids the page is about. */
 
 export type Role = "viewer" | "annotator" | "reviewer" | "owner";
-export type PageName = "worklist" | "exam" | "slide";
+export type PageName = "worklist" | "exam" | "slide" | "ml-runs" | "ml-run" | "ml-version";
 
 export interface ProjectRef {
   id: number;
@@ -20,6 +20,8 @@ export interface SenolabConfig {
   projectId?: number | null;
   examId?: number;
   slideId?: number;
+  runId?: number;
+  versionId?: number;
 }
 
 export function readConfig(doc: Document = document): SenolabConfig {

@@ -10,6 +10,9 @@ const pages: Record<PageName, () => Promise<{ mount: Mount }>> = {
   worklist: () => import("./pages/worklist"),
   exam: () => import("./pages/exam"),
   slide: () => import("./pages/slide"),
+  "ml-runs": () => import("./pages/mlRuns"),
+  "ml-run": () => import("./pages/mlRun"),
+  "ml-version": () => import("./pages/mlVersion"),
 };
 
 async function start(): Promise<void> {

@@ -82,6 +82,12 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     recipe = serializers.CharField(max_length=100)
     seed = serializers.IntegerField(default=0, min_value=0)
     ground_truth = serializers.ChoiceField(choices=GroundTruth.choices, default=GroundTruth.ANY)
+    epochs = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1000,
+        help_text="Train this many epochs instead of the recipe's (kept in the run's params).",
+    )
     parent_version = serializers.PrimaryKeyRelatedField(
         queryset=ModelVersion.objects.all(), required=False, allow_null=True
     )

@@ -111,9 +111,15 @@ class TrainingRunViewSet(
                 seed=body.validated_data["seed"],
                 ground_truth=body.validated_data["ground_truth"],
                 parent=body.validated_data.get("parent_version"),
+                overrides=(
+                    {"epochs": body.validated_data["epochs"]}
+                    if "epochs" in body.validated_data
+                    else None
+                ),
             )
         except MLServiceError as exc:
             raise refused(exc) from exc
+        run.refresh_from_db()  # a job run eagerly (tests, e2e) has finished by now
         return Response(s.TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 

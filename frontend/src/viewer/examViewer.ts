@@ -63,7 +63,12 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   const tools = new ViewerTools();
   const sync = new ZoomPanSync(grid);
   const player = new FramePlayer(grid);
-  const proposals = new ProposalLayer(api, grid);
+  const role = config.projects.find((p) => p.id === exam.project)?.role;
+  const proposals = new ProposalLayer(api, grid, {
+    projectId: exam.project,
+    modalities: exam.modalities,
+    canRun: role === "reviewer" || role === "owner",
+  });
   const store = new FindingStore(api, { exam: exam.id, userId: config.user.id });
   let panel: FindingsPanel | null = null;
   const marks = new MarkLayer(grid, tools, store, {
@@ -98,7 +103,7 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
     },
   });
   panel.actionsEl.append(linkButton);
-  side.append(panel.el);
+  side.append(panel.el, proposals.statusEl);
   new ConflictDialog(store, document.body);
   const status = new SaveStatus(store);
   store.guardUnload();

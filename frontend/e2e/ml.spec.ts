@@ -1,0 +1,132 @@
+/** The ML pages from the browser: a training started from /ml/runs/ with its progress bar until
+ * it ends on the registered model version; the version page (trained by, rounded metrics, charts)
+ * activating it; the exam viewer's AI layer saying why it shows nothing, then running a
+ * prediction with its progress; a prediction started from the version page.
+ *
+ * frontend/e2e/server.py runs Celery eagerly: a job runs inside the POST that starts it, so its
+ * progress cannot be seen moving. The page shows the bar from the click (a moving bar while the
+ * request runs), and these tests check that it was there and that the page ends on the result. */
+
+import { expect, test, type Page } from "@playwright/test";
+import { READER, apiGet, keepScreenshot, signIn } from "./helpers";
+
+// A small classification recipe the Demo project has labels for (breast density on its
+// synthetic mammograms); one epoch trains in seconds on a CPU.
+const RECIPE = "mias-density";
+
+interface RunJson {
+  id: number;
+  created_by: string | null;
+  params: { overrides?: { epochs?: number }; ground_truth?: string };
+  model_version: number | null;
+  job: { status: string } | null;
+}
+
+test.describe.configure({ mode: "serial" });
+
+let versionId = 0;
+
+async function examOf(page: Page, modality: string): Promise<number> {
+  const body = await apiGet<{ results: { id: number }[] }>(page, `exams/?modality=${modality}&page_size=1`);
+  expect(body.results.length, `a ${modality} exam in the Demo project`).toBeGreaterThan(0);
+  return body.results[0]!.id;
+}
+
+test("a training started from the runs page shows its progress bar and ends on the model version", async ({ page }, testInfo) => {
+  test.setTimeout(240_000);
+  await signIn(page);
+  await page.goto("/ml/runs/");
+  const form = page.getByRole("form", { name: "Start a training" });
+  await form.getByLabel("Recipe").selectOption(RECIPE);
+  await form.getByLabel("Snapshot filter").selectOption("any");
+  await form.getByLabel("Epochs").fill("1");
+  await form.getByRole("button", { name: "Start training" }).click();
+
+  const section = page.locator("section", { has: form });
+  const progress = section.getByTestId("job-progress");
+  await expect(progress).toBeVisible(); // from the click on, while the request trains
+  await expect(section.getByRole("progressbar", { name: "Training progress" })).toBeVisible();
+  const result = section.getByTestId("job-result");
+  await expect(result).toContainText("registered", { timeout: 200_000 });
+  await expect(progress).toHaveAttribute("data-status", "succeeded");
+  await expect(section.getByRole("progressbar", { name: "Training progress" })).toHaveAttribute("aria-valuenow", "100");
+
+  // The API agrees: the run was started by the reader with one epoch and registered a version.
+  const runs = await apiGet<{ results: RunJson[] }>(page, "training-runs/");
+  const run = runs.results[0]!;
+  expect(run.created_by).toBe(READER);
+  expect(run.params.overrides?.epochs).toBe(1);
+  expect(run.job?.status).toBe("succeeded");
+  expect(run.model_version).not.toBeNull();
+  versionId = run.model_version!;
+
+  // The tables show the run and the version, with its AUC or accuracy rounded.
+  await expect(page.locator(`#runs tr[data-run="${run.id}"]`)).toContainText(READER);
+  await expect(page.locator(`#versions tr[data-version="${versionId}"]`)).toContainText(RECIPE);
+  await keepScreenshot(page, testInfo, "ml-runs");
+
+  // The run page: curves drawn and the epoch table in words, no raw dicts.
+  await page.goto(`/ml/runs/${run.id}/`);
+  await expect(page.getByRole("heading", { name: `Training run #${run.id}` })).toBeVisible();
+  await expect(page.locator("figure.chart-figure").first()).toBeVisible();
+  await expect(page.locator("main")).not.toContainText("{");
+  await expect(page.locator("main")).toContainText("Training loss");
+  await keepScreenshot(page, testInfo, "ml-run");
+});
+
+test("the version page says who trained it, rounds its metrics, draws its charts and activates it", async ({ page }, testInfo) => {
+  expect(versionId, "the training test registered a version").toBeGreaterThan(0);
+  await signIn(page);
+  await page.goto(`/ml/versions/${versionId}/`);
+  const main = page.locator("main");
+  await expect(main.locator(".facts")).toContainText(`Trained by${READER}`);
+  const metrics = main.locator("table.metrics");
+  await expect(metrics).toBeVisible();
+  await expect(main).not.toContainText("{");
+  for (const cell of await metrics.locator("td").allTextContents()) {
+    expect(cell, "a metric rounded to at most three decimals").not.toMatch(/\d\.\d{4,}/);
+  }
+  // The Demo project's four mammograms leave the test split empty: the page says so.
+  await expect(main).toContainText("The test split of this version's snapshot holds no cases");
+  await keepScreenshot(page, testInfo, "ml-version");
+
+  await main.getByRole("button", { name: "Activate" }).click();
+  await expect(page.getByTestId("version-status")).toHaveText("active");
+  const version = await apiGet<{ status: string }>(page, `model-versions/${versionId}/`);
+  expect(version.status).toBe("active");
+});
+
+test("the AI layer says why it shows nothing, and a reviewer runs a prediction from the exam page", async ({ page }) => {
+  test.setTimeout(180_000);
+  await signIn(page);
+  // No model for ultrasound: the layer says so.
+  const us = await examOf(page, "US");
+  await page.goto(`/exams/${us}/`);
+  await expect(page.getByTestId("ai-status")).toContainText("no active model for US");
+  await expect(page.getByTestId("ai-status").getByRole("button", { name: "Run a prediction" })).toHaveCount(0);
+
+  // The MG model is active but has not seen this exam: run one from here.
+  const mg = await examOf(page, "MG");
+  await page.goto(`/exams/${mg}/`);
+  const status = page.getByTestId("ai-status");
+  await expect(status).toContainText("no predictions for this exam yet: run one");
+  await status.getByRole("button", { name: "Run a prediction" }).click();
+  await expect(status.getByTestId("job-progress")).toBeVisible();
+  await expect(status).toHaveAttribute("data-state", "shown", { timeout: 120_000 });
+  await expect(status).toContainText(/\d+ predictions? of mias-density v\d+/);
+  const proposals = await apiGet<unknown[]>(page, `exams/${mg}/proposals/`);
+  expect(proposals.length).toBeGreaterThan(0);
+});
+
+test("a prediction started from the version page shows its progress and ends on the exams it predicted", async ({ page }) => {
+  test.setTimeout(180_000);
+  await signIn(page);
+  await page.goto(`/ml/versions/${versionId}/`);
+  const form = page.getByRole("form", { name: "Predict" });
+  await form.getByRole("button", { name: "Predict" }).click(); // empty: every MG exam
+  const section = page.locator("section", { has: form });
+  await expect(section.getByTestId("job-progress")).toBeVisible();
+  await expect(section.getByTestId("job-result")).toContainText("predictions stored for", { timeout: 150_000 });
+  await expect(section.getByTestId("job-progress")).toHaveAttribute("data-status", "succeeded");
+  await expect(section.getByTestId("job-result").getByRole("link").first()).toHaveAttribute("href", /\/exams\/\d+\/$/);
+});

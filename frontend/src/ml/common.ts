@@ -1,0 +1,127 @@
+/** What the ML pages share: the API's shapes, the page frame (top bar in the workspace's look),
+ * who may start GPU work (reviewer or owner, as the API checks), and small DOM helpers. */
+
+import type { Api } from "../api";
+import { ApiError } from "../api";
+import type { SenolabConfig } from "../config";
+import { h } from "../findings/dom";
+import type { Job } from "../jobs";
+import type { HistoryEntry } from "./charts";
+
+export interface Recipe {
+  name: string;
+  task: string;
+  label: string;
+  modality: string;
+  classes: string[];
+  network: string;
+  epochs: number;
+  description: string;
+}
+
+export interface TrainingRun {
+  id: number;
+  project: number;
+  recipe: string;
+  status: string;
+  job: Job | null;
+  snapshot: number | null;
+  snapshot_hash: string;
+  history: HistoryEntry[];
+  params: { seed?: number; ground_truth?: string; overrides?: Record<string, unknown> };
+  device: string;
+  parent_version: number | null;
+  model_version: number | null;
+  created_by: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface ModelVersion {
+  id: number;
+  project: number;
+  task: string;
+  label: string;
+  modality: string;
+  recipe: string;
+  snapshot: number | null;
+  snapshot_hash: string;
+  training_run: number | null;
+  parent: number | null;
+  artifact_sha256: string;
+  artifact_size: number;
+  metrics: Record<string, unknown>;
+  temperature: number;
+  threshold: number | null;
+  status: "candidate" | "active" | "retired" | string;
+  trained_by: string | null;
+  created_at: string;
+  recipe_config?: Record<string, unknown>;
+  curves?: { roc?: unknown; confusion?: unknown; calibration?: unknown };
+}
+
+/** The snapshot filter of a training: which ground truth the cases are taken from. */
+export const GROUND_TRUTH: [string, string][] = [
+  ["any", "Reference where present, else expert annotations"],
+  ["reference", "Imported reference only"],
+  ["human", "Expert annotations only"],
+];
+
+/** Reviewers and owners start trainings, evaluations and predictions (ml/api/views.py). */
+export function canRunJobs(config: SenolabConfig, projectId: number | null | undefined): boolean {
+  const role = config.projects.find((p) => p.id === projectId)?.role;
+  return role === "reviewer" || role === "owner";
+}
+
+export function projectName(config: SenolabConfig, id: number): string {
+  return config.projects.find((p) => p.id === id)?.name ?? `project ${id}`;
+}
+
+/** "Training run #3" pages and the list share one frame: top bar, then the page's sections. */
+export function frame(config: SenolabConfig, title: string, ...extra: (Node | string)[]): { page: HTMLElement; main: HTMLElement } {
+  const main = h("main", { className: "ml-body" });
+  const page = h(
+    "div",
+    { className: "ml-page" },
+    h(
+      "header",
+      { className: "topbar" },
+      h("a", { className: "brand", href: "/" }, "Senolab"),
+      h("a", { href: "/ml/runs/" }, "Models"),
+      h("h1", {}, title),
+      ...extra,
+      h("span", { className: "spacer" }),
+      h("span", { className: "muted" }, config.user.username),
+    ),
+    main,
+  );
+  return { page, main };
+}
+
+export function section(title: string, ...children: (Node | string | null | false)[]): HTMLElement {
+  return h("section", { className: "ml-section" }, h("h2", {}, title), ...children);
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof ApiError || err instanceof Error ? err.message : String(err);
+}
+
+export function notice(text: string, kind: "" | "error" = ""): HTMLElement {
+  return h("div", { className: `notice ${kind}`.trim(), role: kind ? "alert" : "status" }, text);
+}
+
+/** A description list of label → value (values already formatted; nodes for links). */
+export function facts(rows: [string, Node | string][]): HTMLElement {
+  const dl = h("dl", { className: "facts" });
+  for (const [label, value] of rows) dl.append(h("dt", {}, label), h("dd", {}, value));
+  return dl;
+}
+
+export function link(href: string, text: string): HTMLAnchorElement {
+  return h("a", { href }, text);
+}
+
+export async function loadRecipes(api: Api): Promise<Recipe[]> {
+  const body = await api.get<{ recipes: Recipe[] }>("/api/recipes/");
+  return body.recipes;
+}

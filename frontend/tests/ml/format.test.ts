@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { formatAuc, formatPercent, formatValue, metricLabel, metricRows } from "../../src/ml/format";
+
+describe("metric formatting", () => {
+  it("writes the AUC with its bootstrap interval to three decimals", () => {
+    expect(formatAuc(0.80912345, [0.68231, 0.91549])).toBe("0.809 [0.682, 0.915]");
+    expect(formatAuc(0.8, null)).toBe("0.800");
+    expect(formatAuc(null, [0.1, 0.2])).toBe("—");
+  });
+
+  it("rounds each metric to what it means", () => {
+    expect(formatValue("sensitivity", 0.6666666)).toBe("0.667");
+    expect(formatValue("n", 52)).toBe("52");
+    expect(formatValue("train_loss", 0.123456)).toBe("0.123");
+    expect(formatValue("val_loss", 12.3456)).toBe("12.3");
+    expect(formatValue("lr", 0.001)).toBe("1e-3");
+    expect(formatValue("seconds", 3.14159)).toBe("3.1 s");
+    expect(formatValue("val_auc", 0.5)).toBe("0.500");
+    expect(formatValue("threshold", null)).toBe("—");
+  });
+
+  it("never shows a raw object or list: nested values become named, rounded pairs", () => {
+    const text = formatValue("per_class", { sensitivity: 0.91234, specificity: 0.5 });
+    expect(text).toBe("Sensitivity 0.912 · Specificity 0.500");
+    expect(text).not.toMatch(/[{}[\]]/);
+  });
+
+  it("names metrics in words", () => {
+    expect(metricLabel("auc")).toBe("AUC");
+    expect(metricLabel("val_auc")).toBe("Validation AUC");
+    expect(metricLabel("val_accuracy")).toBe("Validation accuracy");
+    expect(metricLabel("froc_at_0.5")).toBe("Sensitivity at 0.5 FP/image");
+    expect(metricLabel("kappa_quadratic")).toBe("Quadratic-weighted kappa");
+  });
+
+  it("lists the AUC first with its interval and leaves the curves to the charts", () => {
+    const rows = metricRows({
+      n: 40, accuracy: 0.75, auc: 0.80912, auc_ci: [0.68231, 0.91549],
+      roc: { fpr: [0, 1], tpr: [0, 1] }, confusion: [[1, 2], [3, 4]], calibration: { count: [1] },
+    });
+    expect(rows[0]).toEqual(["AUC (95% CI)", "0.809 [0.682, 0.915]"]);
+    expect(rows.map((r) => r[0])).toEqual(["AUC (95% CI)", "Accuracy", "Cases"]);
+  });
+
+  it("writes progress as a whole percentage, clamped", () => {
+    expect(formatPercent(0.416)).toBe("42%");
+    expect(formatPercent(1.2)).toBe("100%");
+  });
+});
