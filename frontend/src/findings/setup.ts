@@ -14,8 +14,8 @@ import { DEFAULT_SCHEMA, type LabelSchema } from "./types";
 /** The project's label schema (GET /api/projects/{id}/), the default when it has none. */
 export async function loadSchema(api: Api, projectId: number | null | undefined): Promise<LabelSchema> {
   if (!projectId) return DEFAULT_SCHEMA;
-  const project = await api.get<{ label_schema?: Partial<LabelSchema> | null }>(`projects/${projectId}/`);
-  const schema = project.label_schema ?? {};
+  const project = await api.GET("/api/projects/{id}/", { path: { id: projectId } });
+  const schema = (project.label_schema ?? {}) as Partial<LabelSchema>;
   return {
     finding_types: schema.finding_types?.length ? schema.finding_types : DEFAULT_SCHEMA.finding_types,
     birads: schema.birads?.length ? schema.birads : DEFAULT_SCHEMA.birads,
