@@ -39,6 +39,9 @@ export interface SetupOptions extends Omit<PanelOptions, "schema"> {
   exam: number;
   slide?: number;
   debounceMs?: number;
+  /** Listen to the keys on the document now (default); false: the page attaches them later,
+   * once it has added its own. */
+  attachKeys?: boolean;
 }
 
 export async function setupFindings(api: Api, config: SenolabConfig, options: SetupOptions): Promise<FindingsSetup> {
@@ -60,7 +63,7 @@ export async function setupFindings(api: Api, config: SenolabConfig, options: Se
   const conflict = new ConflictDialog(store, document.body);
   const shortcuts = new Shortcuts(document);
   panel.registerShortcuts(shortcuts);
-  const detachKeys = shortcuts.attach(document);
+  const detachKeys = options.attachKeys === false ? () => shortcuts.dispose() : shortcuts.attach(document);
   const unguard = store.guardUnload(window);
   return {
     schema,
