@@ -16,7 +16,7 @@ FRONTEND_SRC := $(shell find frontend \( -path frontend/node_modules -o -path fr
 npm_has = node -e "process.exit(require('./frontend/package.json').scripts?.['$(1)'] ? 0 : 1)"
 endif
 
-.PHONY: run test test-python test-frontend lint bench worker venv frontend clean
+.PHONY: run test test-python test-frontend lint bench worker venv frontend clean api-types
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Senolab needs Python 3.11 ($(PYTHON) not found)"; exit 1; }
@@ -40,6 +40,12 @@ $(FRONTEND_BUILD): $(FRONTEND_DEPS) $(FRONTEND_SRC)
 	cd frontend && npm run build
 	mkdir -p frontend/dist && touch $@
 endif
+
+## api-types: regenerate the client's types (frontend/src/api-schema.d.ts) from the API schema;
+## run after any API change and commit the result (tests/test_api_types.py fails until then)
+api-types: $(STAMP) $(FRONTEND_DEPS)
+	$(PY) manage.py spectacular --format openapi-json --file frontend/openapi.json
+	cd frontend && npm run api-types
 
 ## frontend: install and build the browser workspace (skipped when the build is up to date)
 frontend: $(FRONTEND_BUILD)

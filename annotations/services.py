@@ -160,7 +160,9 @@ def _check_labels(exam: Exam, data: dict[str, Any]) -> None:
         check_label(schema, "birads", data.get("birads"))
         check_label(schema, "pathology", data.get("pathology"))
         check_label(schema, "density", data.get("density"))
-        check_attributes(schema, data.get("attributes") or {}, modality)
+        check_attributes(
+            schema, data.get("attributes") or {}, modality, finding_type=data.get("finding_type")
+        )
     except LabelSchemaError as exc:
         raise ValidationError({"labels": [str(exc)]}) from exc
     if data.get("laterality", "") not in LATERALITIES:

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI for /api/docs/, pinned and served locally
     "django_celery_beat",
     "senolab.projects",
     "senolab.imaging",
@@ -144,7 +145,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
-STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.exists() else []
+# senolab/static: files every page links whether or not the frontend is built (the favicon).
+STATICFILES_DIRS = [BASE_DIR / "senolab" / "static"] + (
+    [FRONTEND_DIST] if FRONTEND_DIST.exists() else []
+)
 # Vite names built files with a content hash (main-CSliV9zW.js): browsers may cache them forever.
 WHITENOISE_IMMUTABLE_FILE_TEST = r"^.+[.-][0-9a-zA-Z_-]{8,12}\..+$"
 
@@ -243,6 +247,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # /api/docs/ runs offline: Swagger UI from drf-spectacular-sidecar's pinned copy (static
+    # files), never from a CDN; with the split view its start-up script is a file, not inline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": STATIC_URL + "senolab/favicon.svg",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a "status" with different choices; name each set after its model.
     "ENUM_NAME_OVERRIDES": {
         "AuditActionEnum": "senolab.audit.models.AuditAction",

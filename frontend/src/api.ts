@@ -1,7 +1,49 @@
 /** A small client for the Senolab REST API: JSON in and out, session cookies, the CSRF token on
- * every write, and the API's error format turned into an ApiError a page can show. */
+ * every write, and the API's error format turned into an ApiError a page can show.
+ *
+ * Paths: one style, the schema's. Every request names the path as the OpenAPI schema does
+ * ("/api/projects/{id}/", absolute, with the trailing slash DRF's router serves) and the typed
+ * methods (`api.GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `list`) take exactly those keys of
+ * `paths` from src/api-schema.d.ts, generated from /api/schema/ by `make api-types`: a schema
+ * change that breaks a request fails `tsc`. The untyped `get`/`post`/... remain for paths the
+ * schema cannot describe well (binary bodies) and for pages not yet moved to the typed calls. */
 
+import type { components, paths } from "./api-schema";
 import type { SenolabConfig } from "./config";
+
+/** The schema's components: `Schemas["Project"]`, `Schemas["Membership"]`, ... */
+export type Schemas = components["schemas"];
+export type ApiPath = keyof paths;
+type Method = "get" | "post" | "put" | "patch" | "delete";
+/** The paths that declare a method. */
+export type PathsWith<M extends Method> = {
+  [P in ApiPath]: undefined extends paths[P][M] ? never : P;
+}[ApiPath];
+type Operation<P extends ApiPath, M extends Method> = NonNullable<paths[P][M]>;
+type Json<R> = R extends { content: { "application/json": infer T } } ? T : void;
+type Responses<O> = O extends { responses: infer R } ? R : never;
+/** The JSON body of an operation's success answer (200, 201 or 202; void for 204). */
+export type Success<O> = Json<Responses<O>[Extract<keyof Responses<O>, 200 | 201 | 202>]>;
+type PathParams<O> = O extends { parameters: { path: infer P } } ? P : undefined;
+type QueryParams<O> = O extends { parameters: { query?: infer Q } } ? Q : undefined;
+type BodyOf<O> = O extends { requestBody?: { content: { "application/json": infer B } } } ? B : undefined;
+/** What a typed call sends: the path's parameters, the query and the JSON body it declares. */
+export type CallOptions<O> = (PathParams<O> extends undefined
+  ? { path?: undefined }
+  : { path: { [K in keyof PathParams<O>]: string | number } }) & {
+  query?: QueryParams<O> extends undefined ? undefined : QueryParams<O>;
+  body?: BodyOf<O>;
+};
+type Item<T> = T extends { results: (infer I)[] } ? I : T extends (infer I)[] ? I : never;
+
+/** The schema path with its `{name}` parameters filled in. */
+export function fillPath(template: string, params: Record<string, string | number> = {}): string {
+  return template.replace(/\{(\w+)\}/g, (_m, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`The path ${template} needs ${name}.`);
+    return encodeURIComponent(String(value));
+  });
+}
 
 /** The API's error body: {"error": {"code", "message", "detail"}} (senolab/api/errors.py). */
 export interface ApiErrorBody {
@@ -79,6 +121,46 @@ export class Api {
     const data: unknown = text ? safeJson(text) : undefined;
     if (!response.ok) throw toApiError(response.status, data, text);
     return data as T;
+  }
+
+  /** A typed request to a path of the schema. */
+  call<M extends Method, P extends PathsWith<M>>(
+    method: M,
+    path: P,
+    options: CallOptions<Operation<P, M>> = {} as CallOptions<Operation<P, M>>,
+  ): Promise<Success<Operation<P, M>>> {
+    const { path: params, query, body } = options as { path?: Record<string, string | number>; query?: Query; body?: unknown };
+    const verb = method.toUpperCase();
+    return this.request(verb, fillPath(path, params), body ?? (verb === "POST" ? {} : undefined), query);
+  }
+
+  GET<P extends PathsWith<"get">>(path: P, options?: CallOptions<Operation<P, "get">>) {
+    return this.call("get", path, options);
+  }
+
+  POST<P extends PathsWith<"post">>(path: P, options?: CallOptions<Operation<P, "post">>) {
+    return this.call("post", path, options);
+  }
+
+  PUT<P extends PathsWith<"put">>(path: P, options?: CallOptions<Operation<P, "put">>) {
+    return this.call("put", path, options);
+  }
+
+  PATCH<P extends PathsWith<"patch">>(path: P, options?: CallOptions<Operation<P, "patch">>) {
+    return this.call("patch", path, options);
+  }
+
+  DELETE<P extends PathsWith<"delete">>(path: P, options?: CallOptions<Operation<P, "delete">>) {
+    return this.call("delete", path, options);
+  }
+
+  /** Every item of a typed list (following the pages' `next` links). */
+  list<P extends PathsWith<"get">>(
+    path: P,
+    options?: CallOptions<Operation<P, "get">>,
+  ): Promise<Item<Success<Operation<P, "get">>>[]> {
+    const { path: params, query } = (options ?? {}) as { path?: Record<string, string | number>; query?: Query };
+    return this.all(fillPath(path, params), query);
   }
 
   get<T>(path: string, query?: Query): Promise<T> {

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { Api, ApiError } from "../src/api";
+import { Api, ApiError, fillPath } from "../src/api";
 
 function reply(status: number, body?: unknown): Response {
   return new Response(body === undefined ? null : JSON.stringify(body), { status });
@@ -35,5 +35,24 @@ describe("Api", () => {
     };
     const api = new Api("/api/", "t", (async (url: string) => reply(200, pages[url])) as unknown as typeof fetch);
     expect(await api.all<number>("exams/")).toEqual([1, 2, 3]);
+  });
+
+  it("sends a typed call to the schema's path with its parameters, query and body", async () => {
+    const fetchImpl = vi.fn(async () => reply(201, { id: 7, username: "ann", role: "annotator", created_at: "" }));
+    const api = new Api("/api/", "tok", fetchImpl as unknown as typeof fetch);
+    const member = await api.POST("/api/projects/{project_pk}/members/", {
+      path: { project_pk: 3 },
+      body: { username: "ann", role: "annotator" },
+    });
+    const [url, init] = fetchImpl.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe("/api/projects/3/members/");
+    expect(init.method).toBe("POST");
+    expect(JSON.parse(String(init.body))).toEqual({ username: "ann", role: "annotator" });
+    expect(member.username).toBe("ann");
+  });
+
+  it("refuses a schema path whose parameter is missing", () => {
+    expect(() => fillPath("/api/projects/{id}/", {})).toThrow(/needs id/);
+    expect(fillPath("/api/exams/{id}/priors/", { id: 12 })).toBe("/api/exams/12/priors/");
   });
 });

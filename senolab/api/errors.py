@@ -60,12 +60,22 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: error_response(ERRORS[code]) for code in codes}
 
 
+# Field names as a reader says them in a message ("BI-RADS: ...", not "birads: ..."); the
+# keys whose messages are whole sentences of their own are not prefixed.
+_FIELD_WORDS = {"birads": "BI-RADS", "slug": "Short name", "username": "User name"}
+_SENTENCE_KEYS = {"non_field_errors", "detail", "labels"}
+
+
+def _field(name: str) -> str:
+    return _FIELD_WORDS.get(name) or name.replace("_", " ").capitalize()
+
+
 def _message(detail: Any) -> str:
     if isinstance(detail, list):
         return "; ".join(_message(d) for d in detail)
     if isinstance(detail, dict):
         return "; ".join(
-            f"{k}: {_message(v)}" if k not in {"non_field_errors", "detail"} else _message(v)
+            f"{_field(k)}: {_message(v)}" if k not in _SENTENCE_KEYS else _message(v)
             for k, v in detail.items()
         )
     return str(detail)

@@ -18,12 +18,14 @@ def default_label_schema() -> dict[str, Any]:
         "density": list(DENSITY),
         "pathology": list(PATHOLOGY),
         # Free-form attributes: name -> {"type": "choice"|"text"|"number"|"bool", "choices": [...],
-        # "modalities": [...]} ; empty "modalities" means every modality.
+        # "modalities": [...], "finding_types": [...]}; an empty or absent "modalities" means
+        # every modality, an empty or absent "finding_types" every finding type.
         "attributes": {
             "mass_shape": {
                 "type": "choice",
                 "choices": ["oval", "round", "irregular"],
                 "modalities": ["MG", "US"],
+                "finding_types": ["mass"],
             },
             "mass_margin": {
                 "type": "choice",
@@ -35,6 +37,7 @@ def default_label_schema() -> dict[str, Any]:
                     "spiculated",
                 ],
                 "modalities": ["MG", "US"],
+                "finding_types": ["mass"],
             },
             "calcification_morphology": {
                 "type": "choice",
@@ -46,13 +49,28 @@ def default_label_schema() -> dict[str, Any]:
                     "fine_linear",
                 ],
                 "modalities": ["MG"],
+                "finding_types": ["calcification"],
             },
         },
     }
 
 
+# How a reader calls the schema's lists in a message (never the field's name in the code).
+FIELD_WORDS = {
+    "finding_types": "finding type",
+    "birads": "BI-RADS category",
+    "density": "breast density",
+    "pathology": "pathology",
+}
+
+
 class LabelSchemaError(ValueError):
     """The schema, or a label checked against it, is not valid; the message says why."""
+
+
+def words(name: str) -> str:
+    """A schema name as words: "calcification_morphology" -> "calcification morphology"."""
+    return name.replace("_", " ")
 
 
 def validate_label_schema(schema: Any) -> dict[str, Any]:
@@ -88,6 +106,11 @@ def validate_label_schema(schema: Any) -> dict[str, Any]:
             raise LabelSchemaError(
                 f"Attribute '{name}' names unknown modalities: {sorted(unknown)}."
             )
+        types = spec.get("finding_types", [])
+        if not isinstance(types, list) or set(types) - set(schema["finding_types"]):
+            raise LabelSchemaError(
+                f"Attribute '{name}': 'finding_types' must list finding types of this schema."
+            )
     return schema
 
 
@@ -97,19 +120,31 @@ def check_label(schema: dict[str, Any], field: str, value: str | None) -> None:
         return
     allowed = schema.get(field, [])
     if value not in allowed:
-        raise LabelSchemaError(f"'{value}' is not a {field} value of this project: {allowed}.")
+        raise LabelSchemaError(
+            f"'{words(str(value))}' is not a {FIELD_WORDS.get(field, words(field))} of this "
+            f"project; choose one of: {', '.join(words(str(a)) for a in allowed)}."
+        )
 
 
 def check_attributes(
-    schema: dict[str, Any], attributes: dict[str, Any], modality: str | None
+    schema: dict[str, Any],
+    attributes: dict[str, Any],
+    modality: str | None,
+    finding_type: str | None = None,
 ) -> None:
+    """Raise LabelSchemaError unless each attribute is declared, fits the modality and the
+    finding's type (a mass has no calcification morphology) and has a value of its kind."""
     declared = schema.get("attributes", {})
     for name, value in attributes.items():
         spec = declared.get(name)
+        label = words(name).capitalize()
         if spec is None:
-            raise LabelSchemaError(f"'{name}' is not an attribute of this project's label schema.")
+            raise LabelSchemaError(f"{label} is not a descriptor of this project's findings.")
         if modality and spec.get("modalities") and modality not in spec["modalities"]:
-            raise LabelSchemaError(f"Attribute '{name}' does not apply to {modality} images.")
+            raise LabelSchemaError(f"{label} does not apply to {modality} images.")
+        types = spec.get("finding_types")
+        if finding_type and types and finding_type not in types:
+            raise LabelSchemaError(f"{label} does not describe a {words(finding_type)}.")
         kind = spec["type"]
         ok = (
             (kind == "choice" and value in spec.get("choices", []))
@@ -120,4 +155,5 @@ def check_attributes(
             or (kind == "bool" and isinstance(value, bool))
         )
         if not ok:
-            raise LabelSchemaError(f"Attribute '{name}' must be a {kind}; got {value!r}.")
+            expected = {"choice": "one of: " + ", ".join(words(c) for c in spec.get("choices", []))}
+            raise LabelSchemaError(f"{label} must be {expected.get(kind, f'a {kind}')}.")

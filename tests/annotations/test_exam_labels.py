@@ -40,8 +40,8 @@ def test_creating_a_label_twice_is_a_conflict_not_a_duplicate(room, client_for):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"version": 0, "density": "E"}, "not a density value"),
-        ({"version": 0, "birads": "9"}, "not a birads value"),
+        ({"version": 0, "density": "E"}, "not a breast density of this project"),
+        ({"version": 0, "birads": "9"}, "not a BI-RADS category of this project"),
         ({"version": 0, "laterality": "B"}, "L or R"),
     ],
 )

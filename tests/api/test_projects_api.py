@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from senolab.projects.models import Membership, Project, Role
+from senolab.projects.schema import default_label_schema
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +41,13 @@ def test_creating_a_project_makes_the_creator_its_owner(make_user, client_for):
     [
         ("label_schema", {"finding_types": []}),
         ("label_schema", "not an object"),
+        (
+            "label_schema",
+            {
+                **default_label_schema(),
+                "attributes": {"shape": {"type": "text", "finding_types": ["tumour"]}},
+            },
+        ),
         ("clinical_schema", {"age": {"type": "colour"}}),
         ("clinical_schema", {"grade": {"type": "choice"}}),
     ],

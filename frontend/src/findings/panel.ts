@@ -14,6 +14,9 @@ export interface PanelOptions {
   modality?: string;
   /** Breast-level (L/R) labels; off for a slide. */
   breastLabels?: boolean;
+  /** Radiology reading (BI-RADS, breast density); off for a slide, which is labelled with its
+   * pathology only. */
+  radiology?: boolean;
   /** How a mark is named in the list ("box on R-CC"). */
   describeMark?: (mark: Mark) => string;
   onSelect?: (key: string | null) => void;
@@ -60,6 +63,13 @@ function title(finding: FindingView, index: number): string {
   return `${index + 1}. ${type}`;
 }
 
+/** A descriptor's label without the finding type it belongs to ("Shape" under a mass). */
+export function attributeLabel(name: string, findingType: string): string {
+  const words = findingType && name.startsWith(`${findingType}_`) ? name.slice(findingType.length + 1) : name;
+  const text = humanize(words);
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 export class FindingsPanel {
   readonly el: HTMLElement;
   /** A slot for page-specific actions of the selected finding (e.g. link to a view). */
@@ -70,6 +80,7 @@ export class FindingsPanel {
   private readonly referenceEl: HTMLLabelElement;
   private selectedKey: string | null = null;
   private editorKey: string | null = null;
+  private editorType: string | null = null;
   private readonly off: (() => void)[] = [];
   private readonly role: Role | null;
   private readonly projectId: number | null;
@@ -268,23 +279,32 @@ export class FindingsPanel {
     this.editorEl.hidden = false;
     // Rebuild only when the selection changed or the focus is elsewhere: typing a note must
     // not lose its caret when the store reports a save.
-    if (this.editorKey === finding.key && this.editorEl.contains(document.activeElement)) {
+    if (this.editorKey === finding.key && this.editorType === finding.finding_type && this.editorEl.contains(document.activeElement)) {
       this.syncEditor(finding);
       return;
     }
     this.editorKey = finding.key;
+    this.editorType = finding.finding_type;
     const { schema } = this.options;
     const key = finding.key;
     const set = (patch: Partial<FindingView>) => this.store.update(key, patch);
     const field = (label: string, control: HTMLElement) => h("label", { className: "field" }, h("span", {}, label), control);
-    const attributes = Object.entries(schema.attributes ?? {}).filter(([, spec]) => this.applies(spec));
+    const attributes = this.attributesFor(finding.finding_type);
+    // A new type drops the descriptors that do not fit it (a mass has no calcification morphology).
+    const setType = (type: string) => {
+      const keep = new Set(this.attributesFor(type).map(([name]) => name));
+      const current = this.store.get(key)?.attributes ?? {};
+      const fitting = Object.fromEntries(Object.entries(current).filter(([name]) => keep.has(name)));
+      set({ finding_type: type, attributes: fitting });
+    };
+    const radiology = this.options.radiology !== false;
     this.editorEl.replaceChildren(
       h("h3", {}, title(finding, this.visible().findIndex((f) => f.key === key))),
       ...(this.canEdit(finding)
         ? []
         : [h("p", { className: "muted read-only-note", dataset: { testid: "read-only" } }, "Imported ground truth: read-only. Only a project owner may change it.")]),
-      field("Type", select("finding_type", schema.finding_types, finding.finding_type, (v) => set({ finding_type: v }))),
-      field("BI-RADS", select("birads", schema.birads, finding.birads, (v) => set({ birads: v }))),
+      field("Type", select("finding_type", schema.finding_types, finding.finding_type, setType)),
+      ...(radiology ? [field("BI-RADS", select("birads", schema.birads, finding.birads, (v) => set({ birads: v })))] : []),
       field("Pathology", select("pathology", schema.pathology, finding.pathology, (v) => set({ pathology: v }))),
       field(
         "Side",
@@ -292,7 +312,7 @@ export class FindingsPanel {
           titles: { R: "right", L: "left", B: "both" },
         }),
       ),
-      ...attributes.map(([name, spec]) => field(humanize(name), this.attributeControl(key, name, spec, finding.attributes[name]))),
+      ...attributes.map(([name, spec]) => field(attributeLabel(name, finding.finding_type), this.attributeControl(key, name, spec, finding.attributes[name]))),
       field(
         "Note",
         h("textarea", {
@@ -339,9 +359,17 @@ export class FindingsPanel {
     if (!this.canEdit(finding)) this.lockEditor();
   }
 
-  private applies(spec: AttributeSpec): boolean {
+  private applies(spec: AttributeSpec, findingType: string): boolean {
     const { modality } = this.options;
-    return !modality || !spec.modalities?.length || spec.modalities.includes(modality);
+    const forModality = !modality || !spec.modalities?.length || spec.modalities.includes(modality);
+    // An attribute declared for some finding types is asked once the finding has one of them.
+    const forType = !spec.finding_types?.length || spec.finding_types.includes(findingType);
+    return forModality && forType;
+  }
+
+  /** The schema's descriptors that fit a finding of this type on this page's modality. */
+  attributesFor(findingType: string): [string, AttributeSpec][] {
+    return Object.entries(this.options.schema.attributes ?? {}).filter(([, spec]) => this.applies(spec, findingType));
   }
 
   private attributeControl(key: string, name: string, spec: AttributeSpec, value: unknown): HTMLElement {
@@ -391,14 +419,17 @@ export class FindingsPanel {
     }
     const { schema } = this.options;
     const exam = this.store.label("");
+    const labelField = (name: string, control: HTMLElement) => h("label", { className: "field" }, h("span", {}, name), control);
     const rows: HTMLElement[] = [
       h("h3", {}, "Exam"),
-      h(
-        "div",
-        { className: "label-grid" },
-        h("label", { className: "field" }, h("span", {}, "Density"), select("density", schema.density, exam.density, (v) => this.store.setLabel("", { density: v }))),
-        h("label", { className: "field" }, h("span", {}, "BI-RADS"), select("exam_birads", schema.birads, exam.birads, (v) => this.store.setLabel("", { birads: v }))),
-      ),
+      this.options.radiology === false
+        ? h("div", { className: "label-grid" }, labelField("Pathology", select("exam_pathology", schema.pathology, exam.pathology, (v) => this.store.setLabel("", { pathology: v }))))
+        : h(
+            "div",
+            { className: "label-grid" },
+            labelField("Breast density", select("density", schema.density, exam.density, (v) => this.store.setLabel("", { density: v }))),
+            labelField("BI-RADS", select("exam_birads", schema.birads, exam.birads, (v) => this.store.setLabel("", { birads: v }))),
+          ),
     ];
     if (this.options.breastLabels !== false) {
       const grid = h("div", { className: "label-grid breasts" });
@@ -431,6 +462,7 @@ export class FindingsPanel {
     const values: Record<string, string> = {
       density: this.store.label("").density,
       exam_birads: this.store.label("").birads,
+      exam_pathology: this.store.label("").pathology,
     };
     for (const [side] of BREASTS) {
       values[`breast_birads_${side}`] = this.store.label(side).birads;
@@ -446,6 +478,12 @@ export class FindingsPanel {
     const group = "Findings";
     shortcuts.add({ keys: "]", description: "Next finding", group, run: () => this.step(1) });
     shortcuts.add({ keys: "[", description: "Previous finding", group, run: () => this.step(-1) });
+    if (this.options.radiology === false) {
+      shortcuts.add({ keys: "Ctrl+z", description: "Undo", group: "Edit", inFields: false, run: () => this.undo() });
+      shortcuts.add({ keys: ["Ctrl+Shift+z", "Ctrl+y"], description: "Redo", group: "Edit", run: () => this.redo() });
+      shortcuts.add({ keys: ["Delete", "Backspace"], description: "Delete the selected finding", group, run: () => this.deleteSelected() });
+      return;
+    }
     shortcuts.add({
       keys: ["0", "1", "2", "3", "4", "5", "6"],
       description: "BI-RADS of the selected finding",

@@ -14,8 +14,8 @@ import { DEFAULT_SCHEMA, type LabelSchema } from "./types";
 /** The project's label schema (GET /api/projects/{id}/), the default when it has none. */
 export async function loadSchema(api: Api, projectId: number | null | undefined): Promise<LabelSchema> {
   if (!projectId) return DEFAULT_SCHEMA;
-  const project = await api.get<{ label_schema?: Partial<LabelSchema> | null }>(`projects/${projectId}/`);
-  const schema = project.label_schema ?? {};
+  const project = await api.GET("/api/projects/{id}/", { path: { id: projectId } });
+  const schema = (project.label_schema ?? {}) as Partial<LabelSchema>;
   return {
     finding_types: schema.finding_types?.length ? schema.finding_types : DEFAULT_SCHEMA.finding_types,
     birads: schema.birads?.length ? schema.birads : DEFAULT_SCHEMA.birads,
@@ -39,6 +39,9 @@ export interface SetupOptions extends Omit<PanelOptions, "schema"> {
   exam: number;
   slide?: number;
   debounceMs?: number;
+  /** Listen to the keys on the document now (default); false: the page attaches them later,
+   * once it has added its own. */
+  attachKeys?: boolean;
 }
 
 export async function setupFindings(api: Api, config: SenolabConfig, options: SetupOptions): Promise<FindingsSetup> {
@@ -60,7 +63,7 @@ export async function setupFindings(api: Api, config: SenolabConfig, options: Se
   const conflict = new ConflictDialog(store, document.body);
   const shortcuts = new Shortcuts(document);
   panel.registerShortcuts(shortcuts);
-  const detachKeys = shortcuts.attach(document);
+  const detachKeys = options.attachKeys === false ? () => shortcuts.dispose() : shortcuts.attach(document);
   const unguard = store.guardUnload(window);
   return {
     schema,

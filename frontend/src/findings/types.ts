@@ -73,6 +73,8 @@ export interface AttributeSpec {
   choices?: string[];
   /** Modalities the attribute applies to; empty or absent means every modality. */
   modalities?: string[];
+  /** Finding types it describes (a margin describes a mass); empty or absent means every type. */
+  finding_types?: string[];
 }
 
 export interface LabelSchema {

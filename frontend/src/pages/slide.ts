@@ -2,7 +2,7 @@
  * layer with polygon, box, ellipse, freehand and point tools in slide level-0 pixels, and the
  * findings panel, save status and conflict dialog shared with the exam page. */
 
-import { Api } from "../api";
+import { Api, fillPath } from "../api";
 import type { SenolabConfig } from "../config";
 import { h } from "../findings/dom";
 import { setupFindings } from "../findings/setup";
@@ -27,10 +27,10 @@ export async function mount(root: HTMLElement, config: SenolabConfig): Promise<v
   const slideId = config.slideId;
   if (!slideId) throw new Error("This page names no slide.");
   const api = Api.fromConfig(config);
-  const slide = await api.get<SlideInfo>(`slides/${slideId}/`);
-  const dzi = await fetch(api.url(`slides/${slideId}/dzi.xml`), { credentials: "same-origin" });
+  const slide = (await api.GET("/api/slides/{id}/", { path: { id: slideId } })) as unknown as SlideInfo;
+  const dzi = await fetch(fillPath("/api/slides/{id}/dzi.xml", { id: slideId }), { credentials: "same-origin" });
   if (!dzi.ok) throw new Error(`The slide's tiles are not available (HTTP ${dzi.status}).`);
-  const tileSource = dziTileSource(await dzi.text(), api.url(`slides/${slideId}/tiles/`));
+  const tileSource = dziTileSource(await dzi.text(), fillPath("/api/slides/{id}/", { id: slideId }) + "tiles/");
 
   const exam = config.examId ?? slide.exam;
   let viewer: SlideViewer | undefined;
@@ -43,6 +43,7 @@ export async function mount(root: HTMLElement, config: SenolabConfig): Promise<v
     slide: slideId,
     modality: "SM",
     breastLabels: false,
+    radiology: false,
     describeMark: (m) => `${m.kind}${m.kind === "polygon" || m.kind === "freehand" ? ` (${(m.geometry.points as unknown[]).length} points)` : ""}`,
     onSelect: () => viewer?.redraw(),
     onFocusMark: (_key, mark) => viewer?.panTo(centre(mark)),
@@ -66,7 +67,7 @@ export async function mount(root: HTMLElement, config: SenolabConfig): Promise<v
   const finish = async () => {
     await store.flush();
     if (store.isDirty() || store.conflicts().length) return; // the status shows why
-    await api.post(`worklist/${exam}/done/`);
+    await api.POST("/api/worklist/{exam_id}/done/", { path: { exam_id: exam } });
     await goNext();
   };
   const goNext = async () => {

@@ -3,13 +3,9 @@
 import { Enums, type StackViewport } from "@cornerstonejs/core";
 import { Api } from "../api";
 import type { SenolabConfig } from "../config";
-import { ConflictDialog } from "../findings/conflict";
 import { h } from "../findings/dom";
-import { FindingsPanel } from "../findings/panel";
-import { SaveStatus } from "../findings/status";
-import { FindingStore } from "../findings/store";
-import { DEFAULT_SCHEMA, type LabelSchema } from "../findings/types";
-import { Shortcuts } from "../shortcuts";
+import { setupFindings } from "../findings/setup";
+import type { FindingStore } from "../findings/store";
 import { FramePlayer } from "./cine";
 import { ViewerGrid, type ViewportHandle } from "./grid";
 import { examImages, hangImages } from "./hanging";
@@ -50,14 +46,7 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
     h("div", { className: "exam-page" }, header, h("div", { className: "exam-body" }, viewerHost, side)),
   );
 
-  const [exam, project] = await Promise.all([
-    api.get<ExamDetail>(`/api/exams/${examId}/`),
-    config.projectId
-      ? api.get<{ label_schema?: Partial<LabelSchema> }>(`/api/projects/${config.projectId}/`).catch(() => null)
-      : Promise.resolve(null),
-    startCornerstone(),
-  ]);
-  const schema: LabelSchema = { ...DEFAULT_SCHEMA, ...(project?.label_schema ?? {}) };
+  const [exam] = await Promise.all([api.get<ExamDetail>(`/api/exams/${examId}/`), startCornerstone()]);
 
   const grid = new ViewerGrid(viewerHost);
   const tools = new ViewerTools();
@@ -69,19 +58,24 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
     modalities: exam.modalities,
     canRun: role === "reviewer" || role === "owner",
   });
-  const store = new FindingStore(api, { exam: exam.id, userId: config.user.id });
-  let panel: FindingsPanel | null = null;
+  // The findings side as on the slide page (src/findings/setup.ts): the project's label schema,
+  // the loaded store, panel, save status, conflict dialog and unsaved-changes guard; the page
+  // attaches the keys itself, with its own tools added.
+  const late: { marks?: MarkLayer } = {};
+  const findings = await setupFindings(api, config, {
+    exam: exam.id,
+    modality: exam.modalities[0],
+    describeMark: (mark) => late.marks?.describe(mark) ?? mark.kind,
+    onSelect: () => late.marks?.sync(),
+    allowCreate: true,
+    attachKeys: false,
+  });
+  const { store, panel, status } = findings;
   const marks = new MarkLayer(grid, tools, store, {
     onSelect: (key) => panel?.select(key),
     selected: () => panel?.selected ?? null,
   });
-  panel = new FindingsPanel(store, {
-    schema,
-    modality: exam.modalities[0],
-    describeMark: (mark) => marks.describe(mark),
-    onSelect: () => marks.sync(),
-    allowCreate: true,
-  });
+  late.marks = marks;
   const linkButton = h(
     "button",
     {
@@ -104,9 +98,6 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   });
   panel.actionsEl.append(linkButton);
   side.append(panel.el, proposals.statusEl);
-  new ConflictDialog(store, document.body);
-  const status = new SaveStatus(store);
-  store.guardUnload();
 
   let active: ViewportHandle | null = null;
   // A new layout fits every image again; the cameras' changes are not a reader's zoom to copy.
@@ -231,10 +222,11 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   });
   toolbar.setPressed("toggle-marks", true);
   header.append(
-    h("a", { className: "exam-back", href: config.projectId ? `/?project=${config.projectId}` : "/", title: "Worklist" }, "◂"),
+    h("a", { className: "exam-back", href: config.projectId ? `/?project=${config.projectId}` : "/", title: "Back to the worklist", dataset: { testid: "back-to-worklist" } }, "◂ Worklist"),
     h("div", { className: "exam-title", title: titleOf(exam) }, titleOf(exam)),
     toolbar.el,
     status.el,
+    h("button", { type: "button", className: "help-button", title: "Keyboard shortcuts (?)", dataset: { action: "help" }, on: { click: () => findings.shortcuts.toggleHelp() } }, "?"),
   );
 
   // Each viewport: tools, zoom/pan sync, W/L copied across the views of its row, frames, AI layer.
@@ -267,7 +259,7 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   };
 
   // Keys: the tools, the actions, frames; the panel adds findings, labels and undo/redo.
-  const shortcuts = new Shortcuts();
+  const shortcuts = findings.shortcuts;
   for (const spec of TOOL_SPECS) {
     shortcuts.add({ keys: spec.key, description: spec.title, group: "Tools", run: () => chooseTool(spec.name) });
   }
@@ -290,7 +282,7 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   const shown = grid.show(hanging);
   for (const hd of grid.handles) attach(hd);
   setActive(grid.handles[0]!);
-  await Promise.all([shown, store.load(), proposals.load(exam.id)]);
+  await Promise.all([shown, proposals.load(exam.id)]);
   api.get<ExamSummary[]>(`/api/exams/${exam.id}/priors/`).then(
     (priors) => toolbar.setEnabled("toggle-prior", priors.length > 0),
     () => toolbar.setEnabled("toggle-prior", false),

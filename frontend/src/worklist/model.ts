@@ -1,43 +1,14 @@
 /** The worklist API (annotations/api/worklist.py) and the filter state kept in the page URL. */
 
-import type { Api } from "../api";
+import type { Api, Schemas } from "../api";
+import type { paths } from "../api-schema";
 
-export interface WorklistReader {
-  reader: string;
-  status: string;
-}
-
-export interface WorklistRow {
-  exam: number;
-  patient: string;
-  study_date: string | null;
-  modalities: string[];
-  site: string;
-  description: string;
-  /** My reading of it: assigned, in_progress, done, or unassigned. */
-  status: string;
-  readers: WorklistReader[];
-  birads: string;
-  density: string;
-}
-
-export interface ReadingNow {
-  exam: number;
-  reader: string;
-  since: string | null;
-}
-
-export interface WorklistPage {
-  count: number;
-  next: string | null;
-  previous: string | null;
-  results: WorklistRow[];
-  policy: string;
-  done: number;
-  remaining: number;
-  unassigned: number;
-  reading_now: ReadingNow[];
-}
+export type WorklistReader = Schemas["Reader"];
+/** One exam of my worklist; `status` is my reading of it: assigned, in_progress, done, or unassigned. */
+export type WorklistRow = Schemas["WorklistRow"];
+export type ReadingNow = Schemas["ReadingNow"];
+export type WorklistPage = Schemas["Worklist"];
+type WorklistParams = paths["/api/worklist/"]["get"]["parameters"]["query"];
 
 export const FILTERS = ["modality", "status", "birads", "density", "site"] as const;
 export type FilterName = (typeof FILTERS)[number];
@@ -87,16 +58,20 @@ export function writeQuery(query: WorklistQuery): string {
 }
 
 export function fetchWorklist(api: Api, query: WorklistQuery): Promise<WorklistPage> {
-  return api.get<WorklistPage>("worklist/", {
-    project: query.project,
-    ...query.filters,
-    page: query.page > 1 ? query.page : undefined,
+  const { status, ...filters } = query.filters;
+  return api.GET("/api/worklist/", {
+    query: {
+      project: query.project ?? 0,
+      ...filters,
+      status: status as WorklistParams["status"],
+      page: query.page > 1 ? query.page : undefined,
+    },
   });
 }
 
 /** The next exam by the project's policy (marked in progress for me), or null when none. */
 export async function nextExam(api: Api, project: number): Promise<number | null> {
-  const answer = await api.post<{ exam: number | null }>("worklist/next/", undefined, { project });
+  const answer = await api.POST("/api/worklist/next/", { query: { project } });
   return answer.exam ?? null;
 }
 

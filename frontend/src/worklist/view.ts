@@ -251,7 +251,7 @@ export class WorklistView {
       if (!row.modalities.includes("SM")) continue;
       let slides: { id: number }[];
       try {
-        slides = await this.api.all<{ id: number }>("slides/", { exam: row.exam });
+        slides = await this.api.list("/api/slides/", { query: { exam: row.exam } });
       } catch {
         continue; // the row still opens the exam
       }

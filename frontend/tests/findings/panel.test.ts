@@ -10,7 +10,8 @@ import { FakeServer } from "./fakeServer";
 const schema: LabelSchema = {
   ...DEFAULT_SCHEMA,
   attributes: {
-    mass_shape: { type: "choice", choices: ["oval", "round"], modalities: ["MG", "US"] },
+    mass_shape: { type: "choice", choices: ["oval", "round"], modalities: ["MG", "US"], finding_types: ["mass"] },
+    calcification_morphology: { type: "choice", choices: ["amorphous", "fine_linear"], modalities: ["MG"], finding_types: ["calcification"] },
     gleason: { type: "number", modalities: ["SM"] },
   },
 };
@@ -75,6 +76,36 @@ describe("findings panel, save status and conflict dialog", () => {
     document.querySelector<HTMLElement>("[data-testid=finding]")?.click();
     expect(document.querySelector("select[name='attributes.mass_shape']")).not.toBeNull();
     expect(document.querySelector("input[name='attributes.gleason']")).toBeNull();
+  });
+
+  it("asks a mass for its shape, not for calcification morphology, and labels it in words", () => {
+    document.querySelector<HTMLElement>("[data-testid=finding]")?.click();
+    expect(document.querySelector("select[name='attributes.calcification_morphology']")).toBeNull();
+    const shape = document.querySelector("select[name='attributes.mass_shape']");
+    expect(shape?.closest("label")?.textContent).toMatch(/^Shape/);
+  });
+
+  it("drops the descriptors that do not fit a new finding type", async () => {
+    const item = document.querySelector<HTMLElement>("[data-testid=finding]");
+    const id = Number(item?.dataset.findingId);
+    item?.click();
+    choose(document, "attributes.mass_shape", "oval");
+    choose(document, "finding_type", "calcification");
+    expect(document.querySelector("select[name='attributes.mass_shape']")).toBeNull();
+    expect(document.querySelector("select[name='attributes.calcification_morphology']")).not.toBeNull();
+    await vi.advanceTimersByTimeAsync(400);
+    expect(server.findings.get(id)).toMatchObject({ finding_type: "calcification", attributes: {} });
+  });
+
+  it("asks a slide for pathology, not for breast density or BI-RADS", () => {
+    const slidePanel = new FindingsPanel(store, { schema, modality: "SM", breastLabels: false, radiology: false });
+    slidePanel.select(store.findings()[0].key);
+    expect(slidePanel.el.querySelector("select[name=density]")).toBeNull();
+    expect(slidePanel.el.querySelector("select[name=exam_birads]")).toBeNull();
+    expect(slidePanel.el.querySelector("select[name=birads]")).toBeNull();
+    expect(slidePanel.el.querySelector("select[name=exam_pathology]")).not.toBeNull();
+    expect(slidePanel.el.textContent).not.toMatch(/BI-RADS|density/i);
+    slidePanel.dispose();
   });
 
   it("saves exam-level and breast-level labels", async () => {

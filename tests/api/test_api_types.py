@@ -1,0 +1,38 @@
+"""The frontend's API types (frontend/src/api-schema.d.ts) are generated from the OpenAPI schema
+with openapi-typescript: a schema change that is not regenerated (`make api-types`) fails here,
+and with it any client code the change breaks fails `tsc` in the frontend build."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[2]
+FRONTEND = ROOT / "frontend"
+CHECKED_IN = FRONTEND / "src" / "api-schema.d.ts"
+GENERATOR = FRONTEND / "node_modules" / ".bin" / "openapi-typescript"
+
+
+def test_checked_in_api_types_match_the_schema(tmp_path: Path) -> None:
+    # Given the schema the API serves now
+    schema = tmp_path / "openapi.json"
+    call_command("spectacular", "--format", "openapi-json", "--file", str(schema))
+    assert GENERATOR.exists(), "openapi-typescript is missing: run `make frontend` (npm ci) first"
+
+    # When the client's types are generated from it
+    generated = tmp_path / "api-schema.d.ts"
+    subprocess.run(
+        [str(GENERATOR), str(schema), "--output", str(generated)],
+        cwd=FRONTEND,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+    # Then they are the checked-in ones
+    assert generated.read_text() == CHECKED_IN.read_text(), (
+        "frontend/src/api-schema.d.ts is out of date with the API schema: run `make api-types`, "
+        "fix what `npx tsc --noEmit` then reports in the frontend, and commit both"
+    )
