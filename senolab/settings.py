@@ -7,6 +7,7 @@ command; DATABASE_URL, REDIS_URL and SENOLAB_S3_* scale it out without code chan
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -50,6 +51,53 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _pseudonym_key() -> str:
+    """The key that encrypts the pseudonym map and the projects' de-identification secrets.
+
+    Kept out of the database so that a dump alone re-identifies nobody; losing it makes the map
+    unreadable and new ingests of known patients get new pseudonyms (back it up apart).
+    """
+    key = os.environ.get("SENOLAB_PSEUDONYM_KEY")
+    if key:
+        return key
+    key_file = Path(os.environ.get("SENOLAB_PSEUDONYM_KEY_FILE", DATA_DIR / "pseudonym.key"))
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SENOLAB_PSEUDONYM_KEY = _pseudonym_key()
+
+
+# Burned-in text masks: rectangles [x, y, width, height] in pixels per manufacturer and model
+# ("*" for any model), as JSON; masking releases a quarantined image (docs/security.md).
+def _burned_in_masks(text: str) -> list[dict]:
+    masks = json.loads(text or "[]")
+    for entry in masks if isinstance(masks, list) else [None]:
+        regions = entry.get("regions") if isinstance(entry, dict) else None
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("manufacturer"), str)
+            and isinstance(regions, list)
+            and all(
+                isinstance(r, list)
+                and len(r) == 4
+                and all(isinstance(v, int) and v >= 0 for v in r)
+                for r in regions
+            )
+        ):
+            raise ValueError(
+                'SENOLAB_BURNED_IN_MASKS must be a JSON list of {"manufacturer": ..., "model": '
+                '... or "*", "regions": [[x, y, width, height], ...]}'
+            )
+    return masks
+
+
+SENOLAB_BURNED_IN_MASKS = _burned_in_masks(os.environ.get("SENOLAB_BURNED_IN_MASKS", ""))
 DEBUG = env_bool("SENOLAB_DEBUG", False)
 ALLOWED_HOSTS = [
     h.strip()

@@ -176,7 +176,7 @@ def _exams(project: Project, exam_ids: Iterable[int] | None):
         Exam.objects.filter(project=project)
         .select_related("patient", "clinical_record")
         .prefetch_related(
-            Prefetch("images", queryset=Image.objects.order_by("id")),
+            Prefetch("images", queryset=Image.objects.usable_for_research().order_by("id")),
             Prefetch("labels", queryset=ExamLabel.objects.order_by("id")),
             Prefetch(
                 "findings",

@@ -6,8 +6,10 @@ owners may read. Every row carries its project so that permission filtering is o
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
+from senolab.imaging.pseudonym_key import decrypt
 from senolab.projects.models import Project
 
 
@@ -44,6 +46,22 @@ class ExamStatus(models.TextChoices):
     NEW = "new", "New"
     IN_PROGRESS = "in_progress", "In progress"
     DONE = "done", "Done"
+
+
+class PixelStatus(models.TextChoices):
+    """Whether an image's pixels may carry burned-in text (see senolab.imaging.deid.burned_in)."""
+
+    CLEAN = "clean", "Clean"
+    QUARANTINED = "quarantined", "Quarantined: may carry burned-in text"
+    CLEANED = "cleaned", "Cleaned by masking configured regions"
+    REVIEWED_CLEAN = "reviewed_clean", "Reviewed: no identifying text"
+
+
+class ImageQuerySet(models.QuerySet["Image"]):
+    def usable_for_research(self) -> ImageQuerySet:
+        """Images whose pixels may leave the viewer: training snapshots and exports take these
+        only (a quarantined image may show a name burned into its pixels)."""
+        return self.exclude(pixel_status=PixelStatus.QUARANTINED)
 
 
 class Patient(models.Model):
@@ -141,6 +159,17 @@ class Image(models.Model):
     window_center = models.FloatField(null=True, blank=True)
     window_width = models.FloatField(null=True, blank=True)
     burned_in_annotation = models.BooleanField(default=False)
+    # Quarantine for burned-in text: set at ingest, lifted by a reviewer or by masking.
+    pixel_status = models.CharField(
+        max_length=16, choices=PixelStatus.choices, default=PixelStatus.CLEAN, db_index=True
+    )
+    pixel_status_reason = models.CharField(max_length=200, blank=True)
+    pixel_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pixel_reviewed_at = models.DateTimeField(null=True, blank=True)
+    # After masking: the unmasked de-identified original, readable by project owners only.
+    unmasked_storage_key = models.CharField(max_length=255, blank=True)
     # "dicom", "png", "jpeg", "tiff", "pgm", "npy"
     source_format = models.CharField(max_length=10, default="dicom")
     # The de-identified original as it came, under a generated storage key.
@@ -154,6 +183,8 @@ class Image(models.Model):
     # Non-identifying acquisition attributes kept for research (kVp, manufacturer model, ...).
     extra = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["series_id", "instance_number", "id"]
@@ -227,10 +258,11 @@ class ClinicalRecord(models.Model):
 
 
 class DeidentificationKey(models.Model):
-    """The per-project secret that makes UID remapping consistent. Never served by the API."""
+    """The per-project secret that makes pseudonyms and UID remapping consistent, encrypted with
+    the pseudonym key from settings (senolab.imaging.pseudonyms). Never served by the API."""
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="deid_key")
-    secret = models.CharField(max_length=128)
+    secret = models.TextField(help_text="Fernet token under SENOLAB_PSEUDONYM_KEY")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -238,14 +270,24 @@ class DeidentificationKey(models.Model):
 
 
 class PseudonymEntry(models.Model):
-    """The pseudonym map: original patient identifier -> pseudonym and date offset. Owners only."""
+    """The pseudonym map: original patient identifier -> pseudonym and date offset. Owners only.
+
+    The original identifiers are stored encrypted (Fernet under the pseudonym key from
+    settings) and found by a keyed digest, so a database dump alone names nobody; read them
+    through `original_patient_id` / `original_patient_name` and look entries up with
+    `senolab.imaging.pseudonyms.entry_for`
+    (the key: senolab.imaging.pseudonym_key).
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     patient = models.OneToOneField(
         Patient, on_delete=models.CASCADE, related_name="pseudonym_entry"
     )
-    original_patient_id = models.CharField(max_length=128)
-    original_patient_name = models.CharField(max_length=256, blank=True)
+    original_id_digest = models.CharField(
+        max_length=64, help_text="HMAC of the original patient id under the project's secret"
+    )
+    original_patient_id_encrypted = models.TextField()
+    original_patient_name_encrypted = models.TextField(blank=True)
     date_offset_days = models.IntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -253,9 +295,17 @@ class PseudonymEntry(models.Model):
         verbose_name_plural = "pseudonym entries"
         constraints = [
             models.UniqueConstraint(
-                fields=["project", "original_patient_id"], name="unique_pseudonym_source"
+                fields=["project", "original_id_digest"], name="unique_pseudonym_source"
             )
         ]
 
     def __str__(self) -> str:
         return f"pseudonym entry {self.pk}"
+
+    @property
+    def original_patient_id(self) -> str:
+        return decrypt(self.original_patient_id_encrypted)
+
+    @property
+    def original_patient_name(self) -> str:
+        return decrypt(self.original_patient_name_encrypted)

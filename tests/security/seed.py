@@ -118,6 +118,11 @@ def seed_project(name: str, tag: str, members: dict[str, Any]) -> Seeded:
         description=f"{canary} exam",
     )
     exam, series = image.exam, image.series
+    # As if masked for burned-in text: the unmasked original that owners alone may read.
+    image.unmasked_storage_key = storage.save(
+        storage.new_key(project.pk, "images", "dcm"), storage.read(image.storage_key)
+    )
+    image.save(update_fields=["unmasked_storage_key"])
     Series.objects.filter(pk=series.pk).update(description=f"{canary} series")
     with tempfile.TemporaryDirectory() as tmp:
         tiff = Path(tmp) / "slide.tiff"
@@ -182,7 +187,13 @@ def seed_project(name: str, tag: str, members: dict[str, Any]) -> Seeded:
         str(job.pk),
         *(
             Path(k).stem
-            for k in (image.storage_key, image.pixel_cache_key, slide.storage_key, mask_key)
+            for k in (
+                image.storage_key,
+                image.unmasked_storage_key,
+                image.pixel_cache_key,
+                slide.storage_key,
+                mask_key,
+            )
             if k
         ),
         *(u.username for u in members.values()),

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from senolab.imaging.raster import ingest_raster
+from senolab.imaging.ingest.raster import ingest_raster
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,8 @@ from senolab.datasets.importers.base import (
     report_progress,
     set_reference_label,
 )
-from senolab.imaging.models import Exam, PseudonymEntry
+from senolab.imaging.models import Exam
+from senolab.imaging.pseudonyms import entry_for
 from senolab.projects.models import Project
 from senolab.projects.schema import BIRADS
 
@@ -89,7 +90,7 @@ def _label_rows(root: Path) -> dict[str, dict[str, str]]:
 def _apply_labels(
     project: Project, patient_id: str, values: dict[str, str], report: ImportReport
 ) -> int:
-    entry = PseudonymEntry.objects.filter(project=project, original_patient_id=patient_id).first()
+    entry = entry_for(project, patient_id)
     if entry is None:
         return 0  # the table covers patients whose images are not in this folder
     written = 0

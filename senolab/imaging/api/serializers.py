@@ -58,6 +58,8 @@ class ImageSerializer(serializers.ModelSerializer):
             "window_center",
             "window_width",
             "burned_in_annotation",
+            "pixel_status",
+            "pixel_status_reason",
             "source_format",
             "sha256",
             "size_bytes",
@@ -257,6 +259,9 @@ class PseudonymEntrySerializer(serializers.ModelSerializer):
     """One row of the pseudonym map (owners only): original identifier -> pseudonym."""
 
     pseudonym = serializers.CharField(source="patient.pseudonym", read_only=True)
+    # Decrypted here, for owners: the rows hold them encrypted (senolab.imaging.pseudonym_key).
+    original_patient_id = serializers.CharField(read_only=True)
+    original_patient_name = serializers.CharField(read_only=True)
 
     class Meta:
         model = PseudonymEntry

@@ -1,7 +1,7 @@
 from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
-from senolab.imaging.api import views
+from senolab.imaging.api import quarantine, views
 
 # Binary resources are addressed like files (render.png, dzi.xml, tiles/0/0_0.jpeg, dicom),
 # without the trailing slash of the JSON resources: viewers build these URLs themselves.
@@ -30,6 +30,15 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "projects/<int:project_pk>/pseudonyms/",
         views.PseudonymListView.as_view(),
         name="project-pseudonyms",
+    ),
+    path(
+        "images/<int:pk>/mark-clean/", quarantine.MarkCleanView.as_view(), name="image-mark-clean"
+    ),
+    path("images/<int:pk>/mask/", quarantine.MaskView.as_view(), name="image-mask"),
+    path(
+        "images/<int:pk>/unmasked-dicom",
+        quarantine.UnmaskedDicomView.as_view(),
+        name="image-unmasked-dicom",
     ),
     *router.urls,
 ]

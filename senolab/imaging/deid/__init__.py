@@ -1,13 +1,14 @@
 """De-identification of DICOM on ingest: PS3.15 Annex E Basic Application Level
 Confidentiality Profile with the Retain Longitudinal Temporal Information with Modified Dates
-and (age and sex only) Retain Patient Characteristics options.
+and (age and sex only, each checked for a valid value) Retain Patient Characteristics options.
 
 `deidentify(ds, project)` changes the data set in place: every attribute of Table E.1-1 gets
 its action (see `profile.py` and docs/security.md), private attributes go, sequences are cleaned
 recursively, UIDs are remapped consistently per project, the patient becomes the project's
-pseudonym, and the data set says how it was de-identified. Pixel data is not touched: an image
-whose text is burned into the pixels is reported (`Deidentified.burned_in`) for the ingest to
-flag, never cleaned here.
+pseudonym, and the data set says how it was de-identified. A retained characteristic whose
+value is not valid for it is emptied and named in `Deidentified.removed_characteristics`.
+Pixel data is not touched: an image whose text is burned into the pixels is reported
+(`Deidentified.burned_in`) for the ingest to quarantine (see senolab.imaging.deid.burned_in).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
+from senolab.imaging.deid.characteristics import checked_value
 from senolab.imaging.deid.profile import PROFILE_ACTIONS, action_for
 from senolab.imaging.models import Patient
 from senolab.imaging.pseudonyms import pseudonymize_patient, remap_uid
@@ -94,12 +96,14 @@ class Deidentified:
         date_offset_days: the days every shifted date of this patient moved by.
         study_date: the shifted StudyDate, or None when the file had none.
         burned_in: BurnedInAnnotation is YES, or the image is US without the attribute.
+        removed_characteristics: keywords of retained characteristics emptied as invalid.
     """
 
     patient: Patient
     date_offset_days: int
     study_date: dt.date | None
     burned_in: bool
+    removed_characteristics: tuple[str, ...] = ()
 
 
 def _parse_date(text: str) -> dt.date | None:
@@ -131,6 +135,7 @@ class _Cleaner:
         self.offset = dt.timedelta(days=offset_days)
         self._uids: dict[str, str] = {}
         self.counts: Counter[str] = Counter()  # actions applied, for the (PHI-free) log line
+        self.removed_characteristics: list[str] = []
 
     def uid(self, value: str) -> str:
         value = str(value).strip()
@@ -168,7 +173,12 @@ class _Cleaner:
         if action == "X":
             del ds[elem.tag]
         elif action == "K":
-            pass
+            value, kept = checked_value(int(elem.tag), elem.value)
+            if kept:
+                elem.value = value
+            else:
+                self.empty(elem)
+                self.removed_characteristics.append(elem.keyword or _tag(elem.tag))
         elif action == "U":
             elem.value = self._map(elem.value, self.uid)
         elif action == "U*":
@@ -282,5 +292,9 @@ def deidentify(ds: Dataset, project) -> Deidentified:
         burned_in,
     )
     return Deidentified(
-        patient=patient, date_offset_days=offset, study_date=study_date, burned_in=burned_in
+        patient=patient,
+        date_offset_days=offset,
+        study_date=study_date,
+        burned_in=burned_in,
+        removed_characteristics=tuple(cleaner.removed_characteristics),
     )

@@ -19,7 +19,7 @@ import io
 import logging
 import os
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,26 +30,39 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from senolab.imaging import pixelcache, storage
+from senolab.imaging.deid.burned_in import quarantine_fields
 from senolab.imaging.ingest import IngestError, dicomfile
 from senolab.imaging.ingest.collect import Item, collect_items
 from senolab.imaging.ingest.decode import decode_pixels
 from senolab.imaging.ingest.journal import journaled_files_with_rows, sweep_interrupted
-from senolab.imaging.models import Exam, Image, Series
+from senolab.imaging.models import Exam, Image, PixelStatus, Series
 from senolab.projects.models import Project
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
+# Image.extra key: keywords of retained characteristics emptied because their value was invalid.
+REMOVED_CHARACTERISTICS = "removed_characteristics"
 
 
 @dataclass
 class IngestReport:
-    """What a batch did: created Image ids, duplicates, failed items, skipped side files."""
+    """What a batch did: created Image ids, duplicates, failed items, skipped side files,
+    retained patient characteristics emptied as invalid (per attribute keyword) and images
+    quarantined for burned-in text."""
 
     images: list[int] = field(default_factory=list)
     duplicates: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: int = 0
+    removed_characteristics: Counter[str] = field(default_factory=Counter)
+    quarantined: int = 0
+
+    def add_image(self, image: Image) -> None:
+        self.images.append(image.pk)
+        self.removed_characteristics.update(image.extra.get(REMOVED_CHARACTERISTICS, []))
+        if image.pixel_status == PixelStatus.QUARANTINED:
+            self.quarantined += 1
 
     def as_result(self) -> dict[str, Any]:
         """The Job result: ids and counts, each failure as {"item", "message"}."""
@@ -59,6 +72,8 @@ class IngestReport:
             "duplicates": self.duplicates,
             "skipped": self.skipped,
             "failed": [{"item": label, "message": message} for label, message in self.failed],
+            "removed_characteristics": dict(sorted(self.removed_characteristics.items())),
+            "quarantined": self.quarantined,
         }
 
 
@@ -217,6 +232,14 @@ def _store(project: Project, item: Prepared, batch: storage.FileBatch) -> Image:
     stored = _encode(ds)
     key = batch.save(storage.new_key(project.pk, "images", "dcm"), stored)
     item.cache.save_into(batch)
+    if deid.removed_characteristics:
+        fields = {
+            **fields,
+            "extra": {
+                **fields["extra"],
+                REMOVED_CHARACTERISTICS: list(deid.removed_characteristics),
+            },
+        }
     return Image.objects.create(
         project=project,
         exam=exam,
@@ -224,6 +247,7 @@ def _store(project: Project, item: Prepared, batch: storage.FileBatch) -> Image:
         sop_instance_uid=sop_uid,
         transfer_syntax_uid=item.transfer_syntax,
         burned_in_annotation=deid.burned_in,
+        **quarantine_fields(deid.burned_in, ds),
         source_format="dicom",
         storage_key=key,
         sha256=storage.sha256_of(stored),
@@ -344,6 +368,6 @@ def _finish(
         )
         return
     if created:
-        report.images.append(image.pk)
+        report.add_image(image)
     else:
         report.duplicates += 1

@@ -1,0 +1,188 @@
+"""Burned-in text: quarantine at ingest, release by a reviewer or by masking configured regions.
+
+Which images are quarantined (decided at ingest, `quarantine_fields`):
+- BurnedInAnnotation is YES;
+- the modality is US and the file does not state BurnedInAnnotation NO: ultrasound scanners
+  burn the patient's name, the date and the site into a top band, and many leave the attribute
+  out. An explicit NO is the sender's statement and is respected, as raster data sets keep
+  their own statement (their importers create images as clean).
+No pixel-based text detection runs: an image neither flagged nor ultrasound is clean.
+
+A quarantined image is shown, with a badge, to the project's members, but it is left out of
+everything that carries pixels out of the viewer: `Image.objects.usable_for_research()` is the
+one filter that training snapshots use and that exports must use. It leaves quarantine when
+- a reviewer marks it clean after looking (`mark_reviewed_clean`), or
+- its configured regions are masked (`mask_configured_regions`): `SENOLAB_BURNED_IN_MASKS` lists
+  rectangles per manufacturer and model, as clinical-trial anonymisers do; the pixels inside
+  are set to the image's minimum value in every frame, in the stored de-identified DICOM and in
+  the pixel cache. The unmasked de-identified file is kept under `Image.unmasked_storage_key`,
+  served to project owners only.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian
+
+from senolab.imaging import pixelcache, storage
+from senolab.imaging.ingest import dicomfile
+from senolab.imaging.ingest.decode import decode_pixels
+from senolab.imaging.models import Image, PixelStatus
+
+logger = logging.getLogger(__name__)
+
+REASON_FLAGGED = "BurnedInAnnotation is YES"
+REASON_ULTRASOUND = "ultrasound without BurnedInAnnotation NO"
+# CID 7050: what masking adds to the data set's de-identification method.
+CLEAN_PIXEL_CODE = ("113101", "Clean Pixel Data Option")
+
+
+class QuarantineError(Exception):
+    """An operation the image's state or the configuration does not allow; a readable message."""
+
+    def __init__(self, message: str, *, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.conflict = conflict
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle in pixels of the full-resolution frame: left, top, width, height."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+def quarantine_fields(burned_in: bool, ds: Dataset) -> dict[str, Any]:
+    """Image fields for a newly ingested DICOM image (ds: the de-identified data set)."""
+    if not burned_in:
+        return {"pixel_status": PixelStatus.CLEAN}
+    flagged = str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES"
+    return {
+        "pixel_status": PixelStatus.QUARANTINED,
+        "pixel_status_reason": REASON_FLAGGED if flagged else REASON_ULTRASOUND,
+    }
+
+
+def _norm(text: object) -> str:
+    return " ".join(str(text or "").split()).casefold()
+
+
+def regions_for(manufacturer: object, model: object) -> list[Region]:
+    """The configured rectangles for a manufacturer and model ("*" as model: any model)."""
+    found: list[Region] = []
+    for entry in settings.SENOLAB_BURNED_IN_MASKS:
+        if _norm(entry["manufacturer"]) != _norm(manufacturer):
+            continue
+        if entry.get("model", "*") != "*" and _norm(entry["model"]) != _norm(model):
+            continue
+        found += [Region(*(int(v) for v in rect)) for rect in entry["regions"]]
+    return found
+
+
+def mark_reviewed_clean(image: Image, user: Any) -> Image:
+    """A reviewer looked at every frame and found no identifying text."""
+    if image.pixel_status != PixelStatus.QUARANTINED:
+        raise QuarantineError(
+            f"This image is not quarantined (it is {image.get_pixel_status_display().lower()}).",
+            conflict=True,
+        )
+    image.pixel_status = PixelStatus.REVIEWED_CLEAN
+    image.pixel_reviewed_by = user
+    image.pixel_reviewed_at = timezone.now()
+    image.save(update_fields=["pixel_status", "pixel_reviewed_by", "pixel_reviewed_at"])
+    return image
+
+
+def mask_pixels(pixels: np.ndarray, frames: int, regions: list[Region]) -> np.ndarray:
+    """A copy of pixels ((rows, cols[, s]) or (frames, rows, cols[, s])) with each region
+    set to the image's minimum in every frame; regions are clipped to the frame."""
+    masked = np.array(pixels, copy=True)
+    view = masked[np.newaxis] if frames == 1 else masked
+    fill = view.min()
+    rows, cols = view.shape[1], view.shape[2]
+    for r in regions:
+        top, left = max(r.y, 0), max(r.x, 0)
+        bottom, right = min(r.y + r.height, rows), min(r.x + r.width, cols)
+        if bottom > top and right > left:
+            view[:, top:bottom, left:right, ...] = fill
+    return masked
+
+
+def _masked_dataset(data: bytes, frames: int, regions: list[Region]) -> tuple[Dataset, np.ndarray]:
+    ds = dicomfile.read_dataset(data)
+    masked = mask_pixels(decode_pixels(ds, data), frames, regions)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    if int(ds.get("SamplesPerPixel", 1) or 1) > 1:
+        ds.PhotometricInterpretation = "RGB"  # decoders return colour as RGB
+        ds.PlanarConfiguration = 0
+    ds.PixelData = masked.tobytes()
+    ds["PixelData"].VR = "OB" if masked.dtype.itemsize == 1 else "OW"
+    ds.BurnedInAnnotation = "NO"
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = CLEAN_PIXEL_CODE[0], "DCM"
+    code.CodeMeaning = CLEAN_PIXEL_CODE[1]
+    ds.DeidentificationMethodCodeSequence = Sequence(
+        [*ds.get("DeidentificationMethodCodeSequence", []), code]
+    )
+    return ds, masked
+
+
+def mask_configured_regions(image: Image, user: Any) -> Image:
+    """Mask the regions configured for the image's manufacturer and model (see module doc)."""
+    if image.pixel_status != PixelStatus.QUARANTINED:
+        raise QuarantineError(
+            f"Only a quarantined image is masked; this one is "
+            f"{image.get_pixel_status_display().lower()}.",
+            conflict=True,
+        )
+    if image.source_format != "dicom":
+        raise QuarantineError("Only DICOM images can be masked.")
+    manufacturer = image.extra.get("Manufacturer", "")
+    model = image.extra.get("ManufacturerModelName", "")
+    regions = regions_for(manufacturer, model)
+    if not regions:
+        raise QuarantineError(
+            f"No mask regions are configured for manufacturer '{manufacturer or '?'}' and "
+            f"model '{model or '?'}': add them to SENOLAB_BURNED_IN_MASKS, or have a reviewer "
+            "mark the image clean."
+        )
+    ds, masked = _masked_dataset(storage.read(image.storage_key), image.frame_count, regions)
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    stored = buf.getvalue()
+    old_cache = pixelcache.cache_keys(image.pixel_cache or {})
+    with storage.files_with_rows() as batch:
+        key = batch.save(storage.new_key(image.project_id, "images", "dcm"), stored)
+        cache_key, layout = pixelcache.write_pixel_cache(
+            image.project_id, masked, batch, frames=image.frame_count
+        )
+        image.unmasked_storage_key = image.storage_key
+        image.storage_key = key
+        image.sha256 = storage.sha256_of(stored)
+        image.size_bytes = len(stored)
+        image.transfer_syntax_uid = str(ExplicitVRLittleEndian)
+        image.photometric_interpretation = str(ds.PhotometricInterpretation)
+        image.burned_in_annotation = False
+        image.pixel_cache_key, image.pixel_cache = cache_key, layout
+        image.pixel_status = PixelStatus.CLEANED
+        image.pixel_status_reason = f"{len(regions)} configured region(s) masked"
+        image.pixel_reviewed_by = user
+        image.pixel_reviewed_at = timezone.now()
+        image.save()
+        # The unmasked cache goes once the masked one is committed (the file stays for owners).
+        transaction.on_commit(lambda: [storage.delete_quietly(k) for k in old_cache])
+    return image
