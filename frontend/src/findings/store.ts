@@ -72,6 +72,8 @@ export interface StoreStatus {
 interface StoreEvents {
   [name: string]: unknown;
   change: void;
+  /** Unsaved work found in the browser on load and put back (how many findings and labels). */
+  restored: { count: number };
   state: StoreStatus;
   conflict: SaveConflict;
   resolved: { key: string };
@@ -87,6 +89,34 @@ export interface FindingStoreOptions {
   maxRetryMs?: number;
   /** Reads a stored mask PNG (a mask removed on the server can be restored by undo). */
   fetchBinary?: (url: string) => Promise<Blob>;
+  /** Where unsaved work is kept until the server has it (default: the browser's localStorage;
+   * null: nowhere). */
+  storage?: DraftStorage | null;
+}
+
+/** The part of the Web Storage API the store uses for its local copy of unsaved work. */
+export interface DraftStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** One entry not yet on the server, as kept in the browser (see FindingStore.persist). */
+interface DraftEntry {
+  key: string;
+  kind: EntryKind;
+  laterality: LabelLaterality;
+  id: number | null;
+  version: number;
+  gone: boolean;
+  deleted: boolean;
+  local: Fields;
+}
+
+interface Draft {
+  format: 1;
+  saved_at: string;
+  entries: DraftEntry[];
 }
 
 type Fields = FindingFields | LabelFields;
@@ -146,6 +176,9 @@ export class FindingStore {
   private lastStatus: StoreStatus = { state: "saved", message: "", pending: 0 };
   readonly debounceMs: number;
   readonly maxRetryMs: number;
+  private readonly storage: DraftStorage | null;
+  /** How many entries the last load took from the browser's copy of unsaved work. */
+  restoredCount = 0;
   /** Labels of other readers and imported ground truth (read only). */
   otherLabels: ExamLabel[] = [];
 
@@ -155,6 +188,13 @@ export class FindingStore {
   ) {
     this.debounceMs = options.debounceMs ?? 800;
     this.maxRetryMs = options.maxRetryMs ?? 30_000;
+    this.storage = options.storage !== undefined ? options.storage : defaultStorage();
+  }
+
+  /** The localStorage key of this reader's unsaved work on this exam (or slide). */
+  get draftKey(): string {
+    const { exam, slide, userId } = this.options;
+    return `senolab:unsaved:exam:${exam}${slide != null ? `:slide:${slide}` : ""}:user:${userId ?? "anonymous"}`;
   }
 
   // --- events ---------------------------------------------------------------------------
@@ -196,8 +236,82 @@ export class FindingStore {
       }
       this.entries.set(`label:${label.laterality}`, this.entryFromLabel(label));
     }
+    this.restoredCount = this.restoreDraft();
     this.events.emit("change", undefined);
     this.emitStatus();
+    if (this.restoredCount) this.events.emit("restored", { count: this.restoredCount });
+  }
+
+  // --- the local copy of unsaved work -----------------------------------------------------
+
+  /** Keep every entry the server does not have yet in the browser (a failed save is never the
+   * only copy of a reader's work); forget the copy once everything is saved. */
+  private persist(): void {
+    if (!this.storage) return;
+    const entries: DraftEntry[] = [];
+    for (const e of this.entries.values()) {
+      if (e.revision === e.savedRevision && !e.error && !e.conflict) continue;
+      if (e.kind === "finding" && e.deleted && (e.id === null || e.gone)) continue; // nothing to keep
+      const local = clone(e.local);
+      if (e.kind === "finding") {
+        for (const mark of (local as FindingFields).marks) {
+          if (mark.kind === "mask" && !mark.mask_png_base64 && mark.id != null && this.masks.has(mark.id)) {
+            mark.mask_png_base64 = this.masks.get(mark.id);
+          }
+        }
+      }
+      entries.push({ key: e.key, kind: e.kind, laterality: e.laterality, id: e.id, version: e.version, gone: e.gone, deleted: e.deleted, local });
+    }
+    try {
+      if (entries.length === 0) this.storage.removeItem(this.draftKey);
+      else this.storage.setItem(this.draftKey, JSON.stringify({ format: 1, saved_at: new Date().toISOString(), entries } satisfies Draft));
+    } catch (err) {
+      console.error("The unsaved work could not be kept in this browser", err);
+    }
+  }
+
+  /** Put back the unsaved work a previous page left in the browser; each restored entry is
+   * saved again (on top of the version it started from: a newer one on the server is a
+   * conflict for the reader to settle). Returns how many entries came back. */
+  private restoreDraft(): number {
+    let draft: Draft | null = null;
+    try {
+      const text = this.storage?.getItem(this.draftKey);
+      draft = text ? (JSON.parse(text) as Draft) : null;
+    } catch {
+      draft = null;
+    }
+    if (!draft || draft.format !== 1 || !Array.isArray(draft.entries)) return 0;
+    let count = 0;
+    for (const d of draft.entries) {
+      let entry: Entry | undefined;
+      if (d.kind === "label") {
+        entry = this.entries.get(d.key) ?? this.blankEntry(d.key, "label", d.laterality);
+        entry.local = clone(d.local);
+        entry.version = d.version;
+      } else {
+        const stored = d.id !== null && !d.gone ? this.entries.get(`f${d.id}`) : undefined;
+        if (stored) {
+          entry = stored;
+          entry.version = d.version;
+        } else {
+          if (d.deleted) continue;
+          entry = this.blankEntry(newKey("restored"), "finding", "");
+          // Marks get keys of this page (a key of the old page may be taken by a new mark).
+          entry.id = d.id;
+          entry.gone = d.id !== null;
+        }
+        const local = clone(d.local) as FindingFields;
+        local.marks = local.marks.map((m) => ({ ...m, key: m.id != null ? `m${m.id}` : newKey("r") }));
+        entry.local = local;
+        entry.deleted = d.deleted;
+      }
+      this.entries.set(entry.key, entry);
+      entry.revision = entry.savedRevision + 1;
+      this.schedule(entry, this.debounceMs);
+      count += 1;
+    }
+    return count;
   }
 
   private entryFromFinding(key: string, finding: Finding): Entry {
@@ -398,6 +512,7 @@ export class FindingStore {
   private touched(entry: Entry): void {
     entry.revision += 1;
     this.schedule(entry, this.debounceMs);
+    this.persist();
     this.events.emit("change", undefined);
     this.emitStatus();
   }
@@ -501,6 +616,7 @@ export class FindingStore {
     if (!entry.conflict && !entry.error && entry.revision !== entry.savedRevision && !entry.timer) {
       this.schedule(entry, this.debounceMs);
     }
+    this.persist();
     this.events.emit("change", undefined);
     this.emitStatus();
   }
@@ -509,6 +625,8 @@ export class FindingStore {
     const exists = entry.id !== null && !entry.gone;
     if (entry.deleted) {
       if (exists) {
+        // Undo brings a deleted finding back as a new one: its masks go again with their pixels.
+        await this.rememberRemovedMasks(entry.server as Finding | null, []);
         await this.api.request("DELETE", `findings/${entry.id}/`, undefined, { version: entry.version });
         entry.version += 1;
       }
@@ -541,6 +659,12 @@ export class FindingStore {
     const sentMasks = new Map(
       sent.marks.filter((m) => m.key && m.mask_png_base64).map((m) => [m.key as string, m.mask_png_base64 as string]),
     );
+    // The pixels of every mask sent stay known by the mark's id: an undo that brings the mark
+    // back after the server removed it (a deleted finding, a removed mark) sends them again.
+    for (const [markKey, png] of sentMasks) {
+      const id = matches.get(markKey)?.id;
+      if (id != null) this.masks.set(id, png);
+    }
     applySavedMarks(entry.local as FindingFields, matches, sentMasks);
     // Steps of the undo history name marks by key; give them the ids too, so an undo keeps marks.
     for (const step of [...this.undoStack, ...this.redoStack]) {
@@ -661,6 +785,7 @@ export class FindingStore {
     if (entry.timer) clearTimeout(entry.timer);
     entry.timer = null;
     entry.savedRevision = entry.revision;
+    this.persist();
     this.events.emit("resolved", { key });
     this.events.emit("change", undefined);
     this.emitStatus();
@@ -677,7 +802,8 @@ export class FindingStore {
     }
     const failed = entries.find((e) => e.error);
     if (failed) {
-      return { state: "error", message: `Not saved: ${failed.error}`, pending };
+      const kept = this.storage ? " Your work is kept in this browser until it is saved." : "";
+      return { state: "error", message: `Not saved: ${failed.error}.${kept}`, pending };
     }
     if (entries.some((e) => e.inFlight)) return { state: "saving", message: "Saving…", pending };
     if (pending) return { state: "dirty", message: "Unsaved changes", pending };
@@ -747,6 +873,14 @@ function labelFieldsOf(label: ExamLabel): LabelFields {
     pathology: label.pathology ?? "",
     attributes: clone(label.attributes ?? {}),
   };
+}
+
+function defaultStorage(): DraftStorage | null {
+  try {
+    return typeof localStorage === "undefined" ? null : localStorage;
+  } catch {
+    return null; // storage blocked (privacy settings)
+  }
 }
 
 function blobToBase64(blob: Blob): Promise<string> {

@@ -33,6 +33,7 @@ describe("findings panel, save status and conflict dialog", () => {
   let panel: FindingsPanel;
 
   beforeEach(async () => {
+    localStorage.clear(); // the store keeps unsaved work there: no test sees another's
     vi.useFakeTimers();
     document.body.replaceChildren();
     server = new FakeServer();

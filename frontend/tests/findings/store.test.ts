@@ -15,6 +15,7 @@ describe("FindingStore", () => {
   let states: SaveState[];
 
   beforeEach(async () => {
+    localStorage.clear(); // the store keeps unsaved work there: no test sees another's
     vi.useFakeTimers();
     server = new FakeServer();
     store = new FindingStore(server.api(), { exam: 7, userId: 1, debounceMs: 500 });
@@ -261,5 +262,87 @@ describe("FindingStore", () => {
     await store.flush();
     expect(unload()).toBe(false);
     expect(server.writes()).toHaveLength(1);
+  });
+
+  it("brings back a deleted mask finding drawn on this page by undo, with its pixels", async () => {
+    const png = "data:image/png;base64,UE5HLWJ5dGVz";
+    const key = store.create({ marks: [{ image: 3, kind: "mask", geometry: { x: 0, y: 0, width: 4, height: 4 }, mask_png_base64: png }] });
+    await settle(600);
+    expect(store.get(key)!.marks[0].mask_png_base64).toBeUndefined(); // the server has it now
+    store.remove(key);
+    await settle(600);
+    const live = () => [...server.findings.values()].filter((f) => !f.deleted);
+    expect(live()).toHaveLength(0);
+    store.undo();
+    await settle(600);
+    const sent = server.writes().at(-1)!;
+    expect(sent.method).toBe("POST");
+    expect((sent.body?.marks as Record<string, unknown>[])[0]).toMatchObject({ kind: "mask", mask_png_base64: png });
+    expect(store.state).toBe("saved");
+    expect(live()).toHaveLength(1);
+    expect(live()[0].marks[0].kind).toBe("mask");
+  });
+
+  it("reads the pixels of a stored mask finding before deleting it, so that undo restores it", async () => {
+    const fetchBinary = vi.fn(async () => new Blob(["PNG-bytes"]));
+    store = new FindingStore(server.api(), { exam: 7, userId: 1, debounceMs: 500, fetchBinary });
+    const stored = server.seed({ marks: [{ image: 3, kind: "mask", geometry: { x: 0, y: 0, width: 4, height: 4 }, mask_png_base64: "x" }] });
+    await store.load();
+    const key = store.keyOf(stored.id)!;
+    store.remove(key);
+    await settle(600);
+    expect(fetchBinary).toHaveBeenCalledWith(`/api/marks/${stored.marks[0].id}/mask.png`);
+    store.undo();
+    await settle(600);
+    const sent = server.writes().at(-1)!;
+    expect((sent.body?.marks as Record<string, unknown>[])[0]).toMatchObject({ kind: "mask", mask_png_base64: btoa("PNG-bytes") });
+    expect(store.state).toBe("saved");
+  });
+
+  it("keeps unsaved work in the browser until it is saved, and a new page restores and saves it", async () => {
+    server.failNext = 100;
+    const key = store.create({ finding_type: "mass", birads: "4", marks: [box] });
+    await settle(600);
+    expect(store.state).toBe("error");
+    expect(store.status.message).toContain("kept in this browser");
+    const kept = JSON.parse(localStorage.getItem(store.draftKey)!);
+    expect(kept.entries).toHaveLength(1);
+    expect(kept.entries[0].local).toMatchObject({ finding_type: "mass", birads: "4" });
+    expect(store.get(key)).toBeDefined();
+    store.dispose();
+
+    // The page is reloaded; the server answers again.
+    server.failNext = 0;
+    const again = new FindingStore(server.api(), { exam: 7, userId: 1, debounceMs: 500 });
+    const restored: number[] = [];
+    again.on("restored", ({ count }) => restored.push(count));
+    await again.load();
+    expect(restored).toEqual([1]);
+    expect(again.findings()).toHaveLength(1);
+    expect(again.state).toBe("dirty");
+    await settle(600);
+    expect(again.state).toBe("saved");
+    expect([...server.findings.values()].map((f) => f.birads)).toEqual(["4"]);
+    expect(localStorage.getItem(again.draftKey)).toBeNull();
+    // Another reader's copy is another key.
+    expect(new FindingStore(server.api(), { exam: 7, userId: 2 }).draftKey).not.toBe(again.draftKey);
+    again.dispose();
+  });
+
+  it("restores an unsaved edit of a stored finding on top of the version it started from", async () => {
+    const stored = server.seed({ birads: "2", marks: [box] });
+    await store.load();
+    server.failNext = 100;
+    store.update(store.keyOf(stored.id)!, { birads: "5" });
+    await settle(600);
+    store.dispose();
+    server.failNext = 0;
+    const again = new FindingStore(server.api(), { exam: 7, userId: 1, debounceMs: 500 });
+    await again.load();
+    expect(again.get(again.keyOf(stored.id)!)?.birads).toBe("5");
+    await settle(600);
+    expect(server.findings.get(stored.id)?.birads).toBe("5");
+    expect(server.findings.get(stored.id)?.marks).toHaveLength(1);
+    again.dispose();
   });
 });
