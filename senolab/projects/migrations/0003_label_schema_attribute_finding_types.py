@@ -28,6 +28,6 @@ def add_finding_types(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("projects", "0001_initial")]
+    dependencies = [("projects", "0002_project_hide_reference")]
 
     operations = [migrations.RunPython(add_finding_types, migrations.RunPython.noop)]
