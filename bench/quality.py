@@ -54,7 +54,7 @@ def dataset_of(recipe: str) -> str:
 
 
 def import_once(projects: dict, key: str):
-    from senolab.datasets.importers import import_dataset
+    from datasets.importers import import_dataset
     from senolab.imaging.pseudonyms import set_project_secret
     from senolab.projects.models import Project
 

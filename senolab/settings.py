@@ -123,10 +123,10 @@ INSTALLED_APPS = [
     "senolab.projects",
     "senolab.imaging",
     "senolab.jobs",
-    "senolab.datasets",
     "senolab.audit",
     "annotations",
     "ml",
+    "datasets",
 ]
 
 MIDDLEWARE = [

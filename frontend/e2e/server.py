@@ -61,7 +61,7 @@ def prepare(log: Any) -> str:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from senolab.datasets.demo import load_demo
+    from datasets.demo import load_demo
     from senolab.projects.models import Membership, Role
 
     call_command("migrate", verbosity=0, interactive=False)

@@ -11,13 +11,13 @@ from typing import Any
 from celery import signature
 from django.db import transaction
 
+from datasets.importers import import_dataset
 from ml.models import ModelVersion
 from ml.services import engine, registry
 from ml.services.errors import NothingToEvaluate
 from ml.services.results import flat_metrics, json_safe
 from ml.services.snapshots import build_manifest, cases_from_manifest, snapshot_cases
 from senolab.imaging import storage
-from senolab.datasets.importers import import_dataset
 from senolab.jobs import services as jobs
 from senolab.jobs.models import Job
 from senolab.projects.models import Project

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from senolab.imaging.ingest.raster import ingest_raster
 from senolab.imaging.models import Exam, Image, Slide
 from senolab.projects.models import Project
 from tests.annotations.helpers import COLUMNS, ROWS

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from senolab.imaging.ingest.raster import ingest_raster
 from senolab.imaging.models import Exam, Image
 from senolab.projects.models import Project
 from tests.factories import raster_image

@@ -14,8 +14,8 @@ from django.db.models import ProtectedError
 from django.db.models.signals import post_delete
 
 from ml.services import prediction, registry, training
-from senolab.imaging.models import Image
 from senolab.imaging.ingest.slides import ingest_slide, write_pyramidal_tiff
+from senolab.imaging.models import Image
 from senolab.projects.models import Project
 from tests.api.conftest import add_image
 

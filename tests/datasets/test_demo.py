@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from annotations.models import ExamLabel, Finding, Mark
-from senolab.datasets.demo import DemoExam, Lesion, lesion_centre, load_demo, mammogram
+from datasets.demo import DemoExam, Lesion, lesion_centre, load_demo, mammogram
 from senolab.imaging import pixelcache, storage
 from senolab.imaging.ingest.slides import open_slide
 from senolab.imaging.models import Exam, Image, Slide

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image as PILImage
 
 from annotations.models import ExamLabel, Finding, Mark
-from senolab.datasets.importers import import_dataset
-from senolab.datasets.importers.mias import parse_info
+from datasets.importers import import_dataset
+from datasets.importers.mias import parse_info
 from senolab.imaging import storage
 from senolab.imaging.models import ClinicalRecord, Image
 
@@ -235,8 +235,8 @@ def test_slides_folder_imports_each_slide_once(project, tmp_path):
 
 
 def test_mimbcd_label_tables_label_each_modality_and_breast(project, tmp_path):
-    from senolab.datasets.importers.base import ImportReport
-    from senolab.datasets.importers.dicom import apply_label_tables
+    from datasets.importers.base import ImportReport
+    from datasets.importers.dicom import apply_label_tables
     from senolab.imaging.ingest.raster import exam_for
 
     # given a patient (by its DICOM PatientID) with an MRI and an ultrasound exam

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from annotations.models import ExamLabel, Finding, Mark
-from senolab.datasets.importers import import_dataset
+from datasets.importers import import_dataset
 from senolab.imaging.ingest.slides import ingest_slide, open_slide
 from senolab.imaging.models import Image, Patient, Slide
 

@@ -14,9 +14,9 @@ from PIL import Image as PILImage
 
 from annotations.models import ExamLabel, Finding, Mark, Source
 from senolab.imaging import storage
+from senolab.imaging.ingest.raster import ingest_raster
 from senolab.imaging.models import Exam, Image, Patient, Series
 from senolab.imaging.pixelcache import write_pixel_cache
-from senolab.imaging.ingest.raster import ingest_raster
 from senolab.projects.models import Membership, Project, Role
 
 PASSWORD = "test-pass-123"

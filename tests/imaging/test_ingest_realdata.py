@@ -7,7 +7,7 @@ import pydicom
 import pytest
 
 from annotations.models import ExamLabel
-from senolab.datasets.importers import import_dataset
+from datasets.importers import import_dataset
 from senolab.imaging import pixelcache, storage
 from senolab.imaging.ingest import IngestError
 from senolab.imaging.ingest.service import ingest_dicom_file

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from senolab.datasets.importers.base import (
+from datasets.importers.base import (
     ImportReport,
     Progress,
     report_progress,

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from senolab.datasets.importers.base import (
+from datasets.importers.base import (
     ImportReport,
     Progress,
     report_progress,

@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class DatasetsConfig(AppConfig):
-    name = "senolab.datasets"
+    name = "datasets"
     label = "datasets"
     verbose_name = "Data sets: public-dataset importers and the synthetic demo"

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from senolab.datasets.demo import load_demo
+from datasets.demo import load_demo
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from senolab.datasets.importers import ImportReport, import_dataset
+from datasets.importers import ImportReport, import_dataset
 from senolab.jobs.models import Job, JobKind
 from senolab.jobs.services import JobFailed, Progress, create_job, run_in_process
 from senolab.projects.models import Project

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from senolab.datasets.importers.base import ImportReport, Progress, report_progress
+from datasets.importers.base import ImportReport, Progress, report_progress
 from senolab.imaging.ingest.slides import SLIDE_SUFFIXES, WSI_SOP_CLASS, SlideError, store_slide
 from senolab.projects.models import Project
 

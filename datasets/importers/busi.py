@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from senolab.datasets.importers.base import (
+from datasets.importers.base import (
     ImportReport,
     Progress,
     add_reference_finding,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from senolab.datasets.importers.base import (
+from datasets.importers.base import (
     ImportReport,
     Progress,
     add_reference_finding,

@@ -11,15 +11,15 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from senolab.datasets.importers.base import ImportReport, Progress
+from datasets.importers.base import ImportReport, Progress
 from senolab.projects.models import Project
 
 FORMATS = {
-    "mini-mias": ("senolab.datasets.importers.mias", "import_mias"),
-    "busi": ("senolab.datasets.importers.busi", "import_busi"),
-    "medmnist": ("senolab.datasets.importers.medmnist", "import_medmnist"),
-    "dicom": ("senolab.datasets.importers.dicom", "import_dicom"),
-    "slides": ("senolab.datasets.importers.slides", "import_slides"),
+    "mini-mias": ("datasets.importers.mias", "import_mias"),
+    "busi": ("datasets.importers.busi", "import_busi"),
+    "medmnist": ("datasets.importers.medmnist", "import_medmnist"),
+    "dicom": ("datasets.importers.dicom", "import_dicom"),
+    "slides": ("datasets.importers.slides", "import_slides"),
 }
 
 __all__ = ["FORMATS", "ImportReport", "import_dataset"]

@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from senolab.datasets.importers import FORMATS
-from senolab.datasets.services import import_dataset_in_process
+from datasets.importers import FORMATS
+from datasets.services import import_dataset_in_process
 from senolab.jobs.console import ProgressLines
 from senolab.jobs.models import JobStatus
 from senolab.projects.models import Membership, Project, Role

@@ -24,7 +24,7 @@ from django.db import transaction
 from scipy import ndimage
 
 from annotations.models import Finding, Source
-from senolab.datasets.importers.base import add_reference_finding, mask_mark, set_reference_label
+from datasets.importers.base import add_reference_finding, mask_mark, set_reference_label
 from senolab.imaging import storage
 from senolab.imaging.models import ClinicalRecord, Exam, Image
 from senolab.projects.models import Membership, Project, Role
