@@ -16,7 +16,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Periodic work. The reaper fails running jobs whose heartbeat stopped (their worker vanished for
-# good); a restarted worker fails its own orphans at once (senolab/jobs/signals.py).
+# good); a restarted worker fails its own orphans at once (senolab/jobs/signals.py). The audit
+# purge deletes access-log rows past SENOLAB_AUDIT_RETENTION_DAYS once a day.
 app.conf.beat_schedule = {
     "reap-stale-jobs": {"task": "jobs.reap_stale_jobs_task", "schedule": 300.0},
+    "purge-expired-audit-events": {
+        "task": "audit.purge_expired_events_task",
+        "schedule": 86400.0,
+    },
 }

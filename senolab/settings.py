@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "senolab.projects",
     "senolab.imaging",
     "senolab.jobs",
+    "senolab.audit",
     "annotations",
     "ml",
 ]
@@ -255,6 +256,8 @@ X_FRAME_OPTIONS = "DENY"
 SENOLAB_CSP = os.environ.get("SENOLAB_CSP", "")
 # Log-in and token endpoints: attempts per client address and user name.
 SENOLAB_LOGIN_RATE = os.environ.get("SENOLAB_LOGIN_RATE", "20/min")
+# Days the access audit log keeps a row before the daily purge deletes it; 0 keeps rows forever.
+SENOLAB_AUDIT_RETENTION_DAYS = env_int("SENOLAB_AUDIT_RETENTION_DAYS", 2190)
 if SENOLAB_ENV == "production" and DEBUG:
     raise RuntimeError("SENOLAB_DEBUG must be off when SENOLAB_ENV=production")
 if not DEBUG and (SENOLAB_ENV == "production" or env_bool("SENOLAB_HTTPS", False)):

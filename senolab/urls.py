@@ -11,6 +11,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("senolab.imaging.api.urls")),
     path("", include("senolab.imaging.api.upload_urls")),
     path("", include("senolab.jobs.api.urls")),
+    path("", include("senolab.audit.api.urls")),
     path("", include("annotations.api.urls")),
     path("", include("ml.api.urls")),
 ]
@@ -24,4 +25,5 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include("senolab.workspace.urls")),
     path("", include("ml.pages_urls")),
+    path("", include("senolab.audit.pages_urls")),
 ]
