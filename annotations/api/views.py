@@ -26,6 +26,7 @@ from annotations.api.serializers import (
     FindingVersionSerializer,
 )
 from annotations.models import ExamLabel, Finding, Mark, MarkKind, Source
+from senolab.audit import services as audit
 from senolab.imaging import storage
 from senolab.imaging.models import Exam
 from senolab.projects.models import Role
@@ -184,6 +185,7 @@ class MarkMaskView(APIView):
         )
         if mark is None or not mark.mask_key:
             raise NotFound("No such mask.")
+        audit.record_mask_download(request, mark)
         response = FileResponse(storage.open_file(mark.mask_key), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response

@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from ml import inference, services
 from ml.api import serializers as s
 from ml.models import ModelVersion, Prediction, TrainingRun
+from senolab.audit import services as audit
 from senolab.imaging import storage
 from senolab.jobs.api.serializers import JobSerializer
 from senolab.jobs.models import JobStatus
@@ -136,6 +137,7 @@ class ModelVersionViewSet(
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         version = services.activate(self.get_object())
+        audit.record_model_activation(request, version)
         return Response(s.ModelVersionDetailSerializer(version).data)
 
     @extend_schema(request=None, responses=s.ModelVersionDetailSerializer)

@@ -37,6 +37,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from senolab.audit import services as audit
 from senolab.imaging import storage
 from senolab.imaging.api import filters, render
 from senolab.imaging.api.serializers import (
@@ -154,6 +155,9 @@ class ExamViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return ExamListSerializer if self.action in ("list", "priors") else ExamDetailSerializer
 
+    def get_object(self) -> Exam:
+        return audit.record_view(self.request, super().get_object())
+
     def get_queryset(self) -> QuerySet[Exam]:
         qs = Exam.objects.select_related("patient").annotate(
             image_count=_count(Image), slide_count=_count(Slide)
@@ -261,7 +265,7 @@ class ImageViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
         image = self.get_object()
         if not (image.pixel_cache or {}).get("levels"):
             raise NotFound("This image has no pixel cache.")
-        return image
+        return audit.record_view(self.request, image)
 
     @extend_schema(
         parameters=RENDER_PARAMS,
@@ -317,6 +321,7 @@ class ImageViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
         """The stored, de-identified DICOM file, streamed (for Cornerstone's wadouri); an image
         that came as a raster file is served as a Secondary Capture built from its pixels."""
         image = self.get_object()
+        audit.record_dicom_download(request, image)
         if image.source_format != "dicom":
             if not (image.pixel_cache or {}).get("levels"):
                 raise NotFound("This image has no pixels to serve.")
@@ -353,7 +358,8 @@ class SlideViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], url_path="dzi.xml", filterset_class=None)
     def dzi(self, request: Request, pk: str) -> HttpResponse:
         """The Deep Zoom descriptor OpenSeadragon opens; tiles are under tiles/."""
-        return HttpResponse(render.dzi_xml(self.get_object()), content_type="application/xml")
+        slide = audit.record_view(request, self.get_object())
+        return HttpResponse(render.dzi_xml(slide), content_type="application/xml")
 
     @extend_schema(
         filters=False,
@@ -396,6 +402,7 @@ class PseudonymListView(ListAPIView):
         if project is None:
             raise NotFound("No such project.")
         require_role(self.request.user, project, Role.OWNER)
+        audit.record_pseudonym_map_read(self.request, project)
         return (
             PseudonymEntry.objects.filter(project=project).select_related("patient").order_by("id")
         )

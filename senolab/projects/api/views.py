@@ -23,6 +23,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from senolab.api.errors import Conflict
+from senolab.audit import services as audit
 from senolab.projects.api.serializers import (
     MembershipSerializer,
     ProjectSerializer,
@@ -146,6 +147,7 @@ class MembershipViewSet(ProjectMixin, viewsets.ModelViewSet):  # type: ignore[mi
 
     def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.save(project=self.checked_project)
+        audit.record_member_added(self.request, cast(Membership, serializer.instance))
 
     def _last_owner_guard(self, membership: Membership, new_role: str | None) -> None:
         # A project without an owner could never be managed again.
@@ -157,10 +159,12 @@ class MembershipViewSet(ProjectMixin, viewsets.ModelViewSet):  # type: ignore[mi
     def perform_update(self, serializer: BaseSerializer) -> None:
         membership = cast(Membership, serializer.instance)
         self._last_owner_guard(membership, serializer.validated_data.get("role"))
+        audit.record_role_change(self.request, membership, serializer.validated_data.get("role"))
         serializer.save()
 
     def perform_destroy(self, instance: Membership) -> None:
         self._last_owner_guard(instance, None)
+        audit.record_member_removed(self.request, instance)
         instance.delete()
 
 
@@ -195,5 +199,6 @@ class TokenView(APIView):
         )
         if user is None or not user.is_active:
             raise AuthenticationFailed("Wrong username or password.")
+        audit.record_token_login(request, user)
         token, _ = Token.objects.get_or_create(user=user)
         return Response(TokenSerializer({"token": token.key}).data, status=status.HTTP_200_OK)
