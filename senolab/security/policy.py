@@ -117,6 +117,8 @@ POLICY: tuple[Rule, ...] = (
     R(READ, "/api/jobs/{}/**", VIEWER),
     R(READ, "/api/jobs/{}/", VIEWER),
     R("POST", "/api/jobs/{}/cancel/", ANNOTATOR),
+    # The access audit log (append-only: no writes exist)
+    R(READ, "/api/audit/", OWNER, "rows of the projects the user owns; staff read all"),
     # Machine learning
     R(READ, "/api/recipes/**", AUTHENTICATED, "the engine's recipes; no project data"),
     R(READ, "/api/training-runs/", AUTHENTICATED, "lists only runs of the user's projects"),
