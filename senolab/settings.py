@@ -233,6 +233,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a "status" with different choices; name each set after its model.
     "ENUM_NAME_OVERRIDES": {
+        "AuditActionEnum": "senolab.audit.models.AuditAction",
         "ExamStatusEnum": "senolab.imaging.models.ExamStatus",
         "JobStatusEnum": "senolab.jobs.models.JobStatus",
         "ReadingStatusEnum": "annotations.models.ReadingStatus",
