@@ -222,3 +222,13 @@ def test_a_detail_too_large_to_be_a_few_ids_is_refused(clinic, new_rows):
     with pytest.raises(ValueError):
         services.record(A.LOGIN, detail={"blob": "x" * 5000})
     assert new_rows() == []
+
+
+def test_creating_a_project_records_its_creator_as_the_first_owner(clinic, client_for, new_rows):
+    response = client_for(clinic.users["a_viewer"]).post(
+        "/api/projects/", {"name": "New study", "slug": "new-study"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    membership = Membership.objects.get(project_id=response.json()["id"])
+    assert new_rows() == [(A.MEMBER_ADDED, "membership", str(membership.pk), response.json()["id"])]
+    assert new_rows.rows()[0].detail == {"user": clinic.users["a_viewer"].pk, "role": "owner"}

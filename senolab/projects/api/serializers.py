@@ -9,6 +9,7 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from senolab.audit import services as audit
 from senolab.projects.api.clinical import validate_clinical_schema
 from senolab.projects.models import Membership, Project, Role
 from senolab.projects.schema import LabelSchemaError, validate_label_schema
@@ -59,7 +60,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         user = self.context["request"].user
         with transaction.atomic():
             project = Project.objects.create(created_by=user, **validated_data)
-            Membership.objects.create(project=project, user=user, role=Role.OWNER)
+            owner = Membership.objects.create(project=project, user=user, role=Role.OWNER)
+            audit.record_member_added(self.context["request"], owner)
         return project
 
 
