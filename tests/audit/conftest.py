@@ -11,7 +11,7 @@ from django.test import Client
 from senolab.audit.models import AuditEvent
 from senolab.imaging.models import Image
 from senolab.projects.models import Project
-from tests.api.conftest import add_image
+from tests.factories import raster_image
 
 
 @dataclass
@@ -31,7 +31,7 @@ def clinic(make_user, make_project) -> Clinic:
         "A", owner=users["a_owner"], reviewer=users["a_reviewer"], viewer=users["a_viewer"]
     )
     b = make_project("B", owner=users["b_owner"])
-    return Clinic(a, b, add_image(a), add_image(b, patient="q1", exam="f1"), users)
+    return Clinic(a, b, raster_image(a), raster_image(b, patient="q1", exam="f1"), users)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from senolab.audit import services
 from senolab.audit.models import AuditAction, AuditEvent, AuditLogIsAppendOnly
 from senolab.audit.tasks import purge_expired_events_task
 from senolab.celeryconf import app
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +73,7 @@ def test_deleting_the_project_or_the_user_keeps_the_row(row, clinic):
 def test_the_admin_shows_rows_but_offers_no_add_change_or_delete(row, clinic):
     admin = Client()
     admin.force_login(
-        type(clinic.users["staff"]).objects.create_superuser("root", password="test-pass-123")
+        type(clinic.users["staff"]).objects.create_superuser("root", password=PASSWORD)
     )
     listing = admin.get("/admin/audit/auditevent/")
     assert listing.status_code == 200 and "a_owner" in listing.content.decode()

@@ -14,9 +14,9 @@ from annotations.models import Mark, MarkKind
 from ml.models import ModelVersion
 from senolab.audit import services
 from senolab.audit.models import AuditAction, AuditEvent
-from senolab.imaging.ingest.slides import ingest_slide
+from senolab.imaging.slides import ingest_slide
 from senolab.projects.models import Membership
-from tests.annotations.helpers import png_base64
+from tests.factories import PASSWORD, mask_png_base64
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +109,7 @@ def test_downloading_a_mask_leaves_one_row(clinic, client_for, new_rows):
                 "image": clinic.image_a.pk,
                 "kind": "mask",
                 "geometry": {"x": 1, "y": 1},
-                "mask_png_base64": png_base64(np.ones((3, 4), bool)),
+                "mask_png_base64": mask_png_base64(np.ones((3, 4), bool)),
             }
         ],
     }
@@ -169,7 +169,7 @@ def test_log_in_and_failed_log_in_leave_a_row_each_and_no_password(clinic, new_r
     # When someone fails to log in, then logs in
     failed = client.post("/login/", {"username": "a_viewer", "password": "wrong-secret-77"})
     assert failed.status_code == 200  # the form again
-    ok = client.post("/login/", {"username": "a_viewer", "password": "test-pass-123"})
+    ok = client.post("/login/", {"username": "a_viewer", "password": PASSWORD})
     assert ok.status_code == 302
     # Then one failed row with the name tried, and one log-in row of the user
     assert new_rows() == [(A.LOGIN_FAILED, "", "", None), (A.LOGIN, "", "", None)]
@@ -178,14 +178,14 @@ def test_log_in_and_failed_log_in_leave_a_row_each_and_no_password(clinic, new_r
     assert login_row.actor_id == clinic.users["a_viewer"].pk and login_row.ip == "127.0.0.1"
     # And no row holds either password, masked or not
     stored = json.dumps(list(AuditEvent.objects.values()), default=str)
-    assert "wrong-secret-77" not in stored and "test-pass-123" not in stored
+    assert "wrong-secret-77" not in stored and PASSWORD not in stored
     assert "****" not in stored
 
 
 def test_an_api_token_is_a_log_in_and_a_wrong_password_a_failed_one(clinic, new_rows):
     client = Client()
     bad = client.post("/api/auth/token/", {"username": "a_owner", "password": "nope-nope-1"})
-    good = client.post("/api/auth/token/", {"username": "a_owner", "password": "test-pass-123"})
+    good = client.post("/api/auth/token/", {"username": "a_owner", "password": PASSWORD})
     assert (bad.status_code, good.status_code) == (401, 200)
     assert [r[0] for r in new_rows()] == [A.LOGIN_FAILED, A.LOGIN]
     assert new_rows.rows()[1].detail == {"via": "token"}
