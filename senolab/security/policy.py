@@ -133,7 +133,6 @@ POLICY: tuple[Rule, ...] = (
     R(WRITE, "/api/model-versions/**", REVIEWER),
     R(READ, "/api/predictions/", AUTHENTICATED),
     R(READ, "/api/predictions/**", VIEWER),
-    R(WRITE, "/api/predictions/**", ANNOTATOR, "accept or reject a proposal"),
 )
 
 
