@@ -242,11 +242,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    # Several models have a "status" with different choices; name each set after its model.
+    # Several models have a "status" (or a "kind") with different choices; name each set after
+    # its model.
     "ENUM_NAME_OVERRIDES": {
         "ExamStatusEnum": "senolab.imaging.models.ExamStatus",
         "JobStatusEnum": "senolab.jobs.models.JobStatus",
         "JobKindEnum": "senolab.jobs.models.JobKind",
+        "MarkKindEnum": "annotations.models.MarkKind",
         "ReadingStatusEnum": "annotations.models.ReadingStatus",
         "VersionStatusEnum": "ml.models.VersionStatus",
     },
