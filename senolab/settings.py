@@ -300,12 +300,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": STATIC_URL + "senolab/favicon.svg",
     "REDOC_DIST": "SIDECAR",
-    # Several models have a "status" with different choices; name each set after its model.
+    # Several models have a "status" (or a "kind") with different choices; name each set after
+    # its model.
     "ENUM_NAME_OVERRIDES": {
         "AuditActionEnum": "senolab.audit.models.AuditAction",
         "ExamStatusEnum": "senolab.imaging.models.ExamStatus",
         "JobStatusEnum": "senolab.jobs.models.JobStatus",
         "JobKindEnum": "senolab.jobs.models.JobKind",
+        "MarkKindEnum": "annotations.models.MarkKind",
         "ReadingStatusEnum": "annotations.models.ReadingStatus",
         "VersionStatusEnum": "ml.models.VersionStatus",
     },

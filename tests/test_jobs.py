@@ -134,3 +134,38 @@ def test_progress_lines_announce_a_new_message_once_the_interval_passed():
         printer(0.1, f"Epoch {epoch}/40")
     # then each new message is a line of its own
     assert [line.split()[-1] for line in lines] == ["1/40", "2/40", "3/40"]
+
+
+def test_a_job_run_in_process_reports_to_its_row_and_to_the_echo(project):
+    # given a job run here, with an echo (a command's printer)
+    job = services.create_job(JobKind.INGEST, project=project)
+    echoed: list[tuple[float, str]] = []
+    seen_on_row: list[float] = []
+
+    def work(job, progress):
+        progress(0.5, "half way")
+        seen_on_row.append(Job.objects.get(pk=job.pk).progress)
+        return {"done": True}
+
+    # when it runs
+    job = services.run_in_process(
+        job, work, worker="manage.py test", echo=lambda f, m: echoed.append((f, m))
+    )
+    # then the row saw the progress while it ran, the echo got it too, and the job succeeded
+    assert seen_on_row == [0.5] and echoed == [(0.5, "half way")]
+    assert (job.status, job.progress, job.worker) == (JobStatus.SUCCEEDED, 1.0, "manage.py test")
+
+
+def test_ctrl_c_in_a_job_run_in_process_cancels_it(project):
+    # given a job run here whose work is interrupted from the keyboard
+    job = services.create_job(JobKind.INGEST, project=project)
+
+    def work(job, progress):
+        raise KeyboardInterrupt
+
+    # when it runs, the interrupt still stops the command
+    with pytest.raises(KeyboardInterrupt):
+        services.run_in_process(job, work, worker="manage.py test")
+    # and the job is not left running for the reaper
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and job.finished_at

@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0001_initial'),
+        ("jobs", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='job',
-            name='kind',
-            field=models.CharField(choices=[('ingest', 'DICOM ingest'), ('import_dataset', 'Data set import'), ('train', 'Training'), ('evaluate', 'Evaluation'), ('predict', 'Prediction')], db_index=True, max_length=40),
+            model_name="job",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("ingest", "DICOM ingest"),
+                    ("import_dataset", "Data set import"),
+                    ("train", "Training"),
+                    ("evaluate", "Evaluation"),
+                    ("predict", "Prediction"),
+                ],
+                db_index=True,
+                max_length=40,
+            ),
         ),
     ]
