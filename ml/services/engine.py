@@ -15,9 +15,6 @@ from django.conf import settings
 from ml.engine.recipes import list_recipes  # TOML files only: no torch
 from senolab.jobs import services as jobs
 
-# The Celery queue of training, evaluation and prediction jobs (CELERY_TASK_ROUTES sends "ml.*").
-GPU_QUEUE = "gpu"
-
 
 def api() -> ModuleType:
     """The engine's public interface, imported on first use (it loads torch)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import signature
+from django.conf import settings
 from django.db import transaction
 
 from datasets.importers import import_dataset
@@ -45,7 +46,11 @@ def start_evaluation(version: ModelVersion, split: str = "test", *, user=None) -
     params = {"model_version": version.pk, "split": split}
     with transaction.atomic():
         job = jobs.create_job(
-            "evaluate", project=version.project, user=user, params=params, queue=engine.GPU_QUEUE
+            "evaluate",
+            project=version.project,
+            user=user,
+            params=params,
+            queue=settings.SENOLAB_GPU_QUEUE,
         )
         jobs.enqueue(job, signature(EVALUATE_TASK))
     return job

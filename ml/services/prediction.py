@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from celery import signature
+from django.conf import settings
 from django.db import transaction
 
 from ml.models import ModelVersion, Prediction
@@ -48,7 +49,11 @@ def start_prediction(
     params = {"model_version": version.pk, "exams": sorted(found), "explain": explain}
     with transaction.atomic():
         job = jobs.create_job(
-            "predict", project=version.project, user=user, params=params, queue=engine.GPU_QUEUE
+            "predict",
+            project=version.project,
+            user=user,
+            params=params,
+            queue=settings.SENOLAB_GPU_QUEUE,
         )
         jobs.enqueue(job, signature(PREDICT_TASK))
     return job

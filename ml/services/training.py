@@ -66,7 +66,7 @@ def start_training(
     }
     with transaction.atomic():
         job = jobs.create_job(
-            "train", project=project, user=user, params=params, queue=engine.GPU_QUEUE
+            "train", project=project, user=user, params=params, queue=settings.SENOLAB_GPU_QUEUE
         )
         run = TrainingRun.objects.create(
             project=project,
