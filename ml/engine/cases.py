@@ -1,8 +1,8 @@
 """The unit the engine reads: a case (an exam with its images, clinical record and ground truth).
 
 This is the narrow interface between the platform and the engine. The Django side builds Case
-objects from the database (ml.snapshots); the engine only ever sees these plain dataclasses, so a
-notebook or a worker on another host can build them from files just as well.
+objects from the database (ml.services.snapshots); the engine only ever sees these plain
+dataclasses, so a notebook or a worker on another host can build them from files just as well.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from ml.services import prediction, registry, training
 from senolab.imaging.ingest.slides import ingest_slide, write_pyramidal_tiff
 from senolab.imaging.models import Image
 from senolab.projects.models import Project
-from tests.api.conftest import add_image
+from tests.factories import raster_image
 
 KINDS = {"images", "pixels", "slides", "models", "heatmaps"}
 
@@ -34,7 +34,7 @@ def files_of(project_id: int) -> dict[str, list[Path]]:
 
 def fill(project: Project, tmp_path: Path) -> None:
     """An original and its pixel cache, a slide, a model artifact and a prediction heatmap."""
-    image = add_image(project, patient=f"p{project.pk}")
+    image = raster_image(project, patient=f"p{project.pk}")
     rgb = np.random.default_rng(project.pk).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     write_pyramidal_tiff(tmp_path / f"slide-{project.pk}.tif", rgb)
     ingest_slide(project, tmp_path / f"slide-{project.pk}.tif", patient_key="s", exam_key="s1")
