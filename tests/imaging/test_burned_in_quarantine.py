@@ -185,3 +185,9 @@ def test_masking_covers_every_frame_and_colour_and_clips_to_the_frame():
     # then the region is the minimum in every frame and sample, the rest untouched
     assert (masked[:, 0:2, 8:] == 7).all()
     assert (masked[:, 2:9] == 200).all() and (cine[:, 0:2, 8:] == 200).all()
+
+
+def test_the_worklist_counts_an_exams_quarantined_images(quarantined, project, owner, client_for):
+    image, _ = quarantined
+    rows = client_for(owner).get("/api/worklist/", {"project": project.pk}).json()["results"]
+    assert {r["exam"]: r["quarantined_images"] for r in rows} == {image.exam_id: 1}

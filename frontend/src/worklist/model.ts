@@ -19,6 +19,8 @@ export interface WorklistRow {
   readers: WorklistReader[];
   birads: string;
   density: string;
+  /** Images of the exam quarantined for burned-in text (a badge on the row). */
+  quarantined_images?: number;
 }
 
 export interface ReadingNow {
