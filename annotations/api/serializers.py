@@ -126,6 +126,9 @@ class WorklistRowSerializer(serializers.Serializer):
     readers = ReaderSerializer(many=True)
     birads = serializers.CharField()
     density = serializers.CharField()
+    quarantined_images = serializers.IntegerField(
+        help_text="Images of the exam quarantined for burned-in text"
+    )
 
 
 class ReadingNowSerializer(serializers.Serializer):

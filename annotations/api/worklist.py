@@ -6,7 +6,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import DatabaseError
-from django.db.models import Q
+from django.db.models import Count, Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -23,7 +23,7 @@ from annotations.api.serializers import (
 )
 from annotations.api.views import required_int_param, visible_exam
 from annotations.models import ReadingAssignment, ReadingStatus
-from senolab.imaging.models import Exam
+from senolab.imaging.models import Exam, Image, PixelStatus
 from senolab.projects.models import Project, Role
 from senolab.projects.permissions import require_role
 
@@ -93,6 +93,12 @@ class WorklistView(APIView):
         labels = worklist.exam_labels_summary(ids, blind=blind)
         projects = {exam.project_id for exam in exams} if blind else set()
         with_reference = services.exams_with_reference(ids) if blind else set()
+        quarantined = dict(
+            Image.objects.filter(exam_id__in=ids, pixel_status=PixelStatus.QUARANTINED)
+            .values("exam_id")
+            .annotate(n=Count("pk"))
+            .values_list("exam_id", "n")
+        )
         rows = []
         for exam in exams:
             own = next((r for r in readings[exam.pk] if r.reader_id == user.pk), None)
@@ -109,6 +115,7 @@ class WorklistView(APIView):
                         {"reader": r.reader.username, "status": r.status} for r in readings[exam.pk]
                     ],
                     **labels[exam.pk],
+                    "quarantined_images": quarantined.get(exam.pk, 0),
                 }
             )
         return rows

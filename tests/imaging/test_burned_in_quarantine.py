@@ -185,3 +185,45 @@ def test_masking_covers_every_frame_and_colour_and_clips_to_the_frame():
     # then the region is the minimum in every frame and sample, the rest untouched
     assert (masked[:, 0:2, 8:] == 7).all()
     assert (masked[:, 2:9] == 200).all() and (cine[:, 0:2, 8:] == 200).all()
+
+
+def test_the_worklist_counts_an_exams_quarantined_images(quarantined, project, owner, client_for):
+    image, _ = quarantined
+    rows = client_for(owner).get("/api/worklist/", {"project": project.pk}).json()["results"]
+    assert {r["exam"]: r["quarantined_images"] for r in rows} == {image.exam_id: 1}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"color": True},
+        {"frames": 3},
+        {"color": True, "transfer_syntax": "1.2.840.10008.1.2.5"},  # RLE lossless
+    ],
+    ids=["colour", "cine", "colour-rle"],
+)
+def test_masking_writes_a_valid_file_for_colour_cine_and_compressed_ultrasound(
+    tmp_path, project, owner, client_for, settings, options
+):
+    # given a quarantined colour, multi-frame or compressed ultrasound of a configured model
+    settings.SENOLAB_BURNED_IN_MASKS = [
+        {"manufacturer": "factoryvendor", "model": "*", "regions": [[0, 0, 48, 4]]}
+    ]
+    path = write_dicom(tmp_path / "us.dcm", modality="US", rows=32, columns=48, **options)
+    pydicom_ds = pydicom.dcmread(path)
+    pydicom_ds.BurnedInAnnotation = "YES"
+    pydicom_ds.save_as(path)
+    image = ingest_dicom_file(project, path)
+    original = pydicom.dcmread(path).pixel_array
+    # when it is masked
+    assert client_for(owner).post(f"/api/images/{image.pk}/mask/").status_code == 200
+    # then the stored file decodes to the original pixels with the band at the minimum
+    image.refresh_from_db()
+    stored = pydicom.dcmread(io.BytesIO(storage.read(image.storage_key))).pixel_array
+    assert stored.shape == original.shape
+    band = stored[..., :4, :, :] if options.get("color") else stored[..., :4, :]
+    assert (band == original.min()).all()
+    rest = (slice(None),) * (stored.ndim - (3 if options.get("color") else 2)) + (slice(4, None),)
+    np.testing.assert_array_equal(stored[rest], original[rest])
+    # and the pixel cache agrees with it
+    np.testing.assert_array_equal(pixelcache.read_pixels(image)[:4].max(), original.min())

@@ -13,6 +13,7 @@ import {
   type StackViewport,
   type Types,
 } from "@cornerstonejs/core";
+import { isQuarantined, quarantineBadge } from "../quarantine";
 import { chestWallSide, needsFlip, type Hanging, type HangingSlot } from "./hanging";
 import { imageIdFor, previewLevel } from "./loader";
 import type { ImageInfo } from "./types";
@@ -129,6 +130,8 @@ export class ViewerGrid {
     label.className = "viewport-label";
     label.textContent = first ? slot.replace(/^prior-/, prior ? "prior " : "") : `${slot} (none)`;
     host.append(element, label);
+    const quarantined = slotInfo.images.find(isQuarantined);
+    if (quarantined) host.append(quarantineBadge(quarantined.pixel_status_reason || "Quarantined"));
     if (!first) host.classList.add("empty");
     const frames = slotFrames(slotInfo);
     return {

@@ -20,6 +20,9 @@ export interface ImageInfo {
   window_width: number | null;
   /** [rows, columns] of each level of the pixel cache, level 0 first. */
   levels: number[][];
+  /** Burned-in text quarantine: clean, quarantined, cleaned or reviewed_clean. */
+  pixel_status?: string;
+  pixel_status_reason?: string;
 }
 
 export interface SeriesInfo {

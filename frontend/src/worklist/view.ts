@@ -6,6 +6,7 @@ import type { SenolabConfig } from "../config";
 import { h, humanize, select } from "../findings/dom";
 import { loadSchema } from "../findings/setup";
 import { DEFAULT_SCHEMA, type LabelSchema } from "../findings/types";
+import { quarantineBadge } from "../quarantine";
 import { Shortcuts } from "../shortcuts";
 import {
   examUrl,
@@ -281,7 +282,12 @@ export class WorklistView {
       h("td", {}, h("a", { href: url }, `#${row.exam}`)),
       h("td", {}, row.patient),
       h("td", {}, date(row.study_date)),
-      h("td", { className: "modalities" }, row.modalities.join(", ") || "—"),
+      h(
+        "td",
+        { className: "modalities" },
+        row.modalities.join(", ") || "—",
+        row.quarantined_images ? quarantineBadge(`${row.quarantined_images} image(s) may carry burned-in text`) : null,
+      ),
       h("td", {}, row.site || "—"),
       h("td", { className: "muted" }, row.description || ""),
       h("td", {}, row.birads ? h("span", { className: "birads" }, row.birads) : "—"),

@@ -51,7 +51,7 @@ describe("worklist", () => {
       if (url.startsWith("/api/worklist/next/")) return json({ exam: next });
       if (url.startsWith("/api/slides/?exam=11")) return json({ count: 1, next: null, previous: null, results: [{ id: 9 }] });
       const params = new URL(url, "http://x").searchParams;
-      const rows = [row(10), row(11, { birads: "4", status: "done", modalities: ["SM"] })].filter(
+      const rows = [row(10, { quarantined_images: 2 }), row(11, { birads: "4", status: "done", modalities: ["SM"] })].filter(
         (r) => !params.get("site") || r.site === params.get("site"),
       );
       return json({
@@ -94,6 +94,16 @@ describe("worklist", () => {
     expect(document.querySelector("[data-testid=reading-now]")?.textContent).toContain("ben on exam 10");
     await vi.waitFor(() => expect(rows[1].querySelector("[data-testid=slide-link]")?.getAttribute("href")).toBe("/slides/9/"));
     expect(rows[0].querySelector("[data-testid=slide-link]")).toBeNull();
+  });
+
+  it("badges the rows of exams with images quarantined for burned-in text", async () => {
+    const v = view();
+    await v.start();
+    const rows = document.querySelectorAll<HTMLElement>("[data-testid=worklist-row]");
+    const badge = rows[0].querySelector<HTMLElement>("[data-testid=quarantine-badge]");
+    expect(badge?.textContent).toContain("quarantined");
+    expect(badge?.title).toContain("2 image(s)");
+    expect(rows[1].querySelector("[data-testid=quarantine-badge]")).toBeNull();
   });
 
   it("offers the project's BI-RADS and density values and filters by site through the API", async () => {

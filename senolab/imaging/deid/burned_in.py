@@ -45,6 +45,18 @@ REASON_FLAGGED = "BurnedInAnnotation is YES"
 REASON_ULTRASOUND = "ultrasound without BurnedInAnnotation NO"
 # CID 7050: what masking adds to the data set's de-identification method.
 CLEAN_PIXEL_CODE = ("113101", "Clean Pixel Data Option")
+_PALETTE_KEYWORDS = (
+    "RedPaletteColorLookupTableDescriptor",
+    "GreenPaletteColorLookupTableDescriptor",
+    "BluePaletteColorLookupTableDescriptor",
+    "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData",
+    "SegmentedRedPaletteColorLookupTableData",
+    "SegmentedGreenPaletteColorLookupTableData",
+    "SegmentedBluePaletteColorLookupTableData",
+    "PaletteColorLookupTableUID",
+)
 
 
 class QuarantineError(Exception):
@@ -126,9 +138,19 @@ def _masked_dataset(data: bytes, frames: int, regions: list[Region]) -> tuple[Da
     ds = dicomfile.read_dataset(data)
     masked = mask_pixels(decode_pixels(ds, data), frames, regions)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    if int(ds.get("SamplesPerPixel", 1) or 1) > 1:
-        ds.PhotometricInterpretation = "RGB"  # decoders return colour as RGB
-        ds.PlanarConfiguration = 0
+    if masked.ndim == (3 if frames == 1 else 4):  # colour: the decoder returns RGB, interleaved
+        for keyword in _PALETTE_KEYWORDS:
+            if keyword in ds:
+                delattr(ds, keyword)
+        bits = masked.dtype.itemsize * 8
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+        if int(ds.BitsAllocated) != bits:  # a palette expanded to 8 or 16 bits per sample
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = (
+                bits,
+                bits,
+                bits - 1,
+                0,
+            )
     ds.PixelData = masked.tobytes()
     ds["PixelData"].VR = "OB" if masked.dtype.itemsize == 1 else "OW"
     ds.BurnedInAnnotation = "NO"
