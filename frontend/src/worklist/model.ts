@@ -1,6 +1,7 @@
 /** The worklist API (annotations/api/worklist.py) and the filter state kept in the page URL. */
 
 import type { Api } from "../api";
+import { referencePreference } from "../findings/reference";
 
 export interface WorklistReader {
   reader: string;
@@ -91,6 +92,8 @@ export function fetchWorklist(api: Api, query: WorklistQuery): Promise<WorklistP
     project: query.project,
     ...query.filters,
     page: query.page > 1 ? query.page : undefined,
+    // The reader chose (in the findings panel) to read this project blind: no reference BI-RADS.
+    reference: referencePreference(query.project) === false ? "hide" : undefined,
   });
 }
 
