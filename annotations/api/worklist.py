@@ -56,6 +56,13 @@ class WorklistView(APIView):
             OpenApiParameter("birads", str),
             OpenApiParameter("density", str),
             OpenApiParameter("site", str),
+            OpenApiParameter(
+                "reference",
+                str,
+                enum=["hide"],
+                description="hide: leave the reference out of BI-RADS, density and their "
+                "filters (a reader who may see it chose to read blind)",
+            ),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
@@ -76,7 +83,10 @@ class WorklistView(APIView):
             exams = Exam.objects.filter(project=project).filter(
                 Q(pk__in=mine.values("exam_id")) | worklist.unassigned_q(project)
             )
-        blind = services.hides_reference(request.user, project)
+        reference = params.get("reference", "")
+        if reference not in ("", "hide"):
+            raise ValidationError({"reference": ["Leave it out, or 'hide' to read blind."]})
+        blind = reference == "hide" or services.hides_reference(request.user, project)
         exams = worklist.filter_exams(exams, params, blind=blind).select_related("patient")
         paginator = WorklistPagination()
         page = paginator.paginate_queryset(exams.order_by("created_at", "id"), request, view=self)

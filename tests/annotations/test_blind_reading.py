@@ -213,3 +213,19 @@ def test_a_blind_annotator_cannot_reach_a_reference_finding_to_change_it(room, c
     )
     # Then it does not exist for them
     assert response.status_code == 404
+
+
+def test_a_reviewer_can_ask_the_worklist_to_leave_the_reference_out(room, client_for, truth):
+    # Given a project that shows the reference
+    client = client_for(room.reviewer)
+    url = f"/api/worklist/?project={room.project.pk}"
+    # When a reviewer asks for the worklist blind, and with a bad value
+    blind = client.get(f"{url}&reference=hide").json()["results"]
+    shown = client.get(url).json()["results"]
+    bad = client.get(f"{url}&reference=maybe")
+    # Then the blind list has no reference BI-RADS, density or description; the other has them
+    row = next(r for r in blind if r["exam"] == room.exam.pk)
+    assert (row["birads"], row["density"], row["description"]) == ("", "", "")
+    row = next(r for r in shown if r["exam"] == room.exam.pk)
+    assert (row["birads"], row["density"]) == ("5", "D")
+    assert bad.status_code == 400 and "hide" in bad.json()["error"]["message"]

@@ -5,6 +5,7 @@
 import type { Role } from "../config";
 import type { Shortcuts } from "../shortcuts";
 import { h, humanize, select } from "./dom";
+import { referencePreference, rememberReference } from "./reference";
 import type { FindingStore, FindingView } from "./store";
 import type { AttributeSpec, LabelLaterality, LabelSchema, Mark } from "./types";
 
@@ -51,7 +52,6 @@ function pageConfig(): PageConfig | null {
   }
 }
 
-const SHOW_REFERENCE_KEY = "senolab.showReference.";
 
 const BREASTS: [LabelLaterality, string][] = [
   ["R", "Right breast"],
@@ -97,8 +97,8 @@ export class FindingsPanel {
     const config = pageConfig();
     this.projectId = config?.projectId ?? null;
     this.role = options.role !== undefined ? options.role : (config?.projects?.find((p) => p.id === this.projectId)?.role ?? null);
-    const remembered = this.projectId ? localStorage.getItem(SHOW_REFERENCE_KEY + this.projectId) : null;
-    this.referenceShown = options.showReference ?? (remembered === null ? true : remembered === "1");
+    const remembered = referencePreference(this.projectId);
+    this.referenceShown = options.showReference ?? remembered ?? true;
     const referenceBox = h("input", {
       type: "checkbox",
       name: "show_reference",
@@ -151,7 +151,7 @@ export class FindingsPanel {
 
   /** Show or hide the reference; `remember` keeps the choice for the project. */
   setReferenceShown(shown: boolean, remember = false): void {
-    if (remember && this.projectId) localStorage.setItem(SHOW_REFERENCE_KEY + this.projectId, shown ? "1" : "0");
+    if (remember) rememberReference(this.projectId, shown);
     if (shown === this.referenceShown) return;
     this.referenceShown = shown;
     const box = this.referenceEl.querySelector("input");

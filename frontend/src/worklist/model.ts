@@ -2,6 +2,7 @@
 
 import type { Api, Schemas } from "../api";
 import type { paths } from "../api-schema";
+import { referencePreference } from "../findings/reference";
 
 export type WorklistReader = Schemas["Reader"];
 /** One exam of my worklist; `status` is my reading of it: assigned, in_progress, done, or unassigned. */
@@ -66,6 +67,7 @@ export function fetchWorklist(api: Api, query: WorklistQuery): Promise<WorklistP
       status: status as WorklistParams["status"],
       page: query.page > 1 ? query.page : undefined,
     },
+import { referencePreference } from "../findings/reference";
   });
 }
 

@@ -223,15 +223,17 @@ class ExamListSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         if request is None:
             return exam.description
-        if "blind" not in self.context:
-            self.context["blind"] = services.blind_project_ids(request.user)
-            self.context["with_reference"] = {}
-        blind, known = self.context["blind"], self.context["with_reference"]
-        if exam.project_id not in blind:
+        # Worked out once per response: a list shares this (child) serializer for every row.
+        if not hasattr(self, "_blind"):
+            self._blind = services.blind_project_ids(request.user)
+            self._with_reference: dict[int, set[int]] = {}
+        if exam.project_id not in self._blind:
             return exam.description
-        if exam.project_id not in known:
-            known[exam.project_id] = services.exams_with_reference_in(exam.project_id)
-        return services.blind_description(exam, blind, known[exam.project_id])
+        if exam.project_id not in self._with_reference:
+            self._with_reference[exam.project_id] = services.exams_with_reference_in(
+                exam.project_id
+            )
+        return services.blind_description(exam, self._blind, self._with_reference[exam.project_id])
 
 
 class ExamDetailSerializer(ExamListSerializer):
