@@ -8,6 +8,7 @@
  * request runs), and these tests check that it was there and that the page ends on the result. */
 
 import { expect, test, type Page } from "@playwright/test";
+import { SYNTHETIC_RUN, SYNTHETIC_VERSION } from "./fixtures/mlSynthetic";
 import { READER, apiGet, keepScreenshot, signIn } from "./helpers";
 
 // A small classification recipe the Demo project has labels for (breast density on its
@@ -71,10 +72,9 @@ test("a training started from the runs page shows its progress bar and ends on t
   await expect(page.locator("figure.chart-figure").first()).toBeVisible();
   await expect(page.locator("main")).not.toContainText("{");
   await expect(page.locator("main")).toContainText("Training loss");
-  await keepScreenshot(page, testInfo, "ml-run");
 });
 
-test("the version page says who trained it, rounds its metrics, draws its charts and activates it", async ({ page }, testInfo) => {
+test("the version page says who trained it, rounds its metrics, draws its charts and activates it", async ({ page }) => {
   expect(versionId, "the training test registered a version").toBeGreaterThan(0);
   await signIn(page);
   await page.goto(`/ml/versions/${versionId}/`);
@@ -88,7 +88,6 @@ test("the version page says who trained it, rounds its metrics, draws its charts
   }
   // The Demo project's four mammograms leave the test split empty: the page says so.
   await expect(main).toContainText("The test split of this version's snapshot holds no cases");
-  await keepScreenshot(page, testInfo, "ml-version");
 
   await main.getByRole("button", { name: "Activate" }).click();
   await expect(page.getByTestId("version-status")).toHaveText("active");
@@ -129,4 +128,33 @@ test("a prediction started from the version page shows its progress and ends on 
   await expect(section.getByTestId("job-result")).toContainText("predictions stored for", { timeout: 150_000 });
   await expect(section.getByTestId("job-progress")).toHaveAttribute("data-status", "succeeded");
   await expect(section.getByTestId("job-result").getByRole("link").first()).toHaveAttribute("href", /\/exams\/\d+\/$/);
+});
+
+test("pictures of a version with test metrics and of a run with its curves (recorded API answers)", async ({ page }, testInfo) => {
+  // The Demo project's test split is empty: the version and run shown here are the API's answers
+  // recorded from a busi-malignancy training on the synthetic exams of tests/ml/conftest.py,
+  // served in place of the Demo run's (e2e/fixtures/mlSynthetic.ts).
+  await signIn(page);
+  const run = (await apiGet<{ results: (RunJson & { project: number })[] }>(page, "training-runs/")).results.at(-1)!;
+  const ids = { project: run.project, training_run: run.id };
+  await page.route(`**/api/model-versions/${versionId}/`, (route) =>
+    route.request().method() === "GET" ? route.fulfill({ json: { ...SYNTHETIC_VERSION, ...ids, id: versionId } }) : route.continue(),
+  );
+  await page.route(`**/api/training-runs/${run.id}/`, (route) =>
+    route.fulfill({ json: { ...SYNTHETIC_RUN, project: run.project, id: run.id, model_version: versionId } }),
+  );
+  await page.setViewportSize({ width: 1280, height: 1200 });
+  await page.goto(`/ml/versions/${versionId}/`);
+  const main = page.locator("main");
+  await expect(main.getByRole("table", { name: "Confusion matrix" })).toBeVisible();
+  await expect(main.locator("figure.chart-figure")).toHaveCount(3);
+  await expect(main.locator("table.metrics tr").first()).toHaveText(/^AUC \(95% CI\)\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$/);
+  await expect(main).not.toContainText("{");
+  await keepScreenshot(page, testInfo, "ml-version");
+
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(`/ml/runs/${run.id}/`);
+  await expect(main.locator("figure.chart-figure")).toHaveCount(2);
+  await expect(main.locator("figure.chart-figure").first().locator(".chart-legend li")).toHaveText(["Training loss", "Validation loss"]);
+  await keepScreenshot(page, testInfo, "ml-run");
 });

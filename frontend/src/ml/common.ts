@@ -111,8 +111,8 @@ export function notice(text: string, kind: "" | "error" = ""): HTMLElement {
 }
 
 /** A description list of label → value (values already formatted; nodes for links). */
-export function facts(rows: [string, Node | string][]): HTMLElement {
-  const dl = h("dl", { className: "facts" });
+export function facts(rows: [string, Node | string][], columns: 1 | 2 = 1): HTMLElement {
+  const dl = h("dl", { className: columns === 2 ? "facts two" : "facts" });
   for (const [label, value] of rows) dl.append(h("dt", {}, label), h("dd", {}, value));
   return dl;
 }

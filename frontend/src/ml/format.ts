@@ -30,6 +30,9 @@ const LABELS: Record<string, string> = {
   train_seconds: "Training time",
   images_per_second: "Images per second",
   epoch: "Epoch",
+  val: "Validation split",
+  test: "Test split",
+  epochs_run: "Epochs run",
 };
 
 const COUNTS = new Set(["n", "n_images", "n_lesions", "epoch"]);
@@ -77,9 +80,15 @@ export function formatValue(key: string, value: unknown): string {
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (typeof value === "string") return value;
   if (Array.isArray(value)) return value.map((v) => formatValue(key, v)).join(", ");
-  if (typeof value === "object") {
+  if (typeof value === "object" && key === "split_sizes") {
+    const names: Record<string, string> = { train: "training", val: "validation", test: "test" };
     return Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => `${metricLabel(k)} ${formatValue(k, v)}`)
+      .map(([k, v]) => `${names[k] ?? k} ${formatValue("n", v)}`)
+      .join(" · ");
+  }
+  if (typeof value === "object") {
+    return metricRows(value as Record<string, unknown>)
+      .map(([label, text]) => `${label} ${text}`)
       .join(" · ");
   }
   return String(value);
@@ -92,7 +101,7 @@ export function metricRows(metrics: Record<string, unknown> | null | undefined):
   if ("auc" in m) rows.push(["AUC (95% CI)", formatAuc(m.auc, m.auc_ci)]);
   const order = ["accuracy", "sensitivity", "specificity", "f1", "kappa_quadratic", "brier", "dice", "dice_all", "froc", "threshold", "n", "n_images", "n_lesions"];
   const keys = Object.keys(m).filter((k) => k !== "auc" && !CURVE_KEYS.has(k));
-  keys.sort((a, b) => rank(a, order) - rank(b, order) || a.localeCompare(b));
+  keys.sort((a, b) => rank(a, order) - rank(b, order)); // stable: the others as stored
   for (const key of keys) rows.push([metricLabel(key), formatValue(key, m[key])]);
   return rows;
 }

@@ -69,7 +69,7 @@ export class VersionView {
           ["Artifact", h("code", { title: v.artifact_sha256 }, `sha256 ${v.artifact_sha256.slice(0, 16)}…`)],
           ["Temperature", formatNumber("temperature", v.temperature)],
           ["Threshold", v.threshold === null ? "—" : formatNumber("threshold", v.threshold)],
-        ]),
+        ], 2),
         manage ? this.statusActions(v) : null,
       ),
       section(

@@ -47,3 +47,11 @@ describe("metric formatting", () => {
     expect(formatPercent(1.2)).toBe("100%");
   });
 });
+
+describe("nested metrics", () => {
+  it("writes the validation split's metrics in words, with the AUC interval, not as a dict", () => {
+    const rows = metricRows({ auc: 0.9, val: { n: 8, auc: 0.91234, auc_ci: null, accuracy: 1 }, split_sizes: { train: 44, val: 8, test: 8 } });
+    expect(rows).toContainEqual(["Validation split", "AUC (95% CI) 0.912 · Accuracy 1.000 · Cases 8"]);
+    expect(rows).toContainEqual(["Split sizes", "training 44 · validation 8 · test 8"]);
+  });
+});
