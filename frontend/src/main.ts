@@ -10,6 +10,7 @@ const pages: Record<PageName, () => Promise<{ mount: Mount }>> = {
   worklist: () => import("./pages/worklist"),
   exam: () => import("./pages/exam"),
   slide: () => import("./pages/slide"),
+  projects: () => import("./pages/projects"),
 };
 
 async function start(): Promise<void> {
