@@ -161,9 +161,12 @@ def summary(project: Project, reader) -> dict[str, Any]:
 def exam_labels_summary(exam_ids: list[int]) -> dict[int, dict[str, str]]:
     """Highest BI-RADS and a density per exam, for the worklist rows."""
     out: dict[int, dict[str, str]] = {i: {"birads": "", "density": ""} for i in exam_ids}
-    for label in ExamLabel.objects.filter(exam_id__in=exam_ids, laterality=""):
+    # Exam-level labels first (laterality ""); a breast-level label's density fills an exam that
+    # has none (public data sets label density per breast).
+    for label in ExamLabel.objects.filter(exam_id__in=exam_ids).order_by("laterality", "id"):
         row = out[label.exam_id]
-        row["birads"] = row["birads"] or label.birads
+        if not label.laterality:
+            row["birads"] = row["birads"] or label.birads
         row["density"] = row["density"] or label.density
     for exam_id, birads in Finding.objects.filter(exam_id__in=exam_ids, deleted=False).values_list(
         "exam_id", "birads"
