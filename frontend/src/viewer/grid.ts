@@ -13,7 +13,7 @@ import {
   type StackViewport,
   type Types,
 } from "@cornerstonejs/core";
-import { chestWallSide, needsFlip, type Hanging, type HangingSlot } from "./hanging";
+import { chestWallSide, needsFlip, slotTitle, type Hanging, type HangingSlot } from "./hanging";
 import { imageIdFor, previewLevel } from "./loader";
 import type { ImageInfo } from "./types";
 
@@ -22,6 +22,8 @@ let engineCount = 0;
 /** One viewport on the screen and what it shows. */
 export interface ViewportHandle {
   slot: string;
+  /** What the reader sees for it ("R-CC", "prior R-CC", "US R"): see slotTitle. */
+  title: string;
   viewportId: string;
   host: HTMLElement;
   element: HTMLDivElement;
@@ -127,12 +129,14 @@ export class ViewerGrid {
     element.oncontextmenu = (e) => e.preventDefault();
     const label = document.createElement("div");
     label.className = "viewport-label";
-    label.textContent = first ? slot.replace(/^prior-/, prior ? "prior " : "") : `${slot} (none)`;
+    const title = `${prior ? "prior " : ""}${slotTitle(slotInfo)}`;
+    label.textContent = first ? title : `${title} (none)`;
     host.append(element, label);
     if (!first) host.classList.add("empty");
     const frames = slotFrames(slotInfo);
     return {
       slot,
+      title,
       viewportId: `vp-${slot}`,
       host,
       element,
