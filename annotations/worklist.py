@@ -168,9 +168,12 @@ def exam_labels_summary(exam_ids: list[int], *, blind: bool = False) -> dict[int
     out the reference (imported ground truth)."""
     out: dict[int, dict[str, str]] = {i: {"birads": "", "density": ""} for i in exam_ids}
     seen = ~Q(source=Source.REFERENCE) if blind else Q()
-    for label in ExamLabel.objects.filter(seen, exam_id__in=exam_ids, laterality=""):
+    # Exam-level labels first (laterality ""); a breast-level label's density fills an exam that
+    # has none (public data sets label density per breast).
+    for label in ExamLabel.objects.filter(seen, exam_id__in=exam_ids).order_by("laterality", "id"):
         row = out[label.exam_id]
-        row["birads"] = row["birads"] or label.birads
+        if not label.laterality:
+            row["birads"] = row["birads"] or label.birads
         row["density"] = row["density"] or label.density
     findings = Finding.objects.filter(seen, exam_id__in=exam_ids, deleted=False)
     for exam_id, birads in findings.values_list("exam_id", "birads"):

@@ -84,7 +84,7 @@ test("a brush mask painted on an ultrasound image is saved and painted back afte
   const restored = panel.locator(`[data-finding-id="${saved[0]!.id}"]`);
   await expect(restored).toContainText("1 mark");
   await restored.click();
-  await expect(panel.getByTestId("mark")).toHaveText([/mask on single/]);
+  await expect(panel.getByTestId("mark")).toHaveText([/mask on US/]);
   // The mask is painted over the image again where the stroke went.
   await expect.poll(async () => tinted(await colourAt(viewport, ...spot)), { timeout: 20_000 }).toBeGreaterThan(30);
   await expectSaved(page);

@@ -3,7 +3,7 @@
  * signed in, their projects, and the ids the page is about. */
 
 export type Role = "viewer" | "annotator" | "reviewer" | "owner";
-export type PageName = "worklist" | "exam" | "slide" | "ml-runs" | "ml-run" | "ml-version";
+export type PageName = "worklist" | "exam" | "slide" | "projects" | "ml-runs" | "ml-run" | "ml-version";
 
 export interface ProjectRef {
   id: number;
@@ -15,7 +15,8 @@ export interface SenolabConfig {
   page: PageName;
   apiBase: string;
   csrfToken: string;
-  user: { id: number; username: string };
+  /** isStaff: may open the Django admin (the link is shown to staff only). */
+  user: { id: number; username: string; isStaff?: boolean };
   projects: ProjectRef[];
   projectId?: number | null;
   examId?: number;

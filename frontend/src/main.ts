@@ -13,6 +13,7 @@ const pages: Record<PageName, () => Promise<{ mount: Mount }>> = {
   "ml-runs": () => import("./pages/mlRuns"),
   "ml-run": () => import("./pages/mlRun"),
   "ml-version": () => import("./pages/mlVersion"),
+  projects: () => import("./pages/projects"),
 };
 
 async function start(): Promise<void> {

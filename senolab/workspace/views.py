@@ -3,10 +3,10 @@
 Contract with the frontend (frontend/, built by Vite with `build.manifest: true`, `base:
 "/static/"` and the entry "src/main.ts"): the page holds `<div id="app" data-page=...>` and a
 JSON script `#senolab-config` with
-    page       "worklist" | "exam" | "slide"
+    page       "worklist" | "exam" | "slide" | "projects"
     apiBase    "/api/"
     csrfToken  send as X-CSRFToken on every write (session auth; the API checks CSRF)
-    user       {"id", "username"};  projects  [{"id", "name", "role"}]
+    user       {"id", "username", "isStaff"};  projects  [{"id", "name", "role"}]
     projectId, examId, slideId   the ids the page is about (those that apply)
 Without a build the page says "Frontend not built: run make" instead of loading a script.
 """
@@ -48,7 +48,11 @@ def _page(request: HttpRequest, page: str, title: str, **ids: Any) -> HttpRespon
         "page": page,
         "apiBase": "/api/",
         "csrfToken": get_token(request),
-        "user": {"id": request.user.pk, "username": request.user.get_username()},
+        "user": {
+            "id": request.user.pk,
+            "username": request.user.get_username(),
+            "isStaff": bool(request.user.is_staff),
+        },
         "projects": _projects(request.user),
         **ids,
     }
@@ -70,6 +74,15 @@ def worklist(request: HttpRequest) -> HttpResponse:
     if project_id is None and projects:
         project_id = projects[0]["id"]
     return _page(request, "worklist", "Worklist", projectId=project_id)
+
+
+@login_required
+def projects(request: HttpRequest) -> HttpResponse:
+    """Projects, members and roles (owners manage them; everyone may create a project)."""
+    chosen = request.GET.get("project")
+    ids = {p["id"] for p in _projects(request.user)}
+    project_id = int(chosen) if chosen and chosen.isdigit() and int(chosen) in ids else None
+    return _page(request, "projects", "Projects", projectId=project_id)
 
 
 @login_required

@@ -139,3 +139,24 @@ def test_assigned_exams_appear_on_the_readers_worklist_only(room, client_for):
     assert prior.pk not in {r["exam"] for r in theirs["results"]}
     with pytest.raises(ValueError):
         worklist.assign_exams(room.project, room.reviewer, [room.outsider_image.exam])
+
+
+def test_worklist_shows_the_density_of_breast_level_labels_when_the_exam_has_none(room, client_for):
+    # Given an exam whose density is labelled per breast only (as public data sets do), and one
+    # with an exam-level density and a different breast-level one
+    now, prior, _other = _exams(room)
+    ExamLabel.objects.create(project=room.project, exam=now, laterality="L", density="B")
+    ExamLabel.objects.create(project=room.project, exam=now, laterality="R", birads="5")
+    ExamLabel.objects.create(project=room.project, exam=prior, laterality="R", density="D")
+    ExamLabel.objects.create(project=room.project, exam=prior, density="C")
+    client = client_for(room.annotator)
+
+    # When the worklist is read
+    rows = client.get(f"/api/worklist/?project={room.project.pk}").json()["results"]
+    by_exam = {row["exam"]: row for row in rows}
+
+    # Then the first shows the breasts' density, the second its exam-level one; a breast-level
+    # BI-RADS is not taken for the exam's
+    assert by_exam[now.pk]["density"] == "B"
+    assert by_exam[now.pk]["birads"] == ""
+    assert by_exam[prior.pk]["density"] == "C"

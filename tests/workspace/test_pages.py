@@ -191,3 +191,27 @@ def test_session_writes_to_the_api_need_the_pages_csrf_token(built, owner, proje
     # Then only the write carrying the token is accepted
     assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
     assert accepted.status_code == 201
+
+
+def test_projects_page_carries_the_chosen_project_and_whether_the_user_is_staff(
+    built, make_user, make_project
+):
+    # Given a member of two projects and a staff user
+    reader, staff = make_user(), make_user(staff=True)
+    make_project("A", owner=reader)
+    second = make_project("B", viewer=reader)
+
+    # When they open the projects page
+    config = _config(_signed_in(reader).get(f"/projects/?project={second.pk}"))
+
+    # Then the page is the projects page on the chosen project; only staff get the admin link
+    assert (config["page"], config["projectId"]) == ("projects", second.pk)
+    assert config["user"]["isStaff"] is False
+    assert _config(_signed_in(staff).get("/projects/"))["user"]["isStaff"] is True
+    assert Client().get("/projects/").status_code == 302
+
+
+def test_sign_out_is_a_post_that_ends_the_session(owner):
+    client = _signed_in(owner)
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/").status_code == 302  # back to the log-in page

@@ -97,7 +97,7 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
     },
   });
   panel.actionsEl.append(linkButton);
-  side.append(panel.el, proposals.statusEl);
+  side.append(h("div", { className: "exam-title", title: titleOf(exam), dataset: { testid: "exam-title" } }, titleOf(exam)), panel.el, proposals.statusEl);
 
   let active: ViewportHandle | null = null;
   // A new layout fits every image again; the cameras' changes are not a reader's zoom to copy.
@@ -223,7 +223,6 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   toolbar.setPressed("toggle-marks", true);
   header.append(
     h("a", { className: "exam-back", href: config.projectId ? `/?project=${config.projectId}` : "/", title: "Back to the worklist", dataset: { testid: "back-to-worklist" } }, "◂ Worklist"),
-    h("div", { className: "exam-title", title: titleOf(exam) }, titleOf(exam)),
     toolbar.el,
     status.el,
     h("button", { type: "button", className: "help-button", title: "Keyboard shortcuts (?)", dataset: { action: "help" }, on: { click: () => findings.shortcuts.toggleHelp() } }, "?"),

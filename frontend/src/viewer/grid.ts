@@ -14,7 +14,7 @@ import {
   type Types,
 } from "@cornerstonejs/core";
 import { isQuarantined, quarantineBadge } from "../quarantine";
-import { chestWallSide, needsFlip, type Hanging, type HangingSlot } from "./hanging";
+import { chestWallSide, needsFlip, slotTitle, type Hanging, type HangingSlot } from "./hanging";
 import { imageIdFor, previewLevel } from "./loader";
 import type { ImageInfo } from "./types";
 
@@ -23,6 +23,8 @@ let engineCount = 0;
 /** One viewport on the screen and what it shows. */
 export interface ViewportHandle {
   slot: string;
+  /** What the reader sees for it ("R-CC", "prior R-CC", "US R"): see slotTitle. */
+  title: string;
   viewportId: string;
   host: HTMLElement;
   element: HTMLDivElement;
@@ -128,7 +130,8 @@ export class ViewerGrid {
     element.oncontextmenu = (e) => e.preventDefault();
     const label = document.createElement("div");
     label.className = "viewport-label";
-    label.textContent = first ? slot.replace(/^prior-/, prior ? "prior " : "") : `${slot} (none)`;
+    const title = `${prior ? "prior " : ""}${slotTitle(slotInfo)}`;
+    label.textContent = first ? title : `${title} (none)`;
     host.append(element, label);
     const quarantined = slotInfo.images.find(isQuarantined);
     if (quarantined) host.append(quarantineBadge(quarantined.pixel_status_reason || "Quarantined"));
@@ -136,6 +139,7 @@ export class ViewerGrid {
     const frames = slotFrames(slotInfo);
     return {
       slot,
+      title,
       viewportId: `vp-${slot}`,
       host,
       element,

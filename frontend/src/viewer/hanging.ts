@@ -27,6 +27,17 @@ export interface Hanging {
   slots: HangingSlot[];
 }
 
+/** The name a reader sees for a slot: the mammographic view as hung ("R-CC"), otherwise the
+ * image's modality, side and view ("US R"), numbered when the exam has several; never the
+ * slot's internal name ("single", "stack-2"). */
+export function slotTitle(slot: HangingSlot): string {
+  if ((MAMMO_SLOTS as readonly string[]).includes(slot.slot)) return slot.slot;
+  const first = slot.images[0];
+  const parts = first ? [first.modality, first.laterality, first.view].filter(Boolean) : [];
+  const number = /-(\d+)$/.exec(slot.slot)?.[1];
+  return [parts.join(" ") || "image", number ? `(${number})` : ""].filter(Boolean).join(" ");
+}
+
 /** The mammographic view code (CC, MLO, ML, LM, XCCL, ...) normalised; "" when unknown. */
 export function viewCode(view: string): string {
   const v = view.trim().toUpperCase().replace(/[\s_-]+/g, "");

@@ -321,7 +321,7 @@ export class MarkLayer {
   /** How a mark is named in the findings list ("box on R-CC"). */
   describe(mark: Mark): string {
     const handle = this.grid.handles.find((h) => h.frames.some((f) => f.image.id === mark.image));
-    return `${mark.kind} on ${handle?.slot ?? `image ${mark.image ?? "?"}`}`;
+    return `${mark.kind} on ${handle?.title ?? `image ${mark.image ?? "?"}`}`;
   }
 
   dispose(): void {

@@ -20,6 +20,7 @@ import {
   type WorklistPage,
   type WorklistQuery,
 } from "./model";
+import { appNav } from "./nav";
 
 export interface WorklistEnv {
   navigate: (url: string) => void;
@@ -95,7 +96,7 @@ export class WorklistView {
         h("h1", {}, "Worklist"),
         projectPicker,
         h("span", { className: "spacer" }),
-        h("span", { className: "muted" }, config.user.username),
+        appNav(config, "Worklist"),
         h("button", { title: "Keyboard shortcuts (?)", on: { click: () => this.shortcuts.toggleHelp() } }, "?"),
       ),
       h(

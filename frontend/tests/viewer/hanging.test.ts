@@ -4,8 +4,10 @@ import {
   hangImages,
   mammoSlotOf,
   needsFlip,
+  slotTitle,
   viewCode,
 } from "../../src/viewer/hanging";
+import type { ImageInfo } from "../../src/viewer/types";
 import { makeImage } from "./fixtures";
 
 function slotMap(images: Parameters<typeof hangImages>[0]): Record<string, number[]> {
@@ -87,5 +89,12 @@ describe("mirroring so the chest walls face each other", () => {
     expect(chestWallSide(pixels, rows, columns)).toBe("left");
     expect(chestWallSide(pixels, rows, columns, false)).toBe("right");
     expect(chestWallSide(new Uint16Array(rows * columns).fill(7), rows, columns)).toBe("unknown");
+  });
+
+  it("names a viewport in words a reader knows, never by its slot", () => {
+    const us = { modality: "US", laterality: "R", view: "" } as ImageInfo;
+    expect(slotTitle({ slot: "single", images: [us], laterality: "R" })).toBe("US R");
+    expect(slotTitle({ slot: "image-2", images: [us], laterality: "R" })).toBe("US R (2)");
+    expect(slotTitle({ slot: "R-CC", images: [us], laterality: "R" })).toBe("R-CC");
   });
 });

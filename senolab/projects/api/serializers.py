@@ -70,7 +70,10 @@ class MembershipSerializer(serializers.ModelSerializer):
     """A member of a project: who (by username) and in which role."""
 
     username = serializers.SlugRelatedField(
-        source="user", slug_field="username", queryset=get_user_model().objects.all()
+        source="user",
+        slug_field="username",
+        queryset=get_user_model().objects.all(),
+        error_messages={"does_not_exist": "Nobody is registered as “{value}”."},
     )
 
     class Meta:
