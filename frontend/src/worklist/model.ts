@@ -66,8 +66,9 @@ export function fetchWorklist(api: Api, query: WorklistQuery): Promise<WorklistP
       ...filters,
       status: status as WorklistParams["status"],
       page: query.page > 1 ? query.page : undefined,
+      // The reader chose (in the findings panel) to read this project blind: no reference BI-RADS.
+      reference: referencePreference(query.project) === false ? "hide" : undefined,
     },
-import { referencePreference } from "../findings/reference";
   });
 }
 
