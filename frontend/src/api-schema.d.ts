@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/api/audit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Who viewed, downloaded or changed what, newest first (append-only; read-only here). */
+        get: operations["audit_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/token/": {
         parameters: {
             query?: never;
@@ -240,6 +257,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/images/{id}/mark-clean/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description A reviewer looked at every frame of a quarantined image and found no identifying
+         *     text: it becomes usable for research.
+         */
+        post: operations["images_mark_clean_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/images/{id}/mask/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Mask the rectangles configured for the image's manufacturer and model
+         *     (SENOLAB_BURNED_IN_MASKS) in the stored DICOM and the pixel cache; the image becomes
+         *     usable for research and its unmasked original stays readable by owners.
+         */
+        post: operations["images_mask_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/images/{id}/pixels": {
         parameters: {
             query?: never;
@@ -269,6 +327,23 @@ export interface paths {
         };
         /** @description The image windowed to 8 bits as PNG, read from the pixel cache. */
         get: operations["images_render.png_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/images/{id}/unmasked-dicom": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The de-identified DICOM as it was before masking (owners only). */
+        get: operations["images_unmasked_dicom_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -488,7 +563,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Model outputs per image, with their Grad-CAM heatmap as a PNG. */
+        /**
+         * @description Model outputs per image, with their map as a PNG (a probability map for segmentation and
+         *     detection models, a Grad-CAM for classifiers).
+         */
         get: operations["predictions_list"];
         put?: never;
         post?: never;
@@ -505,7 +583,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Model outputs per image, with their Grad-CAM heatmap as a PNG. */
+        /**
+         * @description Model outputs per image, with their map as a PNG (a probability map for segmentation and
+         *     detection models, a Grad-CAM for classifiers).
+         */
         get: operations["predictions_retrieve"];
         put?: never;
         post?: never;
@@ -522,7 +603,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Model outputs per image, with their Grad-CAM heatmap as a PNG. */
+        /**
+         * @description Model outputs per image, with their map as a PNG (a probability map for segmentation and
+         *     detection models, a Grad-CAM for classifiers).
+         */
         get: operations["predictions_heatmap_retrieve"];
         put?: never;
         post?: never;
@@ -851,6 +935,38 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description * `exam_viewed` - Exam viewed
+         *     * `image_viewed` - Image viewed
+         *     * `slide_viewed` - Slide viewed
+         *     * `dicom_downloaded` - DICOM file downloaded
+         *     * `mask_downloaded` - Mask downloaded
+         *     * `export_downloaded` - Export downloaded
+         *     * `artifact_downloaded` - Model artifact downloaded
+         *     * `pseudonym_map_read` - Pseudonym map read
+         *     * `member_added` - Member added
+         *     * `member_role_changed` - Member's role changed
+         *     * `member_removed` - Member removed
+         *     * `login` - Logged in
+         *     * `login_failed` - Log-in failed
+         *     * `model_activated` - Model version activated
+         * @enum {string}
+         */
+        AuditActionEnum: "exam_viewed" | "image_viewed" | "slide_viewed" | "dicom_downloaded" | "mask_downloaded" | "export_downloaded" | "artifact_downloaded" | "pseudonym_map_read" | "member_added" | "member_role_changed" | "member_removed" | "login" | "login_failed" | "model_activated";
+        AuditEvent: {
+            readonly id: number;
+            /** Format: date-time */
+            readonly at: string;
+            readonly actor: number | null;
+            /** @description user name at the time */
+            readonly actor_name: string;
+            readonly action: components["schemas"]["AuditActionEnum"];
+            readonly project: number | null;
+            readonly object_type: string;
+            readonly object_id: string;
+            readonly ip: string | null;
+            readonly detail: unknown;
+        };
         /** @enum {unknown} */
         BlankEnum: "";
         /**
@@ -888,6 +1004,18 @@ export interface components {
             receptor_status?: unknown;
             /** @description Per the project's clinical_schema */
             fields?: unknown;
+        };
+        /** @description The body of every error answer of the API (schema only). */
+        Error: {
+            error: components["schemas"]["ErrorBody"];
+        };
+        ErrorBody: {
+            /** @description Machine-readable, e.g. invalid, not_found, conflict. */
+            code: string;
+            /** @description One sentence a person understands. */
+            message: string;
+            /** @description Per field messages for invalid input, else details. */
+            detail: unknown;
         };
         EvaluateRequestRequest: {
             /** @default test */
@@ -1063,6 +1191,8 @@ export interface components {
             /** Format: double */
             window_width?: number | null;
             burned_in_annotation?: boolean;
+            pixel_status?: components["schemas"]["PixelStatusEnum"];
+            pixel_status_reason?: string;
             source_format?: string;
             /** @description Of the stored (de-identified) file */
             sha256: string;
@@ -1077,7 +1207,7 @@ export interface components {
             /** Format: uuid */
             readonly id: string;
             readonly project: number | null;
-            readonly kind: string;
+            readonly kind: components["schemas"]["JobKindEnum"];
             readonly status: components["schemas"]["JobStatusEnum"];
             /** Format: double */
             readonly progress: number;
@@ -1095,6 +1225,15 @@ export interface components {
             readonly cancel_requested: boolean;
         };
         /**
+         * @description * `ingest` - DICOM ingest
+         *     * `import_dataset` - Data set import
+         *     * `train` - Training
+         *     * `evaluate` - Evaluation
+         *     * `predict` - Prediction
+         * @enum {string}
+         */
+        JobKindEnum: "ingest" | "import_dataset" | "train" | "evaluate" | "predict";
+        /**
          * @description * `queued` - Queued
          *     * `running` - Running
          *     * `succeeded` - Succeeded
@@ -1103,17 +1242,6 @@ export interface components {
          * @enum {string}
          */
         JobStatusEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
-        /**
-         * @description * `box` - Bounding box
-         *     * `ellipse` - Ellipse
-         *     * `polygon` - Polygon
-         *     * `freehand` - Freehand contour
-         *     * `point` - Point
-         *     * `length` - Length
-         *     * `mask` - Segmentation mask
-         * @enum {string}
-         */
-        KindEnum: "box" | "ellipse" | "polygon" | "freehand" | "point" | "length" | "mask";
         /**
          * @description * `L` - Left
          *     * `R` - Right
@@ -1127,7 +1255,7 @@ export interface components {
             image: number | null;
             slide: number | null;
             frame: number;
-            kind: components["schemas"]["KindEnum"];
+            kind: components["schemas"]["MarkKindEnum"];
             geometry: unknown;
             mask_url?: string;
         };
@@ -1138,10 +1266,21 @@ export interface components {
             slide?: number | null;
             /** @default 0 */
             frame: number;
-            kind: components["schemas"]["KindEnum"];
+            kind: components["schemas"]["MarkKindEnum"];
             geometry?: unknown;
             mask_png_base64?: string;
         };
+        /**
+         * @description * `box` - Bounding box
+         *     * `ellipse` - Ellipse
+         *     * `polygon` - Polygon
+         *     * `freehand` - Freehand contour
+         *     * `point` - Point
+         *     * `length` - Length
+         *     * `mask` - Segmentation mask
+         * @enum {string}
+         */
+        MarkKindEnum: "box" | "ellipse" | "polygon" | "freehand" | "point" | "length" | "mask";
         /** @description A member of a project: who (by username) and in which role. */
         Membership: {
             readonly id: number;
@@ -1229,6 +1368,21 @@ export interface components {
         };
         /** @enum {unknown} */
         NullEnum: null;
+        PaginatedAuditEventList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["AuditEvent"][];
+        };
         PaginatedExamListList: {
             /** @example 123 */
             count: number;
@@ -1466,6 +1620,8 @@ export interface components {
             description?: string;
             label_schema?: unknown;
             clinical_schema?: unknown;
+            /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
+            hide_reference?: boolean;
         };
         /** @description A patient by pseudonym, with how many exams they have. */
         Patient: {
@@ -1476,6 +1632,14 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        /**
+         * @description * `clean` - Clean
+         *     * `quarantined` - Quarantined: may carry burned-in text
+         *     * `cleaned` - Cleaned by masking configured regions
+         *     * `reviewed_clean` - Reviewed: no identifying text
+         * @enum {string}
+         */
+        PixelStatusEnum: "clean" | "quarantined" | "cleaned" | "reviewed_clean";
         PredictRequestRequest: {
             exams: number[];
             /** @default true */
@@ -1503,6 +1667,8 @@ export interface components {
             description?: string;
             label_schema?: unknown;
             clinical_schema?: unknown;
+            /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
+            hide_reference?: boolean;
             /** Format: date-time */
             readonly created_at: string;
             readonly role: (components["schemas"]["RoleEnum"] | components["schemas"]["NullEnum"]) | null;
@@ -1514,6 +1680,8 @@ export interface components {
             description?: string;
             label_schema?: unknown;
             clinical_schema?: unknown;
+            /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
+            hide_reference?: boolean;
         };
         /** @description One machine prediction: a separate layer, never a finding. */
         Proposal: {
@@ -1540,8 +1708,8 @@ export interface components {
             readonly id: number;
             patient: number;
             readonly pseudonym: string;
-            original_patient_id: string;
-            original_patient_name?: string;
+            readonly original_patient_id: string;
+            readonly original_patient_name: string;
             /** Format: int64 */
             date_offset_days: number;
             /** Format: date-time */
@@ -1672,6 +1840,8 @@ export interface components {
             seed: number;
             /** @default any */
             ground_truth: components["schemas"]["GroundTruthEnum"];
+            /** @description Train this many epochs instead of the recipe's (kept in the run's params). */
+            epochs?: number;
             parent_version?: number | null;
         };
         /** @description Multipart form: one or more `file` parts, each a DICOM file or a zip archive. */
@@ -1732,6 +1902,8 @@ export interface components {
             readers: components["schemas"]["Reader"][];
             birads: string;
             density: string;
+            /** @description Images of the exam quarantined for burned-in text */
+            quarantined_images: number;
         };
     };
     responses: never;
@@ -1742,6 +1914,51 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    audit_list: {
+        parameters: {
+            query?: {
+                /**
+                 * @description * `exam_viewed` - Exam viewed
+                 *     * `image_viewed` - Image viewed
+                 *     * `slide_viewed` - Slide viewed
+                 *     * `dicom_downloaded` - DICOM file downloaded
+                 *     * `mask_downloaded` - Mask downloaded
+                 *     * `export_downloaded` - Export downloaded
+                 *     * `artifact_downloaded` - Model artifact downloaded
+                 *     * `pseudonym_map_read` - Pseudonym map read
+                 *     * `member_added` - Member added
+                 *     * `member_role_changed` - Member's role changed
+                 *     * `member_removed` - Member removed
+                 *     * `login` - Logged in
+                 *     * `login_failed` - Log-in failed
+                 *     * `model_activated` - Model version activated
+                 */
+                action?: "artifact_downloaded" | "dicom_downloaded" | "exam_viewed" | "export_downloaded" | "image_viewed" | "login" | "login_failed" | "mask_downloaded" | "member_added" | "member_removed" | "member_role_changed" | "model_activated" | "pseudonym_map_read" | "slide_viewed";
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Project id */
+                project?: number;
+                /** @description From this time on (ISO 8601, e.g. 2026-12-01) */
+                since?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedAuditEventList"];
+                };
+            };
+        };
+    };
     auth_token_create: {
         parameters: {
             query?: never;
@@ -1770,21 +1987,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Wrong username or password. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Too many attempts; try again later. */
             429: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1904,14 +2127,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1960,14 +2187,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -1995,14 +2226,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2036,28 +2271,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Your role in the project does not allow this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2085,14 +2328,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2334,14 +2581,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2369,14 +2620,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2404,10 +2659,142 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    images_mark_clean_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The image is not quarantined (already released). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    images_mask_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The image is not quarantined (already released). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2444,21 +2831,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2497,28 +2890,89 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    images_unmasked_dicom_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/dicom": string;
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
     jobs_list: {
         parameters: {
             query?: {
-                kind?: string;
+                /**
+                 * @description * `ingest` - DICOM ingest
+                 *     * `import_dataset` - Data set import
+                 *     * `train` - Training
+                 *     * `evaluate` - Evaluation
+                 *     * `predict` - Prediction
+                 */
+                kind?: "evaluate" | "import_dataset" | "ingest" | "predict" | "train";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -2690,6 +3144,33 @@ export interface operations {
                     "application/json": components["schemas"]["ModelVersionDetail"];
                 };
             };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     model_versions_evaluate_create: {
@@ -2710,12 +3191,48 @@ export interface operations {
             };
         };
         responses: {
-            200: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2738,12 +3255,48 @@ export interface operations {
             };
         };
         responses: {
-            200: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2766,6 +3319,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelVersionDetail"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -2799,14 +3379,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2834,14 +3418,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2922,6 +3510,24 @@ export interface operations {
                     "image/png": string;
                 };
             };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     projects_list: {
@@ -2951,7 +3557,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -2983,14 +3591,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3018,14 +3630,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3059,28 +3675,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Your role in the project does not allow this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3107,28 +3731,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Your role in the project does not allow this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Records that must be kept block the deletion. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3162,28 +3794,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Your role in the project does not allow this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3216,14 +3856,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3257,28 +3901,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Your role in the project does not allow this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3307,14 +3959,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3349,28 +4005,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Your role in the project does not allow this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3398,28 +4062,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Your role in the project does not allow this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3454,28 +4126,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Your role in the project does not allow this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3506,21 +4186,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Your role in the project does not allow this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3552,28 +4238,36 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Your role in the project does not allow this. */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description The upload or an archive in it is too large. */
             413: {
@@ -3647,14 +4341,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3682,14 +4380,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3722,14 +4424,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Not logged in. */
             401: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3757,14 +4463,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3792,14 +4502,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3830,14 +4544,18 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description No such object in your projects. */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -3900,6 +4618,42 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingRun"];
                 };
             };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     training_runs_retrieve: {
@@ -3933,6 +4687,8 @@ export interface operations {
                 page?: number;
                 page_size?: number;
                 project: number;
+                /** @description hide: leave the reference out of BI-RADS, density and their filters (a reader who may see it chose to read blind) */
+                reference?: "hide";
                 site?: string;
                 status?: "assigned" | "done" | "in_progress" | "unassigned";
             };
