@@ -13,8 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from ml.models import ModelVersion
-from ml.services import engine as inference  # aliases keep the call sites of a parallel change
-from ml.services import training as services
+from ml.services import engine, training
 from ml.services.results import flat_metrics
 from senolab.jobs import services as jobs
 from senolab.jobs.console import ProgressLines
@@ -42,7 +41,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["list_recipes"]:
-            for r in inference.recipe_descriptions():
+            for r in engine.recipe_descriptions():
                 self.stdout.write(
                     f"{r['name']}\t{r['task']}\t{r['modality']}\t{r['label']}\t{r['description']}"
                 )
@@ -52,7 +51,7 @@ class Command(BaseCommand):
         project = Project.objects.filter(name=options["project"]).first()
         if project is None:
             raise CommandError(f"no project named '{options['project']}'")
-        if options["recipe"] not in inference.recipe_names_without_torch():
+        if options["recipe"] not in engine.recipe_names_without_torch():
             raise CommandError(f"unknown recipe '{options['recipe']}' (see --list-recipes)")
         overrides: dict[str, Any] = {}
         if options["epochs"]:
@@ -61,7 +60,7 @@ class Command(BaseCommand):
             overrides["input_size"] = [options["input_size"]] * 2
         if options["batch_size"]:
             overrides["batch_size"] = options["batch_size"]
-        run = services.start_training(
+        run = training.start_training(
             project,
             options["recipe"],
             seed=options["seed"],
@@ -76,11 +75,11 @@ class Command(BaseCommand):
         self.stderr.write(f"training run {run.pk} (job {run.job_id}) started")
         job = jobs.run_in_process(
             Job.objects.get(training_run=run),
-            services.run_training,
+            training.run_training,
             worker="manage.py train",
             echo=ProgressLines(self.stderr.write),
         )
-        services.mirror_run_status(job)
+        training.mirror_run_status(job)
         if job.status != JobStatus.SUCCEEDED:
             raise CommandError(f"training {job.status}: {job.message}")
         version = ModelVersion.objects.get(training_run=run)
