@@ -20,7 +20,7 @@ from ml.services.results import flat_metrics, json_safe
 from ml.services.snapshots import build_manifest, cases_from_manifest, snapshot_cases
 from senolab.imaging import storage
 from senolab.jobs import services as jobs
-from senolab.jobs.models import Job
+from senolab.jobs.models import Job, JobKind
 from senolab.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def start_evaluation(version: ModelVersion, split: str = "test", *, user=None) -
     params = {"model_version": version.pk, "split": split}
     with transaction.atomic():
         job = jobs.create_job(
-            "evaluate",
+            JobKind.EVALUATE,
             project=version.project,
             user=user,
             params=params,

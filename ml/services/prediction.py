@@ -22,7 +22,7 @@ from ml.services.snapshots import build_manifest, cases_from_manifest
 from senolab.imaging import storage
 from senolab.imaging.models import Exam, Image
 from senolab.jobs import services as jobs
-from senolab.jobs.models import Job
+from senolab.jobs.models import Job, JobKind
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def start_prediction(
     params = {"model_version": version.pk, "exams": sorted(found), "explain": explain}
     with transaction.atomic():
         job = jobs.create_job(
-            "predict",
+            JobKind.PREDICT,
             project=version.project,
             user=user,
             params=params,

@@ -25,7 +25,7 @@ from ml.services.errors import NothingToTrain, ParentVersionMismatch, RecipeNotF
 from ml.services.results import flat_metrics
 from ml.services.snapshots import build_snapshot_for, split_of
 from senolab.jobs import services as jobs
-from senolab.jobs.models import FINISHED_STATUSES, Job, JobStatus
+from senolab.jobs.models import FINISHED_STATUSES, Job, JobKind, JobStatus
 from senolab.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,11 @@ def start_training(
     }
     with transaction.atomic():
         job = jobs.create_job(
-            "train", project=project, user=user, params=params, queue=settings.SENOLAB_GPU_QUEUE
+            JobKind.TRAIN,
+            project=project,
+            user=user,
+            params=params,
+            queue=settings.SENOLAB_GPU_QUEUE,
         )
         run = TrainingRun.objects.create(
             project=project,
