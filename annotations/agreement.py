@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -76,7 +76,7 @@ def alpha(ratings: Ratings, categories: Sequence[Any], *, level: str = "ordinal"
         krippendorff.alpha(
             reliability_data=data[:, pairable],
             value_domain=list(code.values()) if level != "interval" and level != "ratio" else None,
-            level_of_measurement=level,
+            level_of_measurement=cast(Any, level),  # the package types it as a Literal
         )
     )
 

@@ -27,8 +27,10 @@ from annotations.models import ExamLabel, Finding, FindingVersion, Mark, MarkKin
 from senolab.api.errors import Conflict
 from senolab.imaging import storage
 from senolab.imaging.models import Exam, Image, Slide
-from senolab.projects.models import Membership, Project, Role
+from senolab.projects import reference
+from senolab.projects.models import Role
 from senolab.projects.permissions import has_role
+from senolab.projects.reference import blind_project_ids
 from senolab.projects.schema import LabelSchemaError, check_attributes, check_label
 
 FINDING_FIELDS = ("finding_type", "birads", "pathology", "laterality", "attributes", "note")
@@ -37,26 +39,6 @@ LATERALITIES = ("", "L", "R", "B")
 
 
 # --- blind reading --------------------------------------------------------------------------
-
-# Who may see reference data (imported ground truth) in a project that hides it.
-REFERENCE_READERS = (Role.REVIEWER, Role.OWNER)
-
-
-def blind_project_ids(user) -> set[int]:
-    """Projects that hide reference data from this user: those with `hide_reference` on where
-    the user is a viewer or an annotator. Staff count as owners, so none for them."""
-    if not user or not user.is_authenticated or user.is_staff:
-        return set()
-    return set(
-        Membership.objects.filter(user=user, project__hide_reference=True)
-        .exclude(role__in=REFERENCE_READERS)
-        .values_list("project_id", flat=True)
-    )
-
-
-def hides_reference(user, project: Project | int) -> bool:
-    project_id = project if isinstance(project, int) else project.pk
-    return project_id in blind_project_ids(user)
 
 
 def without_hidden_reference(queryset: QuerySet, user, project_field: str = "project") -> QuerySet:
@@ -69,28 +51,7 @@ def without_hidden_reference(queryset: QuerySet, user, project_field: str = "pro
 
 def exams_with_reference(exam_ids: list[int]) -> set[int]:
     """Of these exams, those that carry imported ground truth (a reference finding or label)."""
-    findings = Finding.objects.filter(exam_id__in=exam_ids, source=Source.REFERENCE)
-    labels = ExamLabel.objects.filter(exam_id__in=exam_ids, source=Source.REFERENCE)
-    return set(findings.values_list("exam_id", flat=True)) | set(
-        labels.values_list("exam_id", flat=True)
-    )
-
-
-def exams_with_reference_in(project_id: int) -> set[int]:
-    """The project's exams that carry imported ground truth."""
-    findings = Finding.objects.filter(project_id=project_id, source=Source.REFERENCE)
-    labels = ExamLabel.objects.filter(project_id=project_id, source=Source.REFERENCE)
-    return set(findings.values_list("exam_id", flat=True)) | set(
-        labels.values_list("exam_id", flat=True)
-    )
-
-
-def blind_description(exam: Exam, blind: set[int], with_reference: set[int]) -> str:
-    """The exam's description, or "" where it may name the reference (importers write the
-    class, e.g. "BUSI benign") and the user reads the project blind."""
-    if exam.project_id in blind and exam.pk in with_reference:
-        return ""
-    return exam.description
+    return reference.exams_with_reference(Q(pk__in=exam_ids))
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from senolab.imaging.models import (
     Slide,
     View,
 )
+from senolab.projects import reference
 
 MAX_ID = 2**31 - 1
 
@@ -64,10 +65,11 @@ class ExamFilter(django_filters.FilterSet):
 
     def _seen(self, rows: QuerySet) -> QuerySet:
         """Labels or findings less the reference ones a blind reader may not filter by."""
-        from annotations.services import without_hidden_reference
-
         user = getattr(self.request, "user", None)
-        return without_hidden_reference(rows, user) if user else rows
+        blind = reference.blind_project_ids(user) if user else set()
+        if not blind:
+            return rows
+        return rows.exclude(Q(source=reference.REFERENCE_SOURCE) & Q(project_id__in=blind))
 
     def by_modality(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         has_slide = Exists(Slide.objects.filter(exam=OuterRef("pk")))

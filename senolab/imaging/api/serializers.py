@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -16,6 +17,7 @@ from senolab.imaging.models import (
     Series,
     Slide,
 )
+from senolab.projects import reference
 from senolab.projects.api.clinical import check_clinical_fields
 from senolab.projects.schema import DENSITY, LabelSchemaError
 
@@ -217,23 +219,21 @@ class ExamListSerializer(serializers.ModelSerializer):
 
     def description_for(self, exam: Exam) -> str:
         """The description, less one that may name the reference (importers write the class,
-        "BUSI benign") for a reader of a blind project (see annotations.services)."""
-        from annotations import services  # the annotations app builds on imaging, not back
-
+        "BUSI benign") for a reader of a blind project (senolab.projects.reference)."""
         request = self.context.get("request")
         if request is None:
             return exam.description
         # Worked out once per response: a list shares this (child) serializer for every row.
         if not hasattr(self, "_blind"):
-            self._blind = services.blind_project_ids(request.user)
+            self._blind = reference.blind_project_ids(request.user)
             self._with_reference: dict[int, set[int]] = {}
         if exam.project_id not in self._blind:
             return exam.description
         if exam.project_id not in self._with_reference:
-            self._with_reference[exam.project_id] = services.exams_with_reference_in(
-                exam.project_id
+            self._with_reference[exam.project_id] = reference.exams_with_reference(
+                Q(project_id=exam.project_id)
             )
-        return services.blind_description(exam, self._blind, self._with_reference[exam.project_id])
+        return reference.blind_description(exam, self._blind, self._with_reference[exam.project_id])
 
 
 class ExamDetailSerializer(ExamListSerializer):
