@@ -24,9 +24,9 @@ from annotations.api.serializers import (
 from annotations.api.views import required_int_param, visible_exam
 from annotations.models import ReadingAssignment, ReadingStatus
 from senolab.imaging.models import Exam, Image, PixelStatus
-from senolab.projects import reference
 from senolab.projects.models import Project, Role
 from senolab.projects.permissions import require_role
+from senolab.projects.reference import blind_description, hides_reference
 
 STATUSES = [*ReadingStatus.values, "unassigned"]
 
@@ -87,7 +87,7 @@ class WorklistView(APIView):
         reference = params.get("reference", "")
         if reference not in ("", "hide"):
             raise ValidationError({"reference": ["Leave it out, or 'hide' to read blind."]})
-        blind = reference == "hide" or reference.hides_reference(request.user, project)
+        blind = reference == "hide" or hides_reference(request.user, project)
         exams = worklist.filter_exams(exams, params, blind=blind).select_related("patient")
         paginator = WorklistPagination()
         page = paginator.paginate_queryset(exams.order_by("created_at", "id"), request, view=self)
@@ -120,7 +120,7 @@ class WorklistView(APIView):
                     "study_date": exam.study_date,
                     "modalities": exam.modalities,
                     "site": exam.site,
-                    "description": reference.blind_description(exam, projects, with_reference),
+                    "description": blind_description(exam, projects, with_reference),
                     "status": own.status if own else "unassigned",
                     "readers": [
                         {"reader": r.reader.username, "status": r.status} for r in readings[exam.pk]
