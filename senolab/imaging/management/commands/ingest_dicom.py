@@ -48,5 +48,9 @@ class Command(BaseCommand):
         )
         for label, message in report.failed:
             self.stdout.write(f"  failed: {label}: {message}")
+        if report.quarantined:
+            self.stdout.write(f"  {report.quarantined} quarantined for burned-in text")
+        for keyword, count in sorted(report.removed_characteristics.items()):
+            self.stdout.write(f"  {keyword}: {count} invalid value(s) removed")
         if report.failed and not report.images and not report.duplicates:
             raise CommandError("nothing was ingested")
