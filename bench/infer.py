@@ -34,7 +34,7 @@ from bench.engine_common import result_header, sync  # noqa: E402
 from ml.engine import api  # noqa: E402
 from ml.engine.artifact import save_artifact  # noqa: E402
 from ml.engine.pipelines.base import amp_dtype  # noqa: E402
-from tests.ml_engine.synthetic import blob_cases  # noqa: E402
+from ml.engine.synthetic import blob_cases  # noqa: E402
 
 
 @torch.no_grad()

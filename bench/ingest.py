@@ -40,7 +40,7 @@ django.setup()
 import numpy as np  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-MG_CLASS = "1.2.840.10008.5.1.4.1.1.1.2"
+from bench.dicom_files import write_mammogram  # noqa: E402
 
 
 def mammogram_pixels(rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
@@ -56,36 +56,25 @@ def mammogram_pixels(rows: int, cols: int, rng: np.random.Generator) -> np.ndarr
 
 
 def write_batch(folder: Path, count: int, rows: int, cols: int) -> list[Path]:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
     rng = np.random.default_rng(0)
     base = mammogram_pixels(rows, cols, rng)
     paths = []
     for n in range(count):
-        ds = Dataset()
-        ds.SOPClassUID, ds.SOPInstanceUID = MG_CLASS, generate_uid()
-        ds.StudyInstanceUID = f"1.2.826.0.1.3680043.10.543.77.{n // 4}"
-        ds.SeriesInstanceUID = f"1.2.826.0.1.3680043.10.543.77.{n // 4}.1"
-        ds.PatientID, ds.PatientName = f"BENCH{n // 4:04d}", f"Bench^Patient{n // 4}"
-        ds.PatientBirthDate, ds.StudyDate = "19600101", "20240105"
-        ds.AccessionNumber, ds.InstitutionName = f"ACC{n:06d}", "Bench Hospital"
-        ds.Modality, ds.BodyPartExamined = "MG", "BREAST"
-        ds.ImageLaterality, ds.ViewPosition = "RL"[n % 2], ("CC", "MLO")[(n // 2) % 2]
-        ds.Rows, ds.Columns = rows, cols
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.PixelSpacing = ds.ImagerPixelSpacing = [0.07, 0.07]
-        ds.WindowCenter, ds.WindowWidth = 2000, 4000
         noise = rng.integers(-8, 9, (rows, cols), dtype=np.int16)
-        ds.PixelData = np.clip(base.astype(np.int32) + noise, 0, 4095).astype(np.uint16).tobytes()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = MG_CLASS
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        path = folder / f"{n:04d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
+        pixels = np.clip(base.astype(np.int32) + noise, 0, 4095).astype(np.uint16)
+        study = f"1.2.826.0.1.3680043.10.543.77.{n // 4}"
+        paths.append(
+            write_mammogram(
+                folder / f"{n:04d}.dcm",
+                pixels,
+                patient=f"BENCH{n // 4:04d}",
+                study_uid=study,
+                series_uid=f"{study}.1",
+                laterality="RL"[n % 2],
+                view=("CC", "MLO")[(n // 2) % 2],
+                accession=f"ACC{n:06d}",
+            )
+        )
     return paths
 
 

@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from bench.engine_common import result_header, sync  # noqa: E402
 from ml.engine import api  # noqa: E402
 from ml.engine.augment import make_augmenter  # noqa: E402
-from tests.ml_engine.synthetic import blob_cases  # noqa: E402
+from ml.engine.synthetic import blob_cases  # noqa: E402
 
 
 def plain_epoch(

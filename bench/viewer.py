@@ -92,7 +92,7 @@ def resample(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
 def write_exam(folder: Path, source: np.ndarray, width: int, height: int, n: int) -> list[Path]:
     """Four views (RCC, LCC, RMLO, LMLO) of one exam, 16 bits allocated, 12 stored."""
     sys.path.insert(0, str(ROOT))
-    from tests.imaging.dicom_factory import write_dicom
+    from bench.dicom_files import write_mammogram
 
     pixels = resample(source, width, height)
     study = f"1.2.826.0.1.3680043.10.999.88.{n}"
@@ -101,22 +101,14 @@ def write_exam(folder: Path, source: np.ndarray, width: int, height: int, n: int
         # The sample shows a left breast; mirror it for the right one.
         data = pixels if laterality == "L" else pixels[:, ::-1]
         path = folder / f"exam{n}-{laterality}{view}.dcm"
-        write_dicom(
+        write_mammogram(
             path,
-            rows=32,
-            columns=32,
-            bits=12,
-            laterality=laterality,
-            view=view,
-            patient_id=f"VBENCH{n}",
+            data,
+            patient=f"VBENCH{n}",
             study_uid=study,
             series_uid=f"{study}.{v}",
-            seed=v,
-            Rows=height,
-            Columns=width,
-            PixelData=np.ascontiguousarray(data).tobytes(),
-            WindowCenter="2047",
-            WindowWidth="4095",
+            laterality=laterality,
+            view=view,
         )
         paths.append(path)
     return paths

@@ -2,42 +2,25 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from senolab.projects.models import Membership, Project, Role
-
-_counter = itertools.count(1)
+from senolab.projects.models import Project
+from tests.factories import create_project, create_user
 
 
 @pytest.fixture
 def make_user(db) -> Callable[..., object]:
-    def make(username: str | None = None, *, staff: bool = False):
-        name = username or f"user{next(_counter)}"
-        return get_user_model().objects.create_user(
-            username=name, password="test-pass-123", is_staff=staff
-        )
-
-    return make
+    return create_user
 
 
 @pytest.fixture
 def make_project(db) -> Callable[..., Project]:
-    def make(name: str | None = None, **members) -> Project:
-        """make_project("A", owner=user, annotator=other) creates memberships too."""
-        n = next(_counter)
-        project = Project.objects.create(name=name or f"Project {n}", slug=f"project-{n}")
-        for role, user in members.items():
-            Membership.objects.create(project=project, user=user, role=Role(role))
-        return project
-
-    return make
+    return create_project
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pytest
 
 from senolab.imaging.models import Exam, Image, Slide
-from senolab.imaging.raster import ingest_raster
 from senolab.projects.models import Project
 from tests.annotations.helpers import COLUMNS, ROWS
+from tests.factories import raster_image
 
 
 @dataclass
@@ -32,18 +31,15 @@ class Room:
     outsider_image: Image
 
 
-def _image(project: Project, seed: int, patient: str, exam: str, view: str, **kw) -> Image:
-    # Distinct pixels per image: the raster ingest deduplicates identical content.
-    pixels = np.random.default_rng(seed).integers(0, 255, (ROWS, COLUMNS), dtype=np.uint8)
-    return ingest_raster(
+def _image(project: Project, seed: int, patient: str, exam: str, view: str) -> Image:
+    return raster_image(
         project,
-        pixels,
-        patient_key=patient,
-        exam_key=exam,
-        modality="MG",
-        laterality="L",
+        patient=patient,
+        exam=exam,
         view=view,
-        **kw,
+        shape=(ROWS, COLUMNS),
+        dtype="uint8",
+        seed=seed,
     )
 
 

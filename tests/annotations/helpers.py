@@ -1,20 +1,8 @@
-"""Request bodies and mask PNGs for the annotations tests."""
+"""Request bodies for the annotations tests (mask PNGs: tests.factories.mask_png_base64)."""
 
 from __future__ import annotations
 
-import base64
-import io
-
-import numpy as np
-from PIL import Image as PILImage
-
 ROWS, COLUMNS = 20, 32
-
-
-def png_base64(mask: np.ndarray) -> str:
-    buf = io.BytesIO()
-    PILImage.fromarray(mask.astype(np.uint8) * 255).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 def finding_body(room, **overrides) -> dict:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from annotations.models import Finding, Mark, Source
-from tests.annotations.helpers import finding_body, png_base64
+from tests.annotations.helpers import finding_body
+from tests.factories import mask_png_base64
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,9 @@ def test_viewer_reads_findings_but_cannot_write(room, client_for):
 
 def test_another_projects_findings_masks_and_exams_are_404(room, client_for):
     # Given a finding with a mask in the room's project
-    marks = [{"image": room.cc.pk, "kind": "mask", "mask_png_base64": png_base64(np.ones((2, 2)))}]
+    marks = [
+        {"image": room.cc.pk, "kind": "mask", "mask_png_base64": mask_png_base64(np.ones((2, 2)))}
+    ]
     created = (
         client_for(room.annotator)
         .post("/api/findings/", finding_body(room, marks=marks), format="json")

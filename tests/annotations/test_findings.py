@@ -11,7 +11,8 @@ from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
 from annotations.models import Finding, FindingVersion, Mark
-from tests.annotations.helpers import COLUMNS, ROWS, finding_body, png_base64
+from tests.annotations.helpers import COLUMNS, ROWS, finding_body
+from tests.factories import mask_png_base64
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +42,7 @@ def test_finding_with_marks_of_every_kind_is_stored_and_returned(room, client_fo
             "image": room.cc.pk,
             "kind": "mask",
             "geometry": {"x": 7, "y": 9},
-            "mask_png_base64": png_base64(mask),
+            "mask_png_base64": mask_png_base64(mask),
         },
         {
             "slide": room.slide.pk,
@@ -124,13 +125,13 @@ def test_mask_whose_box_does_not_match_the_png_is_refused_and_no_file_is_left(ro
         "image": room.cc.pk,
         "kind": "mask",
         "geometry": {"x": 0, "y": 0},
-        "mask_png_base64": png_base64(np.ones((2, 2), bool)),
+        "mask_png_base64": mask_png_base64(np.ones((2, 2), bool)),
     }
     bad = {
         "image": room.cc.pk,
         "kind": "mask",
         "geometry": {"x": 0, "y": 0, "width": 5, "height": 5},
-        "mask_png_base64": png_base64(np.ones((2, 2), bool)),
+        "mask_png_base64": mask_png_base64(np.ones((2, 2), bool)),
     }
     files_before = _mask_files(room.project.pk)
     # When saved
@@ -174,7 +175,11 @@ def test_save_replaces_marks_and_keeps_a_mask_named_by_id(room, client_for):
     # Given a finding with a mask and a box
     client = client_for(room.annotator)
     marks = [
-        {"image": room.cc.pk, "kind": "mask", "mask_png_base64": png_base64(np.ones((2, 3), bool))},
+        {
+            "image": room.cc.pk,
+            "kind": "mask",
+            "mask_png_base64": mask_png_base64(np.ones((2, 3), bool)),
+        },
         {"image": room.cc.pk, "kind": "box", "geometry": {"x": 1, "y": 1, "width": 2, "height": 2}},
     ]
     created = client.post("/api/findings/", finding_body(room, marks=marks), format="json").json()

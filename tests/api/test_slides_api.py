@@ -27,24 +27,30 @@ def _pyramid(path, width: int = 600, height: int = 400) -> None:
 
 
 @pytest.fixture
-def slides(world, tmp_path):
+def slides(two_projects, tmp_path):
     _pyramid(tmp_path / "a.tif")
     _pyramid(tmp_path / "b.tif", 300, 200)
-    a = ingest_slide(world.a, tmp_path / "a.tif", patient_key="p1", exam_key="e1")
-    b = ingest_slide(world.b, tmp_path / "b.tif", patient_key="q1", exam_key="f1")
+    a = ingest_slide(two_projects.a, tmp_path / "a.tif", patient_key="p1", exam_key="e1")
+    b = ingest_slide(two_projects.b, tmp_path / "b.tif", patient_key="q1", exam_key="f1")
     return a, b
 
 
 @pytest.mark.parametrize("suffix", ["", "dzi.xml", "tiles/0/0_0.jpeg"])
-def test_slide_endpoints_are_404_for_another_project(world, slides, client_for, suffix):
+def test_slide_endpoints_are_404_for_another_project(two_projects, slides, client_for, suffix):
     _, b = slides
-    assert client_for(world.users["owner"]).get(f"/api/slides/{b.pk}/{suffix}").status_code == 404
-    assert client_for(world.users["b_owner"]).get(f"/api/slides/{b.pk}/{suffix}").status_code == 200
+    assert (
+        client_for(two_projects.users["owner"]).get(f"/api/slides/{b.pk}/{suffix}").status_code
+        == 404
+    )
+    assert (
+        client_for(two_projects.users["b_owner"]).get(f"/api/slides/{b.pk}/{suffix}").status_code
+        == 200
+    )
 
 
-def test_slide_list_and_dzi_describe_the_slide(world, slides, client_for):
+def test_slide_list_and_dzi_describe_the_slide(two_projects, slides, client_for):
     a, _ = slides
-    client = client_for(world.users["viewer"])
+    client = client_for(two_projects.users["viewer"])
     body = client.get("/api/slides/").json()
     assert [s["id"] for s in body["results"]] == [a.pk]
     xml = ET.fromstring(client.get(f"/api/slides/{a.pk}/dzi.xml").content)
@@ -52,9 +58,9 @@ def test_slide_list_and_dzi_describe_the_slide(world, slides, client_for):
     assert (size.get("Width"), size.get("Height")) == ("600", "400")
 
 
-def test_tiles_show_the_right_region_at_each_level(world, slides, client_for):
+def test_tiles_show_the_right_region_at_each_level(two_projects, slides, client_for):
     a, _ = slides
-    client = client_for(world.users["viewer"])
+    client = client_for(two_projects.users["viewer"])
     top = render.dzi_max_level(a)  # 600 px wide -> level 10 is full size
     # The last full-size tile of the first row lies in the blue half
     tile = client.get(f"/api/slides/{a.pk}/tiles/{top}/2_0.jpeg")
@@ -74,9 +80,9 @@ def test_tiles_show_the_right_region_at_each_level(world, slides, client_for):
     assert client.get(f"/api/slides/{a.pk}/tiles/{top}/9_0.jpeg").status_code == 404
 
 
-def test_tiles_are_kept_in_an_lru_cache(world, slides, client_for):
+def test_tiles_are_kept_in_an_lru_cache(two_projects, slides, client_for):
     a, _ = slides
-    client = client_for(world.users["viewer"])
+    client = client_for(two_projects.users["viewer"])
     render.tile_cache._data.clear()
     first = client.get(f"/api/slides/{a.pk}/tiles/5/0_0.jpeg").content
     assert len(render.tile_cache) == 1

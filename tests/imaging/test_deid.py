@@ -22,7 +22,7 @@ from senolab.imaging.deid import (
 from senolab.imaging.deid.profile import APPLIED_ACTIONS, profile_markdown
 from senolab.imaging.models import PseudonymEntry
 from senolab.imaging.pseudonyms import remap_uid
-from tests.imaging.dicom_factory import (
+from tests.factories.dicom import (
     IDENTIFIERS,
     make_dicom,
     supported_transfer_syntaxes,

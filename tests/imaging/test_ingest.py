@@ -15,7 +15,7 @@ from senolab.imaging import pixelcache, storage
 from senolab.imaging.ingest import IngestError
 from senolab.imaging.ingest.service import ingest_dicom_file, ingest_paths
 from senolab.imaging.models import Image, PseudonymEntry
-from tests.imaging.dicom_factory import IDENTIFIERS, make_dicom, write_dicom
+from tests.factories.dicom import IDENTIFIERS, make_dicom, write_dicom
 from tests.imaging.ingest_helpers import media, row_counts, stored_files
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]

@@ -19,7 +19,7 @@ from senolab.imaging.ingest.dicomfile import (
     mammography_view,
     read_dataset,
 )
-from tests.imaging.dicom_factory import make_dicom, supported_transfer_syntaxes
+from tests.factories.dicom import make_dicom, supported_transfer_syntaxes
 
 
 def to_bytes(ds) -> bytes:

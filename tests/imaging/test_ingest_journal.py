@@ -15,7 +15,7 @@ from django.db import connection
 from senolab.imaging import storage
 from senolab.imaging.ingest.journal import journal_dir, sweep_interrupted
 from senolab.imaging.models import Image
-from tests.imaging.dicom_factory import write_dicom
+from tests.factories.dicom import write_dicom
 from tests.imaging.ingest_helpers import media, row_counts
 
 pytestmark = pytest.mark.usefixtures("media")

@@ -13,17 +13,11 @@ from pydicom.encaps import encapsulate
 
 from senolab.imaging.models import Image
 from senolab.jobs.models import Job
-from tests.imaging.dicom_factory import make_dicom
+from tests.factories.dicom import dicom_bytes, make_dicom
 from tests.imaging.ingest_helpers import media, row_counts, stored_files
 
 pytestmark = pytest.mark.django_db
 __all__ = ["media"]
-
-
-def dicom_bytes(**overrides) -> bytes:
-    buf = io.BytesIO()
-    make_dicom(**overrides).save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
 
 
 def dicom_upload(name: str = "FACTORYSMITH^JANE.dcm", **overrides) -> SimpleUploadedFile:
@@ -31,7 +25,7 @@ def dicom_upload(name: str = "FACTORYSMITH^JANE.dcm", **overrides) -> SimpleUplo
 
 
 @pytest.fixture
-def world(make_user, make_project, client_for):
+def upload_clients(make_user, make_project, client_for):
     annotator, viewer, outsider = make_user(), make_user(), make_user()
     project = make_project(owner=make_user(), annotator=annotator, viewer=viewer)
     make_project(owner=outsider)
@@ -46,9 +40,9 @@ def post(client, project_id, files, capture) -> object:
 
 
 def test_upload_of_dicom_files_starts_a_job_that_ingests_them(
-    world, media, django_capture_on_commit_callbacks
+    upload_clients, media, django_capture_on_commit_callbacks
 ):
-    project, annotator, _, _ = world
+    project, annotator, _, _ = upload_clients
     # when an annotator uploads two mammograms
     response = post(
         annotator,
@@ -71,9 +65,9 @@ def test_upload_of_dicom_files_starts_a_job_that_ingests_them(
 
 
 def test_zip_upload_is_expanded_and_its_bad_members_listed(
-    world, media, django_capture_on_commit_callbacks
+    upload_clients, media, django_capture_on_commit_callbacks
 ):
-    project, annotator, _, _ = world
+    project, annotator, _, _ = upload_clients
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("study/a.dcm", dicom_bytes(seed=3))
@@ -89,9 +83,9 @@ def test_zip_upload_is_expanded_and_its_bad_members_listed(
 
 
 def test_a_bad_file_beside_good_ones_is_listed_as_failed_and_the_others_go_in(
-    world, media, django_capture_on_commit_callbacks
+    upload_clients, media, django_capture_on_commit_callbacks
 ):
-    project, annotator, _, _ = world
+    project, annotator, _, _ = upload_clients
     bad = SimpleUploadedFile("x.dcm", b"\x00" * 300, "application/dicom")
     response = post(
         annotator, project.pk, [dicom_upload(seed=5), bad], django_capture_on_commit_callbacks
@@ -113,9 +107,9 @@ def test_a_bad_file_beside_good_ones_is_listed_as_failed_and_the_others_go_in(
     ids=["truncated", "no pixel data", "not dicom", "empty"],
 )
 def test_upload_of_a_single_bad_file_is_400_and_stores_nothing(
-    world, media, django_capture_on_commit_callbacks, data, message
+    upload_clients, media, django_capture_on_commit_callbacks, data, message
 ):
-    project, annotator, _, _ = world
+    project, annotator, _, _ = upload_clients
     response = post(
         annotator,
         project.pk,
@@ -129,9 +123,9 @@ def test_upload_of_a_single_bad_file_is_400_and_stores_nothing(
 
 
 def test_upload_in_a_transfer_syntax_without_decoder_is_refused_naming_it(
-    world, media, django_capture_on_commit_callbacks
+    upload_clients, media, django_capture_on_commit_callbacks
 ):
-    project, annotator, _, _ = world
+    project, annotator, _, _ = upload_clients
     ds = make_dicom(seed=8)
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.106"
     ds.PixelData = encapsulate([ds.PixelData])
@@ -149,9 +143,9 @@ def test_upload_in_a_transfer_syntax_without_decoder_is_refused_naming_it(
 
 
 def test_undecodable_pixels_fail_the_job_naming_the_transfer_syntax_and_store_nothing(
-    world, media, django_capture_on_commit_callbacks
+    upload_clients, media, django_capture_on_commit_callbacks
 ):
-    project, annotator, _, _ = world
+    project, annotator, _, _ = upload_clients
     ds = make_dicom(seed=9, transfer_syntax="1.2.840.10008.1.2.4.90")
     ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(80)])
     buf = io.BytesIO()
@@ -169,8 +163,10 @@ def test_undecodable_pixels_fail_the_job_naming_the_transfer_syntax_and_store_no
     assert row_counts(project) == (0, 0, 0, 0) and stored_files(media) == []
 
 
-def test_oversize_upload_is_413(world, media, settings, django_capture_on_commit_callbacks):
-    project, annotator, _, _ = world
+def test_oversize_upload_is_413(
+    upload_clients, media, settings, django_capture_on_commit_callbacks
+):
+    project, annotator, _, _ = upload_clients
     settings.SENOLAB_MAX_UPLOAD_BYTES = 2000
     response = post(
         annotator, project.pk, [dicom_upload(seed=10)], django_capture_on_commit_callbacks
@@ -181,9 +177,9 @@ def test_oversize_upload_is_413(world, media, settings, django_capture_on_commit
 
 
 def test_archive_expanding_past_the_limit_is_413(
-    world, media, settings, django_capture_on_commit_callbacks
+    upload_clients, media, settings, django_capture_on_commit_callbacks
 ):
-    project, annotator, _, _ = world
+    project, annotator, _, _ = upload_clients
     settings.SENOLAB_MAX_ARCHIVE_EXPANDED_BYTES = 3000
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -199,9 +195,9 @@ def test_archive_expanding_past_the_limit_is_413(
 
 
 def test_unknown_or_foreign_project_is_404_and_viewers_get_403(
-    world, media, django_capture_on_commit_callbacks
+    upload_clients, media, django_capture_on_commit_callbacks
 ):
-    project, annotator, viewer, outsider = world
+    project, annotator, viewer, outsider = upload_clients
     capture = django_capture_on_commit_callbacks
     assert post(annotator, 999999, [dicom_upload(seed=12)], capture).status_code == 404
     assert post(outsider, project.pk, [dicom_upload(seed=12)], capture).status_code == 404
@@ -209,8 +205,8 @@ def test_unknown_or_foreign_project_is_404_and_viewers_get_403(
     assert stored_files(media) == []
 
 
-def test_upload_without_files_or_as_json_is_refused(world, media):
-    project, annotator, _, _ = world
+def test_upload_without_files_or_as_json_is_refused(upload_clients, media):
+    project, annotator, _, _ = upload_clients
     url = f"/api/projects/{project.pk}/uploads/"
     empty = annotator.post(url, {}, format="multipart")
     assert empty.status_code == 400 and "Attach" in empty.json()["error"]["message"]

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from senolab.imaging import pixelcache, storage
 from senolab.imaging.models import Image
 from senolab.jobs.models import Job, JobStatus
-from tests.imaging.dicom_factory import make_dicom
+from tests.factories.dicom import make_dicom
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from ml import services
 from ml.models import ModelVersion, TrainingRun
 from senolab.imaging.models import Patient
 from senolab.jobs.models import JobStatus
-from tests.ml.conftest import add_exam
+from tests.factories import case_exam
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -25,7 +25,7 @@ def training_project(make_project, owner):
     rng = np.random.default_rng(0)
     for p in range(8):
         patient = Patient.objects.create(project=project, pseudonym=f"SNL-{p:04d}")
-        add_exam(project, patient, p + 1, "malignant" if p % 2 else "benign", rng)
+        case_exam(project, patient, p + 1, "malignant" if p % 2 else "benign", rng)
     return project
 
 

@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from ml.models import ModelVersion, TrainingRun
 from senolab.imaging import storage
 from senolab.projects.models import Project
-from tests.ml.conftest import synthetic_pixels
+from tests.factories import case_pixels
 from tests.ml_engine.test_recipes_and_splits import REQUIRED
 
 TINY = ["--epochs", "2", "--input-size", "32", "--batch-size", "8"]
@@ -79,7 +79,7 @@ def write_busi(root: Path, per_class: int = 4) -> Path:
     for name in ("benign", "malignant"):
         (root / name).mkdir(parents=True)
         for i in range(1, per_class + 1):
-            gray = synthetic_pixels(name == "malignant", rng)
+            gray = case_pixels(name == "malignant", rng)
             PILImage.fromarray(np.stack([gray] * 3, -1)).save(root / name / f"{name} ({i}).png")
             mask = np.zeros_like(gray)
             mask[10:22, 10:22] = 255

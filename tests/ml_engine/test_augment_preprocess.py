@@ -108,7 +108,7 @@ def test_without_overlap_a_window_is_prepared_before_any_of_it_is_handed_out():
     import threading
 
     from ml.engine.data import iter_prepared
-    from tests.ml_engine.synthetic import blob_cases
+    from ml.engine.synthetic import blob_cases
 
     lock, reads = threading.Lock(), [0]
     cases = []

@@ -8,7 +8,8 @@ import torch
 
 from ml.engine import api
 from ml.engine.artifact import file_sha256, load_artifact
-from tests.ml_engine.synthetic import blob_cases, tiny_recipe
+from ml.engine.synthetic import blob_cases
+from tests.ml_engine.synthetic import tiny_recipe
 
 
 @pytest.fixture(scope="module")

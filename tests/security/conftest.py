@@ -30,7 +30,7 @@ def isolated_media(tmp_path, settings):
 
 
 @pytest.fixture
-def world(make_user):
+def seeded_projects(make_user):
     """Projects A and B (B's ids in a distinctive range), A's members in every role, B's owner,
     a staff user."""
     users = {f"a_{role}": make_user(f"a-{role}") for role in ROLES}

@@ -9,8 +9,7 @@ import struct
 import zipfile
 from dataclasses import dataclass
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from tests.factories import dicom_bytes
 
 
 @dataclass(frozen=True)
@@ -25,22 +24,7 @@ class Hostile:
 
 
 def small_dicom() -> bytes:
-    ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
-    ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.PatientID, ds.Modality = "HOSTILE", "MG"
-    ds.Rows = ds.Columns = 8
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = bytes(64)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    return dicom_bytes(rows=8, columns=8, bits=8, PatientID="HOSTILE", private=False)
 
 
 def _zip(members: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:

@@ -12,22 +12,15 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from django.conf import settings
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from senolab.imaging.models import Image
 from senolab.jobs import services
 from senolab.jobs.models import Job, JobStatus
+from tests.factories import write_dicom
 from tests.security.consistency import inconsistencies
 from tests.security.crashtasks import ingest_job_task
-
-pytest.importorskip(
-    "senolab.imaging.ingest.service",
-    reason="senolab.imaging.ingest.service (H1's DICOM ingest) is not in this checkout yet",
-)
 
 FILES = 40
 TRIALS = 3
@@ -36,29 +29,22 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def write_mammograms(folder, n: int) -> list:
     """n small but real MG DICOM files, three patients."""
-    rng = np.random.default_rng(7)
-    paths = []
-    for i in range(n):
-        ds = Dataset()
-        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
-        ds.SOPInstanceUID = generate_uid()
-        ds.StudyInstanceUID = f"1.2.826.0.1.3680043.10.543.9.{i // 4}"
-        ds.SeriesInstanceUID = f"1.2.826.0.1.3680043.10.543.9.{i // 4}.1"
-        ds.PatientID, ds.PatientName = f"CRASH{i % 3}", f"Crash^{i % 3}"
-        ds.StudyDate, ds.Modality = "20200101", "MG"
-        ds.ImageLaterality, ds.ViewPosition = "LR"[i % 2], ["CC", "MLO"][(i // 2) % 2]
-        ds.Rows, ds.Columns = 256, 192
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.PixelData = rng.integers(0, 4095, (256, 192), dtype=np.uint16).tobytes()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        path = folder / f"{i:03d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
+    return [
+        write_dicom(
+            folder / f"{i:03d}.dcm",
+            rows=256,
+            columns=192,
+            bits=12,
+            laterality="LR"[i % 2],
+            view=["CC", "MLO"][(i // 2) % 2],
+            patient_id=f"CRASH{i % 3}",
+            patient_name=f"Crash^{i % 3}",
+            study_uid=f"1.2.826.0.1.3680043.10.543.9.{i // 4}",
+            series_uid=f"1.2.826.0.1.3680043.10.543.9.{i // 4}.1",
+            seed=i,
+        )
+        for i in range(n)
+    ]
 
 
 REAL_SERIES = "mimbcd/uta4"

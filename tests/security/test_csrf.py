@@ -12,9 +12,9 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 @pytest.mark.django_db
-def test_every_session_write_without_a_csrf_token_is_refused(world):
+def test_every_session_write_without_a_csrf_token_is_refused(seeded_projects):
     # Given the owner of project A logged in with a session cookie (as the browser is)
-    a, _, users = world
+    a, _, users = seeded_projects
     client = Client(enforce_csrf_checks=True)
     client.force_login(users["a_owner"])
     writes = [op for op in api_operations() if op.method in WRITES]
@@ -30,8 +30,8 @@ def test_every_session_write_without_a_csrf_token_is_refused(world):
 
 
 @pytest.mark.django_db
-def test_session_write_with_the_csrf_token_is_let_through(world):
-    a, _, users = world
+def test_session_write_with_the_csrf_token_is_let_through(seeded_projects):
+    a, _, users = seeded_projects
     client = Client(enforce_csrf_checks=True)
     client.force_login(users["a_owner"])
     client.get("/accounts/login/")  # sets the csrftoken cookie, as any page does

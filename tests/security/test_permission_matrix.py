@@ -46,8 +46,8 @@ def relation_of(actor: str, target: str) -> str:
     return role if project == target.lower() else OUTSIDER
 
 
-def run_matrix(world) -> list[Call]:
-    a, b, users = world
+def run_matrix(seeded_projects) -> list[Call]:
+    a, b, users = seeded_projects
     clients = {ANONYMOUS: APIClient()}
     clients[ANONYMOUS].raise_request_exception = False
     for name, user in users.items():
@@ -88,14 +88,16 @@ def run_matrix(world) -> list[Call]:
 
 
 @pytest.mark.django_db
-def test_every_operation_answers_every_role_as_the_policy_declares_and_leaks_nothing(world):
+def test_every_operation_answers_every_role_as_the_policy_declares_and_leaks_nothing(
+    seeded_projects,
+):
     # Given projects A and B with one of everything, and users in every relation to them
-    a, b, _ = world
+    a, b, _ = seeded_projects
     for op in api_operations():
         _, first = fill_path(op, a)
         assert not op.params or first is not None, f"no seeded object for the path of {op}"
     # When every operation is called by every user on the objects of each project
-    calls = run_matrix(world)
+    calls = run_matrix(seeded_projects)
     # Then every status is the one the policy table declares
     wrong, known = [], set()
     for c in calls:
@@ -129,9 +131,9 @@ def test_every_operation_answers_every_role_as_the_policy_declares_and_leaks_not
 
 
 @pytest.mark.django_db
-def test_seeded_projects_have_no_orphan_files_or_dangling_keys(world):
+def test_seeded_projects_have_no_orphan_files_or_dangling_keys(seeded_projects):
     # The consistency check the crash and upload tests rely on, on data known to be whole
-    a, b, _ = world
+    a, b, _ = seeded_projects
     for seeded in (a, b):
         orphans, dangling = inconsistencies(seeded.project.pk)
         assert stored_keys(seeded.project.pk), "nothing stored: the check would prove nothing"

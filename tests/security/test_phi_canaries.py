@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
+from senolab.imaging.ingest import service as ingest
 from senolab.imaging.models import Exam, Image, PseudonymEntry
 from senolab.imaging.pseudonyms import entry_for
 from senolab.projects.models import Project
@@ -25,11 +26,6 @@ from tests.security.matrix import fill_path
 from tests.security.operations import api_operations
 from tests.security.phi import CanaryFile, write_canary_files
 from tests.security.seed import Seeded
-
-ingest = pytest.importorskip(
-    "senolab.imaging.ingest.service",
-    reason="senolab.imaging.ingest.service (H1's DICOM ingest) is not in this checkout yet",
-)
 
 
 def hits(text: str, canaries: dict[str, str]) -> list[str]:

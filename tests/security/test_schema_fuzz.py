@@ -69,8 +69,10 @@ def wsgi_app():
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_schema_fuzzing_finds_no_server_error_and_every_4xx_is_the_json_format(world, wsgi_app):
-    a, _, users = world
+def test_schema_fuzzing_finds_no_server_error_and_every_4xx_is_the_json_format(
+    seeded_projects, wsgi_app
+):
+    a, _, users = seeded_projects
     schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
     headers = {"anonymous": {}} | {
         name: {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"}

@@ -25,6 +25,7 @@ on the data set after everything else (``None`` deletes it), e.g. ``make_dicom(P
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
@@ -376,3 +377,10 @@ def supported_transfer_syntaxes(*, lossy: bool = False) -> list[UID]:
     except ImportError:
         pass
     return out
+
+
+def dicom_bytes(**overrides: Any) -> bytes:
+    """make_dicom(**overrides) as the bytes of a DICOM file, as an upload carries them."""
+    buffer = io.BytesIO()
+    make_dicom(**overrides).save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
