@@ -19,7 +19,7 @@ from senolab.imaging.ingest.service import ingest_paths
 from senolab.imaging.models import DeidentificationKey, Patient, PseudonymEntry
 from senolab.imaging.pseudonym_key import PseudonymKeyError
 from senolab.imaging.pseudonyms import entry_for, pseudonym_for
-from tests.imaging.dicom_factory import IDENTIFIERS, write_dicom
+from tests.factories.dicom import IDENTIFIERS, write_dicom
 from tests.imaging.ingest_helpers import media
 
 __all__ = ["media"]

@@ -13,7 +13,7 @@ from senolab.imaging import storage
 from senolab.imaging.deid.characteristics import valid_age, valid_sex
 from senolab.imaging.ingest.service import ingest_paths
 from senolab.imaging.models import Image
-from tests.imaging.dicom_factory import write_dicom
+from tests.factories.dicom import write_dicom
 from tests.imaging.ingest_helpers import media
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
