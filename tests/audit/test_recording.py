@@ -14,7 +14,7 @@ from annotations.models import Mark, MarkKind
 from ml.models import ModelVersion
 from senolab.audit import services
 from senolab.audit.models import AuditAction, AuditEvent
-from senolab.imaging.slides import ingest_slide
+from senolab.imaging.ingest.slides import ingest_slide
 from senolab.projects.models import Membership
 from tests.factories import PASSWORD, mask_png_base64
 

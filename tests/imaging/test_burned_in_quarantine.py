@@ -9,14 +9,14 @@ import io
 import numpy as np
 import pydicom
 import pytest
-from ml.snapshots import build_manifest
 from PIL import Image as PILImage
 from PIL import ImageDraw
-from tests.imaging.dicom_factory import make_dicom, write_dicom
 
+from ml.services.snapshots import build_manifest
 from senolab.imaging import pixelcache, storage
 from senolab.imaging.ingest.service import ingest_dicom_file, ingest_paths
 from senolab.imaging.models import Image, PixelStatus
+from tests.factories.dicom import make_dicom, write_dicom
 from tests.imaging.ingest_helpers import media
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]

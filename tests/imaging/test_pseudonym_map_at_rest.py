@@ -13,13 +13,13 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from tests.imaging.dicom_factory import IDENTIFIERS, write_dicom
 
 from senolab import settings as settings_module
 from senolab.imaging.ingest.service import ingest_paths
 from senolab.imaging.models import DeidentificationKey, Patient, PseudonymEntry
 from senolab.imaging.pseudonym_key import PseudonymKeyError
 from senolab.imaging.pseudonyms import entry_for, pseudonym_for
+from tests.factories.dicom import IDENTIFIERS, write_dicom
 from tests.imaging.ingest_helpers import media
 
 __all__ = ["media"]

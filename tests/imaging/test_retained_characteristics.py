@@ -7,12 +7,13 @@ import io
 
 import pydicom
 import pytest
-from tests.imaging.dicom_factory import write_dicom
+from django.core.management import call_command
 
 from senolab.imaging import storage
 from senolab.imaging.deid.characteristics import valid_age, valid_sex
 from senolab.imaging.ingest.service import ingest_paths
 from senolab.imaging.models import Image
+from tests.factories.dicom import write_dicom
 from tests.imaging.ingest_helpers import media
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
@@ -79,3 +80,20 @@ def test_names_in_age_and_sex_are_removed_and_counted_in_the_ingest_report(tmp_p
             ds.PatientSex,
         )
     assert by_count == {2: ("", ""), 0: ("057Y", "F"), 1: ("", "F")}
+
+
+def test_the_ingest_command_reports_removed_values_and_quarantined_images(tmp_path, project):
+    # given a US file with a name in PatientSex (and no burned-in statement)
+    path = write_dicom(
+        tmp_path / "a.dcm", modality="US", PatientSex="JANE", BurnedInAnnotation=None
+    )
+    out = io.StringIO()
+    # when it is ingested from the command line
+    call_command(
+        "ingest_dicom", str(path), "--project", project.name, stdout=out, stderr=io.StringIO()
+    )
+    # then the summary names what was removed and quarantined, never the value
+    text = out.getvalue()
+    assert "PatientSex: 1 invalid value(s) removed" in text
+    assert "1 quarantined for burned-in text" in text
+    assert "JANE" not in text

@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from senolab.api.errors import Conflict
+from senolab.api.errors import Conflict, errors
 from senolab.imaging import storage
 from senolab.imaging.api.serializers import ImageSerializer
 from senolab.imaging.api.views import BINARY, ProjectScoped
@@ -21,7 +21,6 @@ from senolab.imaging.deid.burned_in import (
 )
 from senolab.imaging.ingest import IngestError
 from senolab.imaging.models import Image
-from senolab.projects.api.views import errors
 from senolab.projects.models import Role
 
 CHANGES = {

@@ -163,6 +163,11 @@ def _masked_dataset(data: bytes, frames: int, regions: list[Region]) -> tuple[Da
     return ds, masked
 
 
+def _delete_quietly(keys: list[str]) -> None:
+    for key in keys:
+        storage.delete_quietly(key)
+
+
 def mask_configured_regions(image: Image, user: Any) -> Image:
     """Mask the regions configured for the image's manufacturer and model (see module doc)."""
     if image.pixel_status != PixelStatus.QUARANTINED:
@@ -206,5 +211,5 @@ def mask_configured_regions(image: Image, user: Any) -> Image:
         image.pixel_reviewed_at = timezone.now()
         image.save()
         # The unmasked cache goes once the masked one is committed (the file stays for owners).
-        transaction.on_commit(lambda: [storage.delete_quietly(k) for k in old_cache])
+        transaction.on_commit(lambda: _delete_quietly(old_cache))
     return image

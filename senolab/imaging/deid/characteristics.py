@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from pydicom.datadict import tag_for_keyword
+from pydicom.tag import Tag
 
 # PS3.5 AS: nnnD, nnnW, nnnM or nnnY; plausible upper bounds per unit (a person is < 130 years).
 _AGE = re.compile(r"^(\d{3})([DWMY])$")
@@ -39,8 +39,8 @@ def valid_sex(value: str) -> str | None:
 
 
 VALIDATORS: dict[int, Callable[[str], str | None]] = {
-    tag_for_keyword("PatientAge"): valid_age,
-    tag_for_keyword("PatientSex"): valid_sex,
+    int(Tag("PatientAge")): valid_age,
+    int(Tag("PatientSex")): valid_sex,
 }
 
 

@@ -46,6 +46,10 @@ class Command(BaseCommand):
             )
             for label, message in report.failed:
                 self.stdout.write(f"  failed: {label}: {message}")
+            if report.quarantined:
+                self.stdout.write(f"  {report.quarantined} quarantined for burned-in text")
+            for keyword, count in sorted(report.removed_characteristics.items()):
+                self.stdout.write(f"  {keyword}: {count} invalid value(s) removed")
         self.stderr.write(f"job {job.pk}: {job.status}")
         if job.status != JobStatus.SUCCEEDED:
             raise CommandError(job.message or f"ingest {job.status}")
