@@ -13,7 +13,8 @@ import pytest
 from annotations.models import ExamLabel, Finding, Mark, Source
 from senolab.imaging import storage
 from senolab.imaging.models import Exam
-from tests.annotations.helpers import finding_body, png_base64
+from tests.annotations.helpers import finding_body
+from tests.factories import mask_png_base64
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def truth(room) -> Finding:
     mask[1:3, 1:3] = 1
     key = storage.save(
         storage.new_key(room.project.pk, "masks", "png"),
-        base64.b64decode(png_base64(mask)),
+        base64.b64decode(mask_png_base64(mask)),
     )
     Mark.objects.create(
         finding=finding,
