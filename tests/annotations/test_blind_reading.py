@@ -5,6 +5,7 @@ filters); reviewers and owners still do. Reference findings are read-only to all
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 
 import numpy as np
@@ -25,7 +26,9 @@ SECRET = "BUSI malignant"
 def truth(room) -> Finding:
     """Imported ground truth on the current exam: a reference finding with a mask, a reference
     label, and the description an importer writes; the prior exam has none."""
-    Exam.objects.filter(pk=room.exam.pk).update(description=SECRET)
+    # Read before the "prior" exam, so it is listed among that exam's priors.
+    earlier = Exam.objects.get(pk=room.prior.exam_id).study_date - dt.timedelta(days=365)
+    Exam.objects.filter(pk=room.exam.pk).update(description=SECRET, study_date=earlier)
     Exam.objects.filter(pk=room.prior.exam_id).update(description="Screening prior")
     finding = Finding.objects.create(
         project=room.project,
@@ -88,7 +91,6 @@ def everything_about_the_exam(client, room, truth) -> dict[str, object]:
         "exams": client.get(f"/api/exams/?project={project}").json()["results"],
         "exams birads 5": client.get(f"/api/exams/?project={project}&birads=5").json()["results"],
         "exams density D": client.get(f"/api/exams/?project={project}&density=D").json()["results"],
-        # Without study dates, every other exam of the patient is a "prior" of the first one.
         "priors": client.get(f"/api/exams/{room.prior.exam_id}/priors/").json(),
     }
 

@@ -166,9 +166,9 @@ def _make_reference(seeded) -> None:
 
 
 @pytest.mark.django_db
-def test_reference_findings_answer_every_role_as_the_reference_policy_declares(world):
+def test_reference_findings_answer_every_role_as_the_reference_policy_declares(seeded_projects):
     # Given project A's finding is a reference finding (imported ground truth)
-    a, _, users = world
+    a, _, users = seeded_projects
     _make_reference(a)
     clients = {name: APIClient() for name in users}
     for name, client in clients.items():
@@ -194,9 +194,9 @@ def test_reference_findings_answer_every_role_as_the_reference_policy_declares(w
 
 
 @pytest.mark.django_db
-def test_a_blind_reader_gets_no_reference_data_from_any_read(world):
+def test_a_blind_reader_gets_no_reference_data_from_any_read(seeded_projects):
     # Given project A hides the reference, and its finding and label are reference rows
-    a, _, users = world
+    a, _, users = seeded_projects
     _make_reference(a)
     type(a.project).objects.filter(pk=a.project.pk).update(hide_reference=True)
     secrets = [f"CANARY{a.tag} finding", f"CANARY{a.tag} label", f"CANARY{a.tag} exam"]
