@@ -210,6 +210,9 @@ export class ProposalLayer {
 
   setVisible(visible: boolean): void {
     this.visible = visible;
+    this.statusEl.classList.toggle("on", visible);
+    // Turning the layer on shows what it shows (or why nothing) in the side panel.
+    if (visible) this.statusEl.scrollIntoView?.({ block: "nearest" });
     this.draw();
   }
 
