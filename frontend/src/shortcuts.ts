@@ -74,7 +74,10 @@ export class Shortcuts {
   add(shortcut: Shortcut): this {
     for (const combo of ([] as string[]).concat(shortcut.keys)) {
       const previous = this.map.get(normalize(combo));
-      if (previous) this.list.splice(this.list.indexOf(previous), 1);
+      // A shortcut of several keys is met once per key: remove it once (indexOf -1 would
+      // remove the last shortcut of the list instead).
+      const at = previous ? this.list.indexOf(previous) : -1;
+      if (at >= 0) this.list.splice(at, 1);
       this.map.set(normalize(combo), shortcut);
     }
     this.list.push(shortcut);

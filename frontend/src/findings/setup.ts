@@ -39,8 +39,8 @@ export interface SetupOptions extends Omit<PanelOptions, "schema"> {
   exam: number;
   slide?: number;
   debounceMs?: number;
-  /** Listen to the keys on the document now (default); false: the page attaches them later,
-   * once it has added its own. */
+  /** Register the panel's keys and listen on the document now (default); false: the page adds
+   * its own keys, then the panel's (`panel.registerShortcuts`), and attaches them itself. */
   attachKeys?: boolean;
 }
 
@@ -62,7 +62,7 @@ export async function setupFindings(api: Api, config: SenolabConfig, options: Se
   const status = new SaveStatus(store);
   const conflict = new ConflictDialog(store, document.body);
   const shortcuts = new Shortcuts(document);
-  panel.registerShortcuts(shortcuts);
+  if (options.attachKeys !== false) panel.registerShortcuts(shortcuts);
   const detachKeys = options.attachKeys === false ? () => shortcuts.dispose() : shortcuts.attach(document);
   const unguard = store.guardUnload(window);
   return {
