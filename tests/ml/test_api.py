@@ -212,7 +212,7 @@ def test_refusals_of_the_services_are_400s_in_the_api_error_format(
         "parent_version": ["No such model version in this project."]
     }
     assert predict.status_code == 400
-    assert predict.json()["error"]["message"] == ("exams: Some exams do not exist in this project.")
+    assert predict.json()["error"]["message"] == ("Exams: Some exams do not exist in this project.")
     assert not Job.objects.exists()
 
 
