@@ -28,6 +28,7 @@ function row(exam: number, extra: Partial<WorklistRow> = {}): WorklistRow {
     readers: [{ reader: "ana", status: "assigned" }],
     birads: "",
     density: "",
+    quarantined_images: 0,
     ...extra,
   };
 }
