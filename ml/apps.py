@@ -6,4 +6,7 @@ class MlConfig(AppConfig):
     verbose_name = "Machine learning: runs, model versions, predictions"
 
     def ready(self) -> None:
-        from ml import signals  # noqa: F401  (connects the worker start-up handler)
+        # signals connects the worker start-up handler; tasks registers the ml.* tasks in every
+        # process, so a signature the services send by name runs in place when Celery is eager
+        # (the e2e server, tests) instead of going to a broker that is not there.
+        from ml import signals, tasks  # noqa: F401
