@@ -131,6 +131,7 @@ test("a brush stroke of forty moves encodes its mask once, at the end of the str
     png_encodes_for_stroke: afterStroke,
   };
   console.log(`brush per-move figures: ${JSON.stringify(figures)}`);
+  console.log(`brush frame times (ms, in stroke order): ${times.join(" ")}`);
   await testInfo.attach("brush-per-move.json", { body: JSON.stringify({ ...figures, times, inputTimes, boxTimes, boxInputTimes }), contentType: "application/json" });
 
   // The behaviour: nothing is encoded while the pointer moves, one PNG when the stroke ends.
