@@ -50,6 +50,7 @@ export class Shortcuts {
   private readonly list: Shortcut[] = [];
   private overlay: HTMLElement | null = null;
   private detach: (() => void) | null = null;
+  private readonly detachFirst: (() => void)[] = [];
 
   constructor(private readonly doc: Document = document) {
     this.add({
@@ -102,7 +103,21 @@ export class Shortcuts {
     return this.detach;
   }
 
+  /** Handle keys pressed while the focus is inside `element` before the element's own key
+   * listeners see them. A Cornerstone viewport takes the focus when it is clicked (tabindex -1)
+   * and cancels every key that reaches it (preventDefault in its keydown listener): without
+   * this, the page's keys stop working after a click in an image. The document listener of
+   * `attach` then sees the key as handled and does not run it twice. */
+  attachFirst(element: EventTarget): () => void {
+    const listener = (event: Event) => void this.handle(event as KeyboardEvent);
+    element.addEventListener("keydown", listener, { capture: true });
+    const off = () => element.removeEventListener("keydown", listener, { capture: true });
+    this.detachFirst.push(off);
+    return off;
+  }
+
   dispose(): void {
+    for (const off of this.detachFirst.splice(0)) off();
     this.detach?.();
     this.toggleHelp(false);
   }

@@ -234,6 +234,7 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
     sync.watch(hd);
     player.watch(hd);
     proposals.watch(hd);
+    marks.watch(hd);
     hd.host.addEventListener("pointerdown", () => setActive(hd));
     hd.host.addEventListener("pointerenter", () => setActive(hd));
     hd.element.addEventListener(Enums.Events.VOI_MODIFIED, (evt) => {
@@ -266,12 +267,36 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
     if (!spec.key || spec.name === "undo" || spec.name === "redo") continue;
     shortcuts.add({ keys: spec.key, description: spec.title, group: "View", run: () => runAction(spec.name) });
   }
+  shortcuts.add({
+    keys: "c",
+    description: "New finding without a mark (label it with the keys below)",
+    group: "Findings",
+    run: () => panel?.select(store.create()),
+  });
   shortcuts.add({ keys: "k", description: "Link the selected finding to the next mark drawn", group: "Findings", run: () => setLinkMode(!marks.linkMode) });
   shortcuts.add({ keys: ["ArrowDown", "ArrowRight"], description: "Next frame or slice", group: "View", run: () => active && player.step(active, 1) });
   shortcuts.add({ keys: ["ArrowUp", "ArrowLeft"], description: "Previous frame or slice", group: "View", run: () => active && player.step(active, -1) });
   shortcuts.add({ keys: "Space", description: "Play or pause a cine loop", group: "View", run: () => active && player.toggle(active) });
   panel.registerShortcuts(shortcuts);
+  shortcuts.add({
+    keys: "Escape",
+    description: "Drop the shape being drawn, leave the link mode, or deselect",
+    group: "Tools",
+    inFields: true,
+    run: (e) => {
+      const target = e.target as HTMLElement | null;
+      if (shortcuts.helpVisible) shortcuts.toggleHelp(false);
+      else if (target?.closest?.("input, textarea, select")) target.blur();
+      else if (marks.cancelDrawing()) return;
+      else if (marks.linkMode) setLinkMode(false);
+      else panel?.select(null);
+    },
+  });
   shortcuts.attach();
+  // A click in an image gives the focus to Cornerstone's viewport element, which swallows keys:
+  // the page's keys are handled before it sees them (as on the slide page, keys work wherever
+  // the reader last clicked).
+  shortcuts.attachFirst(viewerHost);
 
   const hanging = hangImages(examImages(exam));
   viewerHost.dataset.layout = hanging.layout;

@@ -6,6 +6,7 @@
 import { eventTarget, getRenderingEngine, type Types } from "@cornerstonejs/core";
 import {
   annotation as csAnnotation,
+  cancelActiveManipulations,
   Enums as ToolEnums,
   EllipticalROITool,
   LengthTool,
@@ -25,6 +26,12 @@ import type { ImageInfo } from "./types";
 const PALETTE = ["#ffd54a", "#5fd38d", "#ff8a65", "#4fc3f7", "#ce93d8", "#aed581", "#f48fb1"];
 const REFERENCE_COLOR = "#8fa8c8";
 const SELECTED_COLOR = "#ffffff";
+/** A box or an ellipse is drawn by one drag at least this long on each side (screen pixels):
+ * a click, two clicks or a twitch of the hand make nothing. */
+export const MIN_DRAG_PX = 5;
+/** The tools whose marks need one press-drag-release (Cornerstone also lets them be drawn by a
+ * click, a move and a second click: a stray pair of clicks would make a finding). */
+const DRAG_TOOLS = new Set([RectangleROITool.toolName, EllipticalROITool.toolName]);
 
 interface Link {
   findingKey: string;
@@ -65,6 +72,11 @@ export class MarkLayer {
   /** The next drawn mark joins the selected finding instead of starting a new one. */
   linkMode = false;
   private readonly off: (() => void)[] = [];
+  /** Presses of the primary button in a viewport, counted; the press that began each new
+   * box or ellipse (by annotation UID). */
+  private presses = 0;
+  private pressed = false;
+  private readonly startedBy = new Map<string, number>();
 
   constructor(
     private readonly grid: ViewerGrid,
@@ -76,10 +88,20 @@ export class MarkLayer {
       eventTarget.addEventListener(name, fn);
       this.off.push(() => eventTarget.removeEventListener(name, fn));
     };
+    on(ToolEnums.Events.ANNOTATION_ADDED, (evt) => this.added(evt));
     on(ToolEnums.Events.ANNOTATION_COMPLETED, (evt) => this.completed(evt));
     on(ToolEnums.Events.ANNOTATION_MODIFIED, (evt) => this.modified(evt));
     on(ToolEnums.Events.ANNOTATION_REMOVED, (evt) => this.removed(evt));
     on(ToolEnums.Events.ANNOTATION_SELECTION_CHANGE, () => this.selectionChanged());
+    const released = () => {
+      this.pressed = false;
+    };
+    document.addEventListener("pointerup", released);
+    document.addEventListener("pointercancel", released);
+    this.off.push(() => {
+      document.removeEventListener("pointerup", released);
+      document.removeEventListener("pointercancel", released);
+    });
     this.off.push(store.on("change", () => this.sync()));
     grid.onFullRes(() => this.sync());
   }
@@ -92,11 +114,89 @@ export class MarkLayer {
     return handle ? { handle, image: entry.image, frame: entry.frame } : null;
   }
 
+  /** Count the presses of the primary button in a viewport (capture: before the tools). */
+  watch(handle: ViewportHandle): void {
+    let down: { x: number; y: number } | null = null;
+    handle.host.addEventListener(
+      "pointerdown",
+      (evt) => {
+        if (evt.button !== 0) return;
+        this.presses += 1;
+        this.pressed = true;
+        down = { x: evt.clientX, y: evt.clientY };
+      },
+      { capture: true },
+    );
+    // A click with the box or ellipse tool leaves Cornerstone drawing a shape that follows the
+    // pointer until the next click: drop it at once.
+    handle.host.addEventListener("pointerup", (evt) => {
+      if (evt.button !== 0 || !down) return;
+      const still = Math.abs(evt.clientX - down.x) < MIN_DRAG_PX && Math.abs(evt.clientY - down.y) < MIN_DRAG_PX;
+      down = null;
+      if (still && (this.tools.active === "box" || this.tools.active === "ellipse")) {
+        setTimeout(() => this.cancelDrawing(), 0);
+      }
+    });
+  }
+
+  private added(evt: Event): void {
+    const annotation = (evt as CustomEvent).detail?.annotation as ToolTypes.Annotation | undefined;
+    const uid = annotation?.annotationUID;
+    if (!uid || this.muted || !DRAG_TOOLS.has(annotation.metadata?.toolName ?? "")) return;
+    this.startedBy.set(uid, this.presses);
+    // Begun with the button already up: a click (Cornerstone holds a click back while it waits
+    // for a double click, so the tool may even be one chosen after the click). Cornerstone would
+    // draw it click-move-click; drop it so that the next press starts a box of its own.
+    if (!this.pressed) setTimeout(() => this.cancelDrawing(), 0);
+  }
+
+  /** Whether a new box or ellipse was drawn by one drag of at least MIN_DRAG_PX each side. */
+  private dragged(annotation: ToolTypes.Annotation, handle: ViewportHandle): boolean {
+    if (!DRAG_TOOLS.has(annotation.metadata?.toolName ?? "")) return true;
+    const started = this.startedBy.get(annotation.annotationUID!);
+    this.startedBy.delete(annotation.annotationUID!);
+    // Finished by a later press than the one that began it: click, move, click.
+    if (started === undefined || started !== this.presses) return false;
+    const viewport = this.grid.viewport(handle);
+    const points = ((annotation.data as { handles?: { points?: Types.Point3[] } }).handles?.points ?? [])
+      .map((p) => viewport.worldToCanvas(p));
+    if (points.length < 2) return false;
+    const xs = points.map((p) => p[0]);
+    const ys = points.map((p) => p[1]);
+    return Math.max(...xs) - Math.min(...xs) >= MIN_DRAG_PX && Math.max(...ys) - Math.min(...ys) >= MIN_DRAG_PX;
+  }
+
+  /** Escape: drop the shape being drawn (nothing is made of it). Returns whether one was. */
+  cancelDrawing(): boolean {
+    let cancelled = false;
+    this.quietly(() => {
+      for (const handle of this.grid.handles) {
+        let uid: string | undefined;
+        try {
+          uid = cancelActiveManipulations(handle.element);
+        } catch {
+          continue; // not an enabled viewport (yet)
+        }
+        if (!uid) continue;
+        cancelled = true;
+        this.startedBy.delete(uid);
+        if (!this.links.has(uid) && csAnnotation.state.getAnnotation(uid)) csAnnotation.state.removeAnnotation(uid);
+      }
+    });
+    if (cancelled) this.render();
+    return cancelled;
+  }
+
   private completed(evt: Event): void {
     const annotation = (evt as CustomEvent).detail?.annotation as ToolTypes.Annotation | undefined;
     if (!annotation?.annotationUID || this.muted || this.links.has(annotation.annotationUID)) return;
     const imageId = annotation.metadata?.referencedImageId;
     const place = imageId ? this.place(imageId) : null;
+    if (place && !this.dragged(annotation, place.handle)) {
+      this.quietly(() => csAnnotation.state.removeAnnotation(annotation.annotationUID!));
+      this.render();
+      return;
+    }
     const converted = place ? this.convert(annotation, place.image, place.frame) : null;
     if (!place || !converted) {
       this.quietly(() => csAnnotation.state.removeAnnotation(annotation.annotationUID!));

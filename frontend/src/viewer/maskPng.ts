@@ -75,7 +75,9 @@ export function encodeMaskPng(crop: ArrayLike<number>, width: number, height: nu
   const canvas = document.createElement("canvas");
   canvas.width = width;
   canvas.height = height;
-  const ctx = canvas.getContext("2d")!;
+  // A canvas kept in main memory: a GPU canvas (the default) is read back from the GPU by
+  // toDataURL, which took a second and more under software WebGL.
+  const ctx = canvas.getContext("2d", { willReadFrequently: true })!;
   const data = ctx.createImageData(width, height);
   for (let i = 0; i < width * height; i++) {
     const v = crop[i] ? 255 : 0;
@@ -99,7 +101,7 @@ export async function decodeMaskPng(source: string): Promise<{ crop: Uint8Array;
   const canvas = document.createElement("canvas");
   canvas.width = bitmap.width;
   canvas.height = bitmap.height;
-  const ctx = canvas.getContext("2d")!;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true })!;
   ctx.drawImage(bitmap, 0, 0);
   const rgba = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
   const crop = new Uint8Array(bitmap.width * bitmap.height);
