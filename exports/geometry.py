@@ -40,10 +40,14 @@ def outline(mark: ExportMark) -> list[tuple[float, float]]:
 
 
 def polygon_area(points: list[tuple[float, float]]) -> float:
-    """Shoelace area of a simple polygon."""
-    xs = np.fromiter((p[0] for p in points), float, len(points))
-    ys = np.fromiter((p[1] for p in points), float, len(points))
-    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2)
+    """Shoelace area of a simple polygon (plain Python: faster than NumPy for a few dozen
+    vertices, which is what marks have)."""
+    twice = 0.0
+    x0, y0 = points[-1]
+    for x1, y1 in points:
+        twice += x0 * y1 - x1 * y0
+        x0, y0 = x1, y1
+    return abs(twice) / 2
 
 
 def bounding_box(points: list[tuple[float, float]]) -> list[float]:

@@ -10,7 +10,7 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from exports.coco import write_coco
+from exports.coco import mark_annotation, write_coco
 from exports.geometry import full_mask
 from exports.model import ExportFinding, ExportMark
 
@@ -102,3 +102,23 @@ def test_a_finding_type_outside_the_label_map_is_refused(images, label_map):
     odd = ExportFinding("x", "11", "lymph node", marks=())
     with pytest.raises(ValueError, match="lymph node"):
         "".join(write_coco(images, [odd], label_map))
+
+
+def test_mask_rle_matches_the_pixels_for_many_random_masks_and_places():
+    # Given random masks (some full, some empty) anywhere on random images, edges included
+    rng = np.random.default_rng(1)
+    for trial in range(300):
+        height, width = (int(v) for v in rng.integers(3, 40, 2))
+        rows, cols = (int(v) for v in rng.integers(1, 12, 2))
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        pixels = (rng.random((rows, cols)) > 0.5).astype(np.uint8)
+        if trial % 7 == 0:
+            pixels[:] = 1
+        if trial % 11 == 0:
+            pixels[:] = 0
+        mark = ExportMark("mask", {"x": x, "y": y, "width": cols, "height": rows}, pixels)
+        # When it is encoded
+        rle = dict(mark_annotation(mark, width, height)["segmentation"])
+        rle["counts"] = rle["counts"].encode()
+        # Then pycocotools decodes exactly the mark's pixels at its place
+        assert np.array_equal(mask_utils.decode(rle), full_mask(mark, width, height)), trial
