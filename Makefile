@@ -63,7 +63,7 @@ endif
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy senolab annotations ml
+	$(PY) -m mypy senolab annotations ml exports
 	$(PY) manage.py makemigrations --check --dry-run
 
 bench: $(STAMP)

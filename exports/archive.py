@@ -41,7 +41,13 @@ def stream_zip(
 ) -> Iterator[bytes]:
     """Bytes of a zip holding each (name, chunks) member; str chunks are written as UTF-8."""
     sink = _Sink()
-    with zipfile.ZipFile(sink, mode="w", compression=compression, allowZip64=True) as archive:  # type: ignore[arg-type]
+    archive = zipfile.ZipFile(
+        sink,  # type: ignore[call-overload]
+        mode="w",
+        compression=compression,
+        allowZip64=True,
+    )
+    with archive:
         for name, chunks in members:
             with archive.open(name, mode="w", force_zip64=True) as member:
                 for chunk in chunks:

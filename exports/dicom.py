@@ -67,15 +67,6 @@ def birads_code(birads: str) -> Code | None:
     return BIRADS_CODES.get(birads[:1]) if birads else None
 
 
-def _device() -> dict[str, str]:
-    return {
-        "manufacturer": MANUFACTURER,
-        "manufacturer_model_name": MODEL_NAME,
-        "software_versions": SOFTWARE_VERSION,
-        "device_serial_number": DEVICE_SERIAL,
-    }
-
-
 def segmentation(
     source: Dataset, mask: np.ndarray, label_map: LabelMap, series_number: int = 900
 ) -> Dataset:
@@ -108,7 +99,10 @@ def segmentation(
         sop_instance_uid=generate_uid(),
         instance_number=1,
         omit_empty_frames=False,
-        **_device(),
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name=MODEL_NAME,
+        software_versions=SOFTWARE_VERSION,
+        device_serial_number=DEVICE_SERIAL,
     )
     # General Image needs Patient Orientation when there is no frame of reference (projection
     # images such as mammograms): the SEG shares the source's.
@@ -133,13 +127,13 @@ def _region(mark: ExportMark, source: Dataset):
     if mark.kind == "ellipse":
         cx, cy, rx, ry = (float(g[k]) for k in ("cx", "cy", "rx", "ry"))
         if rx >= ry:
-            data = [[cx - rx, cy], [cx + rx, cy], [cx, cy - ry], [cx, cy + ry]]
+            axes = [[cx - rx, cy], [cx + rx, cy], [cx, cy - ry], [cx, cy + ry]]
         else:
-            data = [[cx, cy - ry], [cx, cy + ry], [cx - rx, cy], [cx + rx, cy]]
-        return hd.sr.ImageRegion("ELLIPSE", np.array(data, np.float32), reference)
+            axes = [[cx, cy - ry], [cx, cy + ry], [cx - rx, cy], [cx + rx, cy]]
+        return hd.sr.ImageRegion("ELLIPSE", np.array(axes, np.float32), reference)
     if mark.kind == "point":
-        data = np.array([[float(g["x"]), float(g["y"])]], np.float32)
-        return hd.sr.ImageRegion("POINT", data, reference)
+        point = np.array([[float(g["x"]), float(g["y"])]], np.float32)
+        return hd.sr.ImageRegion("POINT", point, reference)
     if mark.kind in ("box", "polygon", "freehand"):
         points = outline(mark)
         closed = np.array([*points, points[0]], np.float32)
