@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -104,6 +105,8 @@ def test_a_finding_type_outside_the_label_map_is_refused(images, label_map):
         "".join(write_coco(images, [odd], label_map))
 
 
+# pycocotools' decode warns about NumPy 2's copy keyword on every call; nothing to act on here.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_mask_rle_matches_the_pixels_for_many_random_masks_and_places():
     # Given random masks (some full, some empty) anywhere on random images, edges included
     rng = np.random.default_rng(1)
@@ -122,3 +125,20 @@ def test_mask_rle_matches_the_pixels_for_many_random_masks_and_places():
         rle["counts"] = rle["counts"].encode()
         # Then pycocotools decodes exactly the mark's pixels at its place
         assert np.array_equal(mask_utils.decode(rle), full_mask(mark, width, height)), trial
+
+
+def test_memory_stays_flat_as_findings_grow(images, label_map):
+    # Given findings made one at a time, 2,000 and then ten times as many
+    def peak_while_writing(count: int) -> int:
+        box = ExportMark("box", {"x": 1.5, "y": 2.5, "width": 20.25, "height": 10.75})
+        made = (ExportFinding(str(i), "11", "mass", marks=(box,)) for i in range(count))
+        tracemalloc.start()
+        size = sum(len(chunk) for chunk in write_coco(images, made, label_map))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert size > count * 100
+        return peak
+
+    small, large = peak_while_writing(2_000), peak_while_writing(20_000)
+    # Then the larger export's peak is not ten times the smaller's: nothing accumulates
+    assert large < 1.5 * small

@@ -31,6 +31,15 @@ def test_an_image_mask_holds_each_region_with_its_label_value(images, findings, 
     assert set(np.unique(mask)) == {0, 1, 2}
 
 
+def test_an_ellipse_fills_its_inside_only(images, findings, label_map):
+    # Given image 12 with a mass ellipse centred at (20, 20), radii 8 and 5
+    mask = image_mask(images[1], findings, label_map)
+    # Then inside is mass, outside background, and the area is close to pi * 8 * 5
+    assert mask[20, 20] == 1 and mask[20, 27] == 1 and mask[24, 20] == 1
+    assert mask[20, 30] == 0 and mask[27, 20] == 0 and mask[13, 13] == 0
+    assert abs(int(mask.sum()) - 126) <= 20
+
+
 def test_a_mask_mark_lands_at_its_box(images, findings, label_map):
     mask = image_mask(images[2], findings, label_map)
     expected = np.zeros((30, 40), np.uint8)
