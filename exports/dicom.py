@@ -13,7 +13,7 @@ archive can place them with the image. Codes (docs/exports.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -214,7 +214,3 @@ def _procedure(source: Dataset) -> Code:
     if modality == "US":
         return codes.SCT.UltrasonographyOfBreast
     return codes.SCT.ImagingProcedure
-
-
-def findings_on(findings: Sequence[ExportFinding], image_key: str) -> list[ExportFinding]:
-    return [f for f in findings if f.image_key == image_key]

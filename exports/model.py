@@ -64,7 +64,11 @@ class ExportFinding:
 
 @dataclass(frozen=True)
 class ExportExam:
-    """Exam-level labels and clinical fields; `breasts` holds per-laterality (L/R) labels."""
+    """Exam-level labels and clinical fields; `breasts` holds per-laterality (L/R) labels.
+
+    Today's snapshot manifest has no per-breast entry (ExamLabel rows with a laterality are
+    folded into the exam's labels); exams_from_manifest reads a "breasts" key when it is there.
+    """
 
     key: str
     patient: str = ""

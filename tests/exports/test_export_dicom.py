@@ -23,10 +23,11 @@ from tests.factories.dicom import make_dicom
 DCIODVFY = shutil.which("dciodvfy")
 
 
-@pytest.fixture
-def source():
-    # A de-identified-looking mammogram the size of image 11 (64 x 48)
-    return make_dicom(modality="MG", rows=48, columns=64, laterality="L", view="CC")
+@pytest.fixture(params=["MG", "US", "MR"])
+def source(request):
+    # A source image the size of image 11 (64 x 48): a mammogram and an ultrasound (no frame
+    # of reference), and an MR slice (with one)
+    return make_dicom(modality=request.param, rows=48, columns=64, laterality="L")
 
 
 def dciodvfy_errors(path) -> list[str]:
