@@ -69,7 +69,7 @@ endif
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy senolab annotations ml datasets
+	$(PY) -m mypy senolab annotations ml datasets exports
 	$(PY) manage.py makemigrations --check --dry-run
 
 bench: $(STAMP)
