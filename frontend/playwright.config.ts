@@ -14,7 +14,7 @@ export default defineConfig({
   fullyParallel: false,
   retries: ci ? 1 : 0,
   timeout: 90_000,
-  globalTimeout: 6 * 60_000,
+  globalTimeout: 25 * 60_000,
   expect: { timeout: 20_000 },
   reporter: ci ? [["list"]] : [["list"], ["html", { open: "never", outputFolder: "playwright-report" }]],
   use: {

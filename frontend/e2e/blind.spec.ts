@@ -73,12 +73,15 @@ test("an annotator of a blind-reading project gets no reference in the worklist,
   await openExam(owner, exam);
   await expect(owner.getByTestId("findings").locator(".tag-ref").first()).toBeVisible();
   await expect(owner.getByTestId("viewer").locator(DASHED).first()).toBeAttached({ timeout: 20_000 });
-  // The owner may read blind too: the panel's Reference toggle hides it there.
+  // The owner may read blind too: the panel's Reference toggle hides it in the panel and in the
+  // viewer (no dashed reference mark drawn), and brings both back.
   const toggle = owner.getByTestId("show-reference").locator("input");
   await toggle.uncheck();
   await expect(owner.getByTestId("findings").locator(".tag-ref")).toHaveCount(0);
+  await expect(owner.getByTestId("viewer").locator(DASHED)).toHaveCount(0, { timeout: 20_000 });
   await toggle.check();
   await expect(owner.getByTestId("findings").locator(".tag-ref").first()).toBeVisible();
+  await expect(owner.getByTestId("viewer").locator(DASHED).first()).toBeAttached({ timeout: 20_000 });
 
   await setBlind(owner, project.id, true);
   try {

@@ -46,6 +46,7 @@ export async function mount(root: HTMLElement, config: SenolabConfig): Promise<v
     radiology: false,
     describeMark: (m) => `${m.kind}${m.kind === "polygon" || m.kind === "freehand" ? ` (${(m.geometry.points as unknown[]).length} points)` : ""}`,
     onSelect: () => viewer?.redraw(),
+    onReferenceToggle: () => viewer?.redraw(),
     onFocusMark: (_key, mark) => viewer?.panTo(centre(mark)),
   });
   const { store, panel, shortcuts } = findings;
@@ -115,7 +116,8 @@ export async function mount(root: HTMLElement, config: SenolabConfig): Promise<v
   );
 
   const slideViewer = new SlideViewer(stage, slide, tileSource, {
-    findings: () => store.findings(),
+    // The panel's Reference toggle hides the reference's marks on the slide as in the panel.
+    findings: () => store.findings().filter((f) => panel.showsReference || f.source !== "reference"),
     selected: () => panel.selected,
     onDrawn: ({ kind, geometry, append }) => {
       const mark: Mark = { slide: slide.id, frame: 0, kind, geometry };

@@ -61,12 +61,18 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   // The findings side as on the slide page (src/findings/setup.ts): the project's label schema,
   // the loaded store, panel, save status, conflict dialog and unsaved-changes guard; the page
   // attaches the keys itself, with its own tools added.
-  const late: { marks?: MarkLayer } = {};
+  const late: { marks?: MarkLayer; masks?: MaskLayer } = {};
+  // The Reference toggle hides the reference's marks and masks in the viewer as in the panel.
+  const showReference = (shown: boolean) => {
+    late.marks?.setReferenceShown(shown);
+    late.masks?.setReferenceShown(shown);
+  };
   const findings = await setupFindings(api, config, {
     exam: exam.id,
     modality: exam.modalities[0],
     describeMark: (mark) => late.marks?.describe(mark) ?? mark.kind,
     onSelect: () => late.marks?.sync(),
+    onReferenceToggle: showReference,
     allowCreate: true,
     attachKeys: false,
   });
@@ -96,6 +102,8 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
       return linked;
     },
   });
+  late.masks = masks;
+  showReference(panel.showsReference);
   panel.actionsEl.append(linkButton);
   side.append(h("div", { className: "exam-title", title: titleOf(exam), dataset: { testid: "exam-title" } }, titleOf(exam)), panel.el, proposals.statusEl);
 

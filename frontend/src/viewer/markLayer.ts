@@ -69,6 +69,7 @@ export class MarkLayer {
   private readonly links = new Map<string, Link>();
   private muted = 0;
   private visible = true;
+  private referenceShown = true;
   /** The next drawn mark joins the selected finding instead of starting a new one. */
   linkMode = false;
   private readonly off: (() => void)[] = [];
@@ -287,12 +288,20 @@ export class MarkLayer {
     this.render();
   }
 
+  /** Draw or leave out the reference findings' marks (the panel's Reference toggle). */
+  setReferenceShown(shown: boolean): void {
+    if (shown === this.referenceShown) return;
+    this.referenceShown = shown;
+    this.sync();
+  }
+
   /** Redraw: every non-mask mark of every finding on a viewport showing its image at full
    * resolution; annotations of removed marks go away. */
   sync(): void {
     const selected = this.options.selected?.() ?? null;
     const wanted = new Map<string, { finding: FindingView; mark: Mark; index: number }>();
     this.store.findings().forEach((finding, index) => {
+      if (!this.referenceShown && finding.source === "reference") return;
       for (const mark of finding.marks) {
         if (mark.key && mark.kind !== "mask" && mark.image) wanted.set(mark.key, { finding, mark, index });
       }

@@ -43,6 +43,7 @@ export class MaskLayer {
   private pending: Segment | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private painting = 0;
+  private referenceShown = true;
   /** The segmentation a stroke is painting now (the primary button is down in its viewport). */
   private stroke: string | null = null;
   private loading: Promise<void> = Promise.resolve();
@@ -219,6 +220,13 @@ export class MaskLayer {
     this.options.onSelect(seg.findingKey);
   }
 
+  /** Paint or clear the reference findings' masks (the panel's Reference toggle). */
+  setReferenceShown(shown: boolean): void {
+    if (shown === this.referenceShown) return;
+    this.referenceShown = shown;
+    this.sync();
+  }
+
   /** Paint the store's mask marks into their segments (load, undo, redo, a conflict taken). */
   sync(): void {
     this.loading = this.loading.then(() => this.syncNow()).catch((err) => console.error(err));
@@ -227,6 +235,7 @@ export class MaskLayer {
   private async syncNow(): Promise<void> {
     const wanted = new Map<string, { findingKey: string; mark: Mark }>();
     for (const finding of this.store.findings()) {
+      if (!this.referenceShown && finding.source === "reference") continue;
       for (const mark of finding.marks) {
         if (mark.kind === "mask" && mark.key && mark.image) wanted.set(mark.key, { findingKey: finding.key, mark });
       }
