@@ -3,26 +3,17 @@
  * soon while the job moves and backs off while it does not, reports each change, and resolves
  * with the finished job. */
 
+import type { Schemas } from "./api";
 import { ApiError, type Api } from "./api";
 
-export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+export type JobStatus = Schemas["JobStatusEnum"];
 
-/** The API's Job (senolab/jobs/api/serializers.py). */
-export interface Job {
-  id: number;
-  project: number | null;
-  kind: string;
-  status: JobStatus;
-  progress: number;
-  message: string;
+/** The API's Job (senolab/jobs/api/serializers.py), from the generated schema; the JSON result
+ * and the creator (absent for a command-line job) typed as the pages read them. */
+export type Job = Omit<Schemas["Job"], "result" | "created_by"> & {
   result: Record<string, unknown> | null;
-  error: string;
   created_by: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  cancel_requested: boolean;
-}
+};
 
 export const FINISHED: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "cancelled"]);
 
@@ -67,12 +58,12 @@ function signature(job: Job): string {
 
 /** Poll until the job has finished; resolves with it (whatever its status). A job given as an
  * object that has already finished resolves at once, without a request. */
-export async function pollJob(api: Api, job: number | Job, options: PollOptions = {}): Promise<Job> {
+export async function pollJob(api: Api, job: string | Job, options: PollOptions = {}): Promise<Job> {
   const o = { initialDelayMs: 1000, maxDelayMs: 10_000, factor: 1.6, maxErrors: 5, ...options };
   const sleep = o.sleep ?? realSleep;
-  const id = typeof job === "number" ? job : job.id;
-  let last = typeof job === "number" ? "" : signature(job);
-  if (typeof job !== "number") {
+  const id = typeof job === "string" ? job : job.id;
+  let last = typeof job === "string" ? "" : signature(job);
+  if (typeof job !== "string") {
     o.onUpdate?.(job);
     if (isFinished(job)) return job;
   }

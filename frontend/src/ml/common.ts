@@ -1,64 +1,29 @@
 /** What the ML pages share: the API's shapes, the page frame (top bar in the workspace's look),
  * who may start GPU work (reviewer or owner, as the API checks), and small DOM helpers. */
 
-import type { Api } from "../api";
+import type { Api, Schemas } from "../api";
 import { ApiError } from "../api";
 import type { SenolabConfig } from "../config";
 import { h } from "../findings/dom";
 import type { Job } from "../jobs";
 import type { HistoryEntry } from "./charts";
 
-export interface Recipe {
-  name: string;
-  task: string;
-  label: string;
-  modality: string;
-  classes: string[];
-  network: string;
-  epochs: number;
-  description: string;
-}
+// The API's shapes come from the generated schema (src/api-schema.d.ts), so a changed field
+// breaks this build; the JSON fields are typed as these pages read them.
+export type Recipe = Schemas["Recipe"];
 
-export interface TrainingRun {
-  id: number;
-  project: number;
-  recipe: string;
-  status: string;
+export type TrainingRun = Omit<Schemas["TrainingRun"], "job" | "history" | "params" | "created_by"> & {
   job: Job | null;
-  snapshot: number | null;
-  snapshot_hash: string;
   history: HistoryEntry[];
   params: { seed?: number; ground_truth?: string; overrides?: Record<string, unknown> };
-  device: string;
-  parent_version: number | null;
-  model_version: number | null;
   created_by: string | null;
-  created_at: string;
-  finished_at: string | null;
-}
+};
 
-export interface ModelVersion {
-  id: number;
-  project: number;
-  task: string;
-  label: string;
-  modality: string;
-  recipe: string;
-  snapshot: number | null;
-  snapshot_hash: string;
-  training_run: number | null;
-  parent: number | null;
-  artifact_sha256: string;
-  artifact_size: number;
-  metrics: Record<string, unknown>;
-  temperature: number;
-  threshold: number | null;
-  status: "candidate" | "active" | "retired" | string;
+export type ModelVersion = Omit<Schemas["ModelVersion"], "trained_by"> & {
   trained_by: string | null;
-  created_at: string;
   recipe_config?: Record<string, unknown>;
   curves?: { roc?: unknown; confusion?: unknown; calibration?: unknown };
-}
+};
 
 /** The snapshot filter of a training: which ground truth the cases are taken from. */
 export const GROUND_TRUTH: [string, string][] = [

@@ -28,7 +28,7 @@ export class RunsView {
   private readonly main: HTMLElement;
   private readonly runsBody = h("tbody");
   private readonly versionsBody = h("tbody");
-  private readonly polling = new Set<number>();
+  private readonly polling = new Set<string>();
 
   constructor(
     private readonly api: Api,

@@ -4,7 +4,7 @@ import { nextDelay, pollJob, PollAborted, type Job } from "../../src/jobs";
 
 function job(fields: Partial<Job>): Job {
   return {
-    id: 7, project: 1, kind: "train", status: "running", progress: 0, message: "", result: null, error: "",
+    id: "7", project: 1, kind: "train", status: "running", progress: 0, message: "", result: null, error: "",
     created_by: "alice", created_at: "2026-12-04T10:00:00Z", started_at: null, finished_at: null, cancel_requested: false,
     ...fields,
   };
@@ -48,7 +48,7 @@ describe("pollJob", () => {
     ]);
     const sleeps: number[] = [];
     const seen: string[] = [];
-    const done = await pollJob(api, 7, {
+    const done = await pollJob(api, "7", {
       ...opts,
       sleep: async (ms) => void sleeps.push(ms),
       onUpdate: (j) => seen.push(`${j.status} ${j.message}`),
@@ -71,14 +71,14 @@ describe("pollJob", () => {
 
   it("rides out a few server errors but gives up at once on a job it may not see", async () => {
     const flaky = serverReplying([new ApiError(502, "x", "Bad gateway"), job({ status: "cancelled" })]);
-    expect((await pollJob(flaky.api, 7, { ...opts, sleep: async () => {} })).status).toBe("cancelled");
+    expect((await pollJob(flaky.api, "7", { ...opts, sleep: async () => {} })).status).toBe("cancelled");
 
     const gone = serverReplying([new ApiError(404, "not_found", "No such job.")]);
-    await expect(pollJob(gone.api, 7, { ...opts, sleep: async () => {} })).rejects.toMatchObject({ status: 404 });
+    await expect(pollJob(gone.api, "7", { ...opts, sleep: async () => {} })).rejects.toMatchObject({ status: 404 });
     expect(gone.calls).toHaveLength(1);
 
     const down = serverReplying([new ApiError(503, "x", "Down")]);
-    await expect(pollJob(down.api, 7, { ...opts, maxErrors: 3, sleep: async () => {} })).rejects.toMatchObject({ status: 503 });
+    await expect(pollJob(down.api, "7", { ...opts, maxErrors: 3, sleep: async () => {} })).rejects.toMatchObject({ status: 503 });
     expect(down.calls).toHaveLength(3);
   });
 
@@ -86,7 +86,7 @@ describe("pollJob", () => {
     const { api } = serverReplying([job({})]);
     const stop = new AbortController();
     let n = 0;
-    const polling = pollJob(api, 7, { ...opts, signal: stop.signal, sleep: async () => void (++n === 3 && stop.abort()) });
+    const polling = pollJob(api, "7", { ...opts, signal: stop.signal, sleep: async () => void (++n === 3 && stop.abort()) });
     await expect(polling).rejects.toBeInstanceOf(PollAborted);
   });
 });
