@@ -77,9 +77,78 @@ def test_ultrasound_without_a_statement_is_quarantined_and_counted(tmp_path, pro
     )
 
 
-def test_an_ultrasound_stating_no_burned_in_text_is_not_quarantined(tmp_path, project):
-    path, _ = ultrasound_with_text(tmp_path / "us.dcm", BurnedInAnnotation="NO")
-    assert ingest_dicom_file(project, path).pixel_status == PixelStatus.CLEAN
+def test_an_ultrasound_stating_no_burned_in_text_and_showing_none_is_not_quarantined(
+    tmp_path, project
+):
+    ds = make_dicom(modality="US", rows=ROWS, columns=COLUMNS, BurnedInAnnotation="NO")
+    ds.PixelData = np.random.default_rng(4).integers(20, 120, (ROWS, COLUMNS), np.uint8).tobytes()
+    ds.save_as(tmp_path / "us.dcm", enforce_file_format=True)
+    assert ingest_dicom_file(project, tmp_path / "us.dcm").pixel_status == PixelStatus.CLEAN
+
+
+def mammogram_with_text(path, text: str | None, **overrides):
+    """A 12-bit mammogram-like frame (a bright breast on the left, dark air) with `text` written
+    in white into its dark bottom band, as film digitisers and some sites burn in labels."""
+    rows, columns = 256, 192
+    yy, xx = np.mgrid[:rows, :columns]
+    breast = ((xx / (columns * 0.6)) ** 2 + ((yy - rows / 2) / (rows * 0.4)) ** 2) <= 1
+    pixels = np.where(breast, 2600, 80).astype(np.float32)
+    pixels += np.random.default_rng(6).normal(0, 30, (rows, columns))
+    if text:
+        label = PILImage.new("L", (columns, 24), 0)
+        ImageDraw.Draw(label).text((4, 6), text, fill=255)
+        pixels[-24:][np.asarray(label) > 128] = 4095
+    ds = make_dicom(modality="MG", rows=rows, columns=columns, bits=12, **overrides)
+    ds.PixelData = np.clip(pixels, 0, 4095).astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_text_detected_in_the_pixels_quarantines_whatever_the_header_says(tmp_path, project):
+    # Given mammograms without a burned-in flag or stating NO, one pair showing a name in its
+    # bottom band, and a plain one
+    named = mammogram_with_text(tmp_path / "a.dcm", "DOE JANE 1961", BurnedInAnnotation=None)
+    denied = mammogram_with_text(
+        tmp_path / "b.dcm", "ST MARY 2024", BurnedInAnnotation="NO", seed=2
+    )
+    plain = mammogram_with_text(tmp_path / "c.dcm", None, BurnedInAnnotation=None, seed=3)
+    # When they are ingested
+    images = [ingest_dicom_file(project, p) for p in (named, denied, plain)]
+    # Then both with text are quarantined for what their pixels show; the plain one is clean
+    assert [i.pixel_status for i in images] == [
+        PixelStatus.QUARANTINED,
+        PixelStatus.QUARANTINED,
+        PixelStatus.CLEAN,
+    ]
+    assert images[0].pixel_status_reason == "text detected in a border band of the pixels"
+
+
+def test_text_detection_on_arrays():
+    from senolab.imaging.deid.burned_in import detect_text
+
+    dark = np.random.default_rng(1).normal(40, 8, (480, 640)).clip(0, 255).astype(np.uint8)
+    named = PILImage.fromarray(dark.copy())
+    ImageDraw.Draw(named).text((10, 8), "DOE^JANE 1961-04-17 ST MARY", fill=255)
+    bright = np.full((480, 640), 200, np.uint8)
+    blobs = dark.copy()
+    blobs[10:40, 20:60] = blobs[15:50, 300:420] = 255  # two large bright shapes, not a line
+    assert detect_text(np.asarray(named))
+    assert detect_text(np.stack([np.asarray(named)] * 3, axis=-1))  # colour
+    assert detect_text(np.stack([np.asarray(named), dark]))  # the first of two frames
+    assert not detect_text(dark)
+    assert not detect_text(bright)
+    assert not detect_text(blobs)
+
+
+@pytest.mark.realdata
+def test_text_detection_finds_the_labels_burned_into_real_ultrasound(shared_data):
+    # BUSI images that carry a burned-in label (seen by eye): "RIGHT BREAST", "RT AXILLA"
+    folder = shared_data / "busi" / "Dataset_BUSI_with_GT" / "benign"
+    from senolab.imaging.deid.burned_in import detect_text
+
+    for name in ("benign (138).png", "benign (205).png", "benign (207).png"):
+        pixels = np.asarray(PILImage.open(folder / name).convert("L"))
+        assert detect_text(pixels), name
 
 
 def test_training_snapshots_leave_out_quarantined_images(tmp_path, project, quarantined):

@@ -5,8 +5,10 @@ Which images are quarantined (decided at ingest, `quarantine_fields`):
 - the modality is US and the file does not state BurnedInAnnotation NO: ultrasound scanners
   burn the patient's name, the date and the site into a top band, and many leave the attribute
   out. An explicit NO is the sender's statement and is respected, as raster data sets keep
-  their own statement (their importers create images as clean).
-No pixel-based text detection runs: an image neither flagged nor ultrasound is clean.
+  their own statement (their importers create images as clean);
+- otherwise, text is detected in the top or bottom band of the first frame (`detect_text`): a
+  row of at least five bright, glyph-sized marks on a dark band. It errs towards quarantine (a
+  film's lead side marker counts too); a reviewer releases what is harmless.
 
 A quarantined image is shown, with a badge, to the project's members, but it is left out of
 everything that carries pixels out of the viewer: `Image.objects.usable_for_research()` is the
@@ -43,6 +45,12 @@ logger = logging.getLogger(__name__)
 
 REASON_FLAGGED = "BurnedInAnnotation is YES"
 REASON_ULTRASOUND = "ultrasound without BurnedInAnnotation NO"
+REASON_DETECTED = "text detected in a border band of the pixels"
+# detect_text: the share of the height searched at the top and at the bottom, the glyphs a line
+# of text needs, and the size of a glyph in pixels.
+TEXT_BAND = 0.15
+TEXT_MIN_GLYPHS = 5
+GLYPH_HEIGHT = (4, 64)
 # CID 7050: what masking adds to the data set's de-identification method.
 CLEAN_PIXEL_CODE = ("113101", "Clean Pixel Data Option")
 _PALETTE_KEYWORDS = (
@@ -78,9 +86,53 @@ class Region:
     height: int
 
 
-def quarantine_fields(burned_in: bool, ds: Dataset) -> dict[str, Any]:
+def detect_text(pixels: np.ndarray) -> bool:
+    """Whether the first frame shows a line of text in its top or bottom band: at least
+    TEXT_MIN_GLYPHS bright connected marks of a glyph's size on one line, in a band that is
+    mostly dark (text over tissue or a bright field is not looked for)."""
+    from scipy import ndimage
+
+    frame = np.asarray(pixels)
+    if frame.ndim == 4 or (frame.ndim == 3 and frame.shape[-1] not in (3, 4)):
+        frame = frame[0]
+    if frame.ndim == 3:
+        frame = frame[..., :3].mean(axis=-1)
+    frame = frame.astype(np.float32)
+    low, high = float(frame.min()), float(frame.max())
+    if frame.ndim != 2 or high <= low:
+        return False
+    frame = (frame - low) / (high - low)
+    height = max(8, int(frame.shape[0] * TEXT_BAND))
+    for band in (frame[:height], frame[-height:]):
+        if float(np.median(band)) > 0.35:
+            continue
+        labels, count = ndimage.label(band > 0.6)
+        if count < TEXT_MIN_GLYPHS:
+            continue
+        rows, heights = [], []
+        for found in ndimage.find_objects(labels):
+            tall = found[0].stop - found[0].start
+            wide = found[1].stop - found[1].start
+            if GLYPH_HEIGHT[0] <= tall <= GLYPH_HEIGHT[1] and wide <= min(
+                GLYPH_HEIGHT[1], 3 * tall
+            ):
+                rows.append((found[0].start + found[0].stop) / 2)
+                heights.append(tall)
+        if len(rows) < TEXT_MIN_GLYPHS:
+            continue
+        centre, text_height = float(np.median(rows)), float(np.median(heights))
+        if int((np.abs(np.asarray(rows) - centre) <= text_height).sum()) >= TEXT_MIN_GLYPHS:
+            return True
+    return False
+
+
+def quarantine_fields(
+    burned_in: bool, ds: Dataset, *, text_detected: bool = False
+) -> dict[str, Any]:
     """Image fields for a newly ingested DICOM image (ds: the de-identified data set)."""
     if not burned_in:
+        if text_detected:
+            return {"pixel_status": PixelStatus.QUARANTINED, "pixel_status_reason": REASON_DETECTED}
         return {"pixel_status": PixelStatus.CLEAN}
     flagged = str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES"
     return {

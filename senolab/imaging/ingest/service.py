@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from senolab.imaging import pixelcache, storage
-from senolab.imaging.deid.burned_in import quarantine_fields
+from senolab.imaging.deid.burned_in import detect_text, quarantine_fields
 from senolab.imaging.ingest import IngestError, dicomfile
 from senolab.imaging.ingest.collect import Item, collect_items
 from senolab.imaging.ingest.decode import decode_pixels
@@ -103,6 +103,7 @@ class Prepared:
     series_fields: dict[str, Any]
     transfer_syntax: str
     cache: _PendingFiles
+    text_detected: bool = False
 
 
 class _Duplicate(Exception):
@@ -153,6 +154,7 @@ def prepare(project_id: int, data: bytes, source_sha: str) -> Prepared:
         dicomfile.series_fields(ds),
         str(ds.file_meta.TransferSyntaxUID),
         cache,
+        text_detected=detect_text(pixels),
     )
 
 
@@ -247,7 +249,7 @@ def _store(project: Project, item: Prepared, batch: storage.FileBatch) -> Image:
         sop_instance_uid=sop_uid,
         transfer_syntax_uid=item.transfer_syntax,
         burned_in_annotation=deid.burned_in,
-        **quarantine_fields(deid.burned_in, ds),
+        **quarantine_fields(deid.burned_in, ds, text_detected=item.text_detected),
         source_format="dicom",
         storage_key=key,
         sha256=storage.sha256_of(stored),
