@@ -217,8 +217,8 @@ export class FindingStore {
   async load(): Promise<void> {
     const { exam, slide } = this.options;
     const [findings, labels] = await Promise.all([
-      this.api.all<Finding>("findings/", { exam, slide }),
-      this.api.get<ExamLabel[]>("exam-labels/", { exam }),
+      this.api.all<Finding>("/api/findings/", { exam, slide }),
+      this.api.get<ExamLabel[]>("/api/exam-labels/", { exam }),
     ]);
     this.entries.clear();
     this.undoStack.length = 0;
@@ -627,7 +627,7 @@ export class FindingStore {
       if (exists) {
         // Undo brings a deleted finding back as a new one: its masks go again with their pixels.
         await this.rememberRemovedMasks(entry.server as Finding | null, []);
-        await this.api.request("DELETE", `findings/${entry.id}/`, undefined, { version: entry.version });
+        await this.api.request("DELETE", `/api/findings/${entry.id}/`, undefined, { version: entry.version });
         entry.version += 1;
       }
       entry.gone = true;
@@ -648,8 +648,8 @@ export class FindingStore {
       marks,
     };
     const saved = exists
-      ? await this.api.patch<Finding>(`findings/${entry.id}/`, { ...body, version: entry.version })
-      : await this.api.post<Finding>("findings/", { ...body, exam: this.options.exam });
+      ? await this.api.patch<Finding>(`/api/findings/${entry.id}/`, { ...body, version: entry.version })
+      : await this.api.post<Finding>("/api/findings/", { ...body, exam: this.options.exam });
     entry.id = saved.id;
     entry.gone = false;
     entry.version = saved.version;
@@ -693,7 +693,7 @@ export class FindingStore {
 
   private async saveLabel(entry: Entry): Promise<void> {
     const sent = clone(entry.local) as LabelFields;
-    const saved = await this.api.put<ExamLabel>("exam-labels/", {
+    const saved = await this.api.put<ExamLabel>("/api/exam-labels/", {
       exam: this.options.exam,
       laterality: entry.laterality,
       version: entry.version,
