@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -27,31 +27,13 @@ from annotations.models import ExamLabel, Finding, FindingVersion, Mark, MarkKin
 from senolab.api.errors import Conflict
 from senolab.imaging import storage
 from senolab.imaging.models import Exam, Image, Slide
-from senolab.projects import reference
 from senolab.projects.models import Role
 from senolab.projects.permissions import has_role
-from senolab.projects.reference import blind_project_ids
 from senolab.projects.schema import LabelSchemaError, check_attributes, check_label
 
 FINDING_FIELDS = ("finding_type", "birads", "pathology", "laterality", "attributes", "note")
 LABEL_FIELDS = ("density", "birads", "pathology", "attributes")
 LATERALITIES = ("", "L", "R", "B")
-
-
-# --- blind reading --------------------------------------------------------------------------
-
-
-def without_hidden_reference(queryset: QuerySet, user, project_field: str = "project") -> QuerySet:
-    """Findings or exam labels less the reference rows of projects that hide them from user."""
-    blind = blind_project_ids(user)
-    if not blind:
-        return queryset
-    return queryset.exclude(Q(source=Source.REFERENCE) & Q(**{f"{project_field}__in": blind}))
-
-
-def exams_with_reference(exam_ids: list[int]) -> set[int]:
-    """Of these exams, those that carry imported ground truth (a reference finding or label)."""
-    return reference.exams_with_reference(Q(pk__in=exam_ids))
 
 
 # --- reading --------------------------------------------------------------------------------

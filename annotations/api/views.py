@@ -33,6 +33,7 @@ from senolab.imaging import storage
 from senolab.imaging.models import Exam
 from senolab.projects.models import Role
 from senolab.projects.permissions import filter_by_project, require_role
+from senolab.projects.reference import without_hidden_reference
 
 
 class FindingPagination(PageNumberPagination):
@@ -85,7 +86,7 @@ class FindingViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):
         qs = filter_by_project(Finding.objects.all(), self.request.user)
-        qs = services.without_hidden_reference(qs, self.request.user)
+        qs = without_hidden_reference(qs, self.request.user)
         return qs.select_related("exam").prefetch_related("marks")
 
     def get_object(self) -> Finding:
@@ -186,7 +187,7 @@ class MarkMaskView(APIView):
         mark = (
             Mark.objects.filter(pk=pk, kind=MarkKind.MASK)
             .filter(
-                finding__in=services.without_hidden_reference(
+                finding__in=without_hidden_reference(
                     filter_by_project(Finding.objects.all(), request.user), request.user
                 )
             )
@@ -210,7 +211,7 @@ class ExamLabelView(APIView):
     def get(self, request: Request) -> Response:
         exam = visible_exam(request.user, required_int_param(request, "exam"))
         labels = ExamLabel.objects.filter(exam=exam).order_by("source", "laterality", "id")
-        labels = services.without_hidden_reference(labels, request.user)
+        labels = without_hidden_reference(labels, request.user)
         source = request.query_params.get("source")
         if source:
             labels = labels.filter(source=source)

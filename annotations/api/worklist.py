@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations import services, worklist
+from annotations import worklist
 from annotations.api.serializers import (
     ProposalSerializer,
     WorklistDoneSerializer,
@@ -26,7 +26,7 @@ from annotations.models import ReadingAssignment, ReadingStatus
 from senolab.imaging.models import Exam, Image, PixelStatus
 from senolab.projects.models import Project, Role
 from senolab.projects.permissions import require_role
-from senolab.projects.reference import blind_description, hides_reference
+from senolab.projects.reference import blind_description, exams_with_reference, hides_reference
 
 STATUSES = [*ReadingStatus.values, "unassigned"]
 
@@ -103,7 +103,7 @@ class WorklistView(APIView):
             readings[r.exam_id].append(r)
         labels = worklist.exam_labels_summary(ids, blind=blind)
         projects = {exam.project_id for exam in exams} if blind else set()
-        with_reference = services.exams_with_reference(ids) if blind else set()
+        with_reference = exams_with_reference(Q(pk__in=ids)) if blind else set()
         quarantined = dict(
             Image.objects.filter(exam_id__in=ids, pixel_status=PixelStatus.QUARANTINED)
             .values("exam_id")

@@ -8,7 +8,7 @@ annotations (docs/adr/0003). annotations.services builds its filters on these.
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from senolab.imaging.models import Exam
 from senolab.projects.models import Membership, Project, Role
@@ -34,6 +34,14 @@ def blind_project_ids(user) -> set[int]:
 def hides_reference(user, project: Project | int) -> bool:
     project_id = project if isinstance(project, int) else project.pk
     return project_id in blind_project_ids(user)
+
+
+def without_hidden_reference(rows: QuerySet, user, project_field: str = "project") -> QuerySet:
+    """Findings or exam labels less the reference rows of projects that hide them from user."""
+    blind = blind_project_ids(user) if user else set()
+    if not blind:
+        return rows
+    return rows.exclude(Q(source=REFERENCE_SOURCE) & Q(**{f"{project_field}__in": blind}))
 
 
 def exams_with_reference(exams: Q) -> set[int]:

@@ -65,11 +65,7 @@ class ExamFilter(django_filters.FilterSet):
 
     def _seen(self, rows: QuerySet) -> QuerySet:
         """Labels or findings less the reference ones a blind reader may not filter by."""
-        user = getattr(self.request, "user", None)
-        blind = reference.blind_project_ids(user) if user else set()
-        if not blind:
-            return rows
-        return rows.exclude(Q(source=reference.REFERENCE_SOURCE) & Q(project_id__in=blind))
+        return reference.without_hidden_reference(rows, getattr(self.request, "user", None))
 
     def by_modality(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         has_slide = Exists(Slide.objects.filter(exam=OuterRef("pk")))
