@@ -10,17 +10,17 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from ml.models import ModelVersion, TrainingRun
 from senolab.projects.permissions import filter_by_project
-from senolab.workspace.views import _page, _projects
+from senolab.workspace.views import project_refs, workspace_page
 
 
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
     chosen = request.GET.get("project", "")
-    visible = [p["id"] for p in _projects(request.user)]
+    visible = [p["id"] for p in project_refs(request.user)]
     project_id = int(chosen) if chosen.isdigit() and int(chosen) in visible else None
     if chosen and project_id is None:
         raise Http404("No such project.")
-    return _page(request, "ml-runs", "Training runs and models", projectId=project_id)
+    return workspace_page(request, "ml-runs", "Training runs and models", projectId=project_id)
 
 
 @login_required
@@ -28,7 +28,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = filter_by_project(TrainingRun.objects.all(), request.user).filter(pk=pk).first()
     if run is None:
         raise Http404("No such training run.")
-    return _page(
+    return workspace_page(
         request, "ml-run", f"Training run {run.pk}", projectId=run.project_id, runId=run.pk
     )
 
@@ -38,7 +38,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     version = filter_by_project(ModelVersion.objects.all(), request.user).filter(pk=pk).first()
     if version is None:
         raise Http404("No such model version.")
-    return _page(
+    return workspace_page(
         request,
         "ml-version",
         f"Model version {version.pk}",

@@ -34,7 +34,7 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-def _projects(user) -> list[dict[str, Any]]:
+def project_refs(user) -> list[dict[str, Any]]:
     projects = filter_by_project(Project.objects.all(), user, field="pk").order_by("name")
     roles = dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
     return [
@@ -42,7 +42,7 @@ def _projects(user) -> list[dict[str, Any]]:
     ]
 
 
-def _page(request: HttpRequest, page: str, title: str, **ids: Any) -> HttpResponse:
+def workspace_page(request: HttpRequest, page: str, title: str, **ids: Any) -> HttpResponse:
     """Render the shell; without a frontend build, a page that says how to build it."""
     config = {
         "page": page,
@@ -53,7 +53,7 @@ def _page(request: HttpRequest, page: str, title: str, **ids: Any) -> HttpRespon
             "username": request.user.get_username(),
             "isStaff": bool(request.user.is_staff),
         },
-        "projects": _projects(request.user),
+        "projects": project_refs(request.user),
         **ids,
     }
     try:
@@ -66,23 +66,23 @@ def _page(request: HttpRequest, page: str, title: str, **ids: Any) -> HttpRespon
 
 @login_required
 def worklist(request: HttpRequest) -> HttpResponse:
-    projects = _projects(request.user)
+    projects = project_refs(request.user)
     chosen = request.GET.get("project")
     project_id = next((p["id"] for p in projects if str(p["id"]) == chosen), None)
     if chosen and project_id is None:
         raise Http404("No such project.")
     if project_id is None and projects:
         project_id = projects[0]["id"]
-    return _page(request, "worklist", "Worklist", projectId=project_id)
+    return workspace_page(request, "worklist", "Worklist", projectId=project_id)
 
 
 @login_required
 def projects(request: HttpRequest) -> HttpResponse:
     """Projects, members and roles (owners manage them; everyone may create a project)."""
     chosen = request.GET.get("project")
-    ids = {p["id"] for p in _projects(request.user)}
+    ids = {p["id"] for p in project_refs(request.user)}
     project_id = int(chosen) if chosen and chosen.isdigit() and int(chosen) in ids else None
-    return _page(request, "projects", "Projects", projectId=project_id)
+    return workspace_page(request, "projects", "Projects", projectId=project_id)
 
 
 @login_required
@@ -90,7 +90,9 @@ def exam(request: HttpRequest, exam_id: int) -> HttpResponse:
     found = filter_by_project(Exam.objects.all(), request.user).filter(pk=exam_id).first()
     if found is None:
         raise Http404("No such exam.")
-    return _page(request, "exam", f"Exam {found.pk}", projectId=found.project_id, examId=found.pk)
+    return workspace_page(
+        request, "exam", f"Exam {found.pk}", projectId=found.project_id, examId=found.pk
+    )
 
 
 @login_required
@@ -98,7 +100,7 @@ def slide(request: HttpRequest, slide_id: int) -> HttpResponse:
     found = filter_by_project(Slide.objects.all(), request.user).filter(pk=slide_id).first()
     if found is None:
         raise Http404("No such slide.")
-    return _page(
+    return workspace_page(
         request,
         "slide",
         f"Slide {found.pk}",
