@@ -40,6 +40,11 @@ class Finding(models.Model):
     laterality = models.CharField(max_length=1, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     note = models.TextField(blank=True)
+    # Where a finding came from when it was not drawn from scratch: a model proposal accepted
+    # ({"kind": "accepted", "prediction": id, "model_version": id}) or edited (the same plus
+    # "overlap": {"iou": .., "dice": ..} between the proposal and the final mark). Plain ids, not
+    # foreign keys: the annotations app does not depend on the ml app.
+    origin = models.JSONField(default=dict, blank=True)
     # Optimistic locking: a save must name the version it edits; a stale one gets HTTP 409.
     version = models.PositiveIntegerField(default=1)
     deleted = models.BooleanField(default=False)
@@ -166,6 +171,14 @@ class ReadingAssignment(models.Model):
     status = models.CharField(
         max_length=20, choices=ReadingStatus.choices, default=ReadingStatus.ASSIGNED
     )
+    # What chose this exam for this reader, e.g. {"round": id, "strategy": "entropy", "rank": 3}
+    # for an active-learning round, {"draw": "balanced", "seed": 7} for an assignment draw.
+    chosen_by = models.JSONField(default=dict, blank=True)
+    # Blind first read: the reader's own findings and labels as submitted before the proposals
+    # were revealed (immutable once submitted), and when the final read was submitted.
+    first_read = models.JSONField(default=dict, blank=True)
+    first_read_submitted_at = models.DateTimeField(null=True, blank=True)
+    final_read_submitted_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
