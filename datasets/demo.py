@@ -478,11 +478,7 @@ def _mammogram_truth(
             "project": project,
             "patient": exam.patient,
             "age_at_exam": spec.age,
-            "breast_density": spec.density,
             "risk_factors": ["family_history"] if spec.patient == "DEMO-001" else [],
-            "biopsy_outcome": max(
-                (x.pathology for x in spec.lesions), key=["benign", "malignant"].index, default=""
-            ),
         },
     )
 

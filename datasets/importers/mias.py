@@ -32,7 +32,6 @@ from datasets.importers.base import (
 )
 from senolab.imaging import storage
 from senolab.imaging.ingest.raster import RasterError, store_raster
-from senolab.imaging.models import ClinicalRecord
 from senolab.projects.models import Project
 
 DENSITY = {"F": "A", "G": "B", "D": "C"}
@@ -223,11 +222,3 @@ def _import_film(
             attributes={"mias_tissue": tissue},
         )
         report.labels += 1
-        ClinicalRecord.objects.update_or_create(
-            exam=exam,
-            defaults={
-                "project": project,
-                "patient": exam.patient,
-                "breast_density": DENSITY[tissue],
-            },
-        )
