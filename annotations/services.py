@@ -9,6 +9,7 @@ edit, deletion) writes a FindingVersion with the whole finding, marks included.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -39,6 +40,11 @@ LATERALITIES = ("", "L", "R", "B")
 # --- reading --------------------------------------------------------------------------------
 
 
+def mask_version(mask_key: str) -> str:
+    """The version a mask's address names (`mask.png?v=`): one per stored file."""
+    return hashlib.sha256(mask_key.encode()).hexdigest()[:16]
+
+
 def mark_data(mark: Mark) -> dict[str, Any]:
     data = {
         "id": mark.pk,
@@ -49,7 +55,9 @@ def mark_data(mark: Mark) -> dict[str, Any]:
         "geometry": mark.geometry,
     }
     if mark.kind == MarkKind.MASK:
-        data["mask_url"] = f"/api/marks/{mark.pk}/mask.png"
+        # The PNG is cached by browsers (MarkMaskView); a repainted mask keeps its mark id but
+        # is a new file, so its address names the file: no cache serves the mask it replaced.
+        data["mask_url"] = f"/api/marks/{mark.pk}/mask.png?v={mask_version(mark.mask_key or '')}"
         data["mask_key"] = mark.mask_key
     return data
 

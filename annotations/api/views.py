@@ -182,7 +182,17 @@ class FindingViewSet(viewsets.GenericViewSet):
 class MarkMaskView(APIView):
     """The stored PNG (0/255, one channel) of a mask mark; it covers the mark's box."""
 
-    @extend_schema(responses={(200, "image/png"): bytes})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "v",
+                str,
+                description="The file the mark's mask_url names; an address of a file the mark "
+                "no longer has (repainted since) is a 404.",
+            )
+        ],
+        responses={(200, "image/png"): bytes},
+    )
     def get(self, request: Request, pk: int) -> FileResponse:
         mark = (
             Mark.objects.filter(pk=pk, kind=MarkKind.MASK)
@@ -195,6 +205,10 @@ class MarkMaskView(APIView):
         )
         if mark is None or not mark.mask_key:
             raise NotFound("No such mask.")
+        # An address of a file the mark no longer has: never answered (and cached) with the new one.
+        asked = request.query_params.get("v")
+        if asked is not None and asked != services.mask_version(mark.mask_key):
+            raise NotFound("This mask has been repainted since: read the finding again.")
         audit.record_mask_download(request, mark)
         response = FileResponse(storage.open_file(mark.mask_key), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"

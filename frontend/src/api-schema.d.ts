@@ -3049,7 +3049,10 @@ export interface operations {
     };
     "marks_mask.png_retrieve": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The file the mark's mask_url names; an address of a file the mark no longer has (repainted since) is a 404. */
+                v?: string;
+            };
             header?: never;
             path: {
                 id: number;

@@ -210,6 +210,47 @@ def test_save_replaces_marks_and_keeps_a_mask_named_by_id(room, client_for):
     assert client.get(mask_mark["mask_url"]).status_code == 200
 
 
+def test_a_repainted_mask_gets_a_new_address_so_a_cached_png_is_never_the_old_mask(
+    room, client_for
+):
+    # Given a finding with a mask whose PNG the browser may keep for an hour
+    client = client_for(room.annotator)
+    first = np.ones((2, 3), bool)
+    marks = [{"image": room.cc.pk, "kind": "mask", "mask_png_base64": mask_png_base64(first)}]
+    created = client.post("/api/findings/", finding_body(room, marks=marks), format="json").json()
+    before = created["marks"][0]
+    assert "max-age" in client.get(before["mask_url"])["Cache-Control"]
+    # When the reader repaints the same mark (the eraser took a pixel out)
+    second = first.copy()
+    second[0, 1] = False
+    response = client.patch(
+        f"/api/findings/{created['id']}/",
+        {
+            "version": 1,
+            "marks": [
+                {
+                    "id": before["id"],
+                    "image": room.cc.pk,
+                    "kind": "mask",
+                    "mask_png_base64": mask_png_base64(second),
+                }
+            ],
+        },
+        format="json",
+    )
+    # Then the mark keeps its id but its PNG has another address, which reads the new mask
+    assert response.status_code == 200, response.content
+    after = response.json()["marks"][0]
+    assert after["id"] == before["id"]
+    assert after["mask_url"] != before["mask_url"]
+    assert after["mask_url"].startswith(f"/api/marks/{before['id']}/mask.png?v=")
+    png = client.get(after["mask_url"])
+    returned = np.asarray(PILImage.open(io.BytesIO(b"".join(png.streaming_content)))) > 127
+    assert np.array_equal(returned, second)
+    # And the old address is not answered with the new mask (a cache would keep it as the old)
+    assert client.get(before["mask_url"]).status_code == 404
+
+
 def test_soft_delete_hides_the_finding_and_is_versioned(room, client_for):
     # Given a finding
     client = client_for(room.annotator)
