@@ -173,6 +173,9 @@ export class FindingStore {
   private readonly redoStack: Step[] = [];
   private readonly events = new Emitter<StoreEvents>();
   private readonly masks = new Map<number, string>();
+  /** The pixels of stored mask files by their address (a mask's mask_url names its file): an
+   * undo or redo that brings back a mask the server has since replaced sends them again. */
+  private readonly maskFiles = new Map<string, string>();
   private lastStatus: StoreStatus = { state: "saved", message: "", pending: 0 };
   readonly debounceMs: number;
   readonly maxRetryMs: number;
@@ -637,6 +640,8 @@ export class FindingStore {
     const server = exists ? (entry.server as Finding | null) : null;
     const serverIds = new Set((server?.marks ?? []).map((m) => m.id as number));
     await this.rememberRemovedMasks(server, sent.marks);
+    await this.rememberReplacedMasks(server, sent.marks);
+    this.restoreReplacedMasks(entry, server, sent.marks);
     const marks = marksPayload(sent.marks, serverIds, this.masks);
     const body = {
       finding_type: sent.finding_type,
@@ -662,8 +667,9 @@ export class FindingStore {
     // The pixels of every mask sent stay known by the mark's id: an undo that brings the mark
     // back after the server removed it (a deleted finding, a removed mark) sends them again.
     for (const [markKey, png] of sentMasks) {
-      const id = matches.get(markKey)?.id;
-      if (id != null) this.masks.set(id, png);
+      const match = matches.get(markKey);
+      if (match?.id != null) this.masks.set(match.id, png);
+      if (match?.mask_url) this.maskFiles.set(match.mask_url, png);
     }
     applySavedMarks(entry.local as FindingFields, matches, sentMasks);
     // Steps of the undo history name marks by key; give them the ids too, so an undo keeps marks.
@@ -688,6 +694,45 @@ export class FindingStore {
       } catch {
         // Not fatal: the mark's removal is still what the reader asked for.
       }
+    }
+  }
+
+  /** The pixels of a mask mark when this page knows them (base64 PNG): painted here and not
+   * saved yet, or a file it saved or read before; else undefined (read it from mask_url). */
+  maskImage(mark: Mark): string | undefined {
+    return mark.mask_png_base64 ?? (mark.mask_url ? this.maskFiles.get(mark.mask_url) : undefined);
+  }
+
+  /** Keep the image of every stored mask this save repaints (the eraser, another stroke): an
+   * undo may bring it back, and the server keeps only the mark's newest file. */
+  private async rememberReplacedMasks(server: Finding | null, marks: Mark[]): Promise<void> {
+    const fetchBinary = this.options.fetchBinary;
+    const stored = new Map((server?.marks ?? []).map((m) => [m.id, m]));
+    for (const mark of marks) {
+      const current = mark.id != null ? stored.get(mark.id) : undefined;
+      if (mark.kind !== "mask" || !mark.mask_png_base64 || !current?.mask_url) continue;
+      if (this.maskFiles.has(current.mask_url) || !fetchBinary) continue;
+      try {
+        this.maskFiles.set(current.mask_url, await blobToBase64(await fetchBinary(current.mask_url)));
+      } catch {
+        // Not fatal: the new mask is still what the reader painted.
+      }
+    }
+  }
+
+  /** A mask mark that names an older file than the server's (an undo or redo across a save)
+   * goes with that file's pixels, here and in the local copy (the save then matches them). */
+  private restoreReplacedMasks(entry: Entry, server: Finding | null, sent: Mark[]): void {
+    const stored = new Map((server?.marks ?? []).map((m) => [m.id, m]));
+    const local = entry.local as FindingFields;
+    for (const mark of sent) {
+      if (mark.kind !== "mask" || mark.mask_png_base64 || mark.id == null || !mark.mask_url) continue;
+      const current = stored.get(mark.id)?.mask_url;
+      const png = this.maskFiles.get(mark.mask_url);
+      if (!current || current === mark.mask_url || !png) continue;
+      mark.mask_png_base64 = png;
+      const mine = local.marks.find((m) => m.key === mark.key);
+      if (mine && !mine.mask_png_base64 && mine.mask_url === mark.mask_url) mine.mask_png_base64 = png;
     }
   }
 

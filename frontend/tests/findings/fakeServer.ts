@@ -27,6 +27,7 @@ export class FakeServer {
   unavailableNext = 0;
   private nextId = 100;
   private nextMarkId = 500;
+  private nextFile = 1;
 
   readonly fetch = async (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
     const url = String(input);
@@ -102,7 +103,10 @@ export class FakeServer {
         frame: (m.frame as number | undefined) ?? 0,
         kind: m.kind as Mark["kind"],
         geometry: m.geometry as Record<string, unknown>,
-        ...(m.kind === "mask" ? { mask_url: `/api/marks/${id}/mask.png` } : {}),
+        // As the API: the address names the mark's file, a new one for each image sent.
+        ...(m.kind === "mask"
+          ? { mask_url: m.mask_png_base64 || !byId.get(id)?.mask_url ? `/api/marks/${id}/mask.png?v=${this.nextFile++}` : byId.get(id)!.mask_url }
+          : {}),
       });
     }
     return out.sort((a, b) => (a.id ?? 0) - (b.id ?? 0));

@@ -180,7 +180,7 @@ describe("FindingStore", () => {
     const markKey = store.get(key)!.marks[0].key!;
     store.removeMark(key, markKey);
     await settle(600);
-    expect(fetchBinary).toHaveBeenCalledWith(`/api/marks/${stored.marks[0].id}/mask.png`);
+    expect(fetchBinary).toHaveBeenCalledWith(stored.marks[0].mask_url);
     expect(server.findings.get(stored.id)?.marks).toHaveLength(0);
     store.undo();
     await settle(600);
@@ -189,6 +189,53 @@ describe("FindingStore", () => {
     expect(sent[0].id).toBeUndefined();
     expect(server.findings.get(stored.id)?.marks).toHaveLength(1);
     expect(store.state).toBe("saved");
+  });
+
+  it("undoes a repainted mask across saves: the earlier pixels go again, and redo the later ones", async () => {
+    const first = btoa("PNG-first");
+    const fetchBinary = vi.fn(async () => new Blob(["PNG-stored"]));
+    store = new FindingStore(server.api(), { exam: 7, userId: 1, debounceMs: 500, fetchBinary });
+    await store.load();
+    const geometry = { x: 0, y: 0, width: 4, height: 4 };
+    const key = store.create({ marks: [{ image: 3, kind: "mask", geometry, mask_png_base64: first }] });
+    await settle(600);
+    const markKey = store.get(key)!.marks[0].key!;
+    const id = store.get(key)!.marks[0].id!;
+    // The eraser repaints it; saved.
+    const second = btoa("PNG-second");
+    store.updateMark(key, markKey, { mask_png_base64: second });
+    await settle(600);
+    expect(server.writes().at(-1)!.body?.marks).toMatchObject([{ id, mask_png_base64: second }]);
+
+    store.undo();
+    await settle(600);
+    expect(server.writes().at(-1)!.body?.marks).toMatchObject([{ id, mask_png_base64: first }]);
+    expect(store.state).toBe("saved");
+    store.redo();
+    await settle(600);
+    expect(server.writes().at(-1)!.body?.marks).toMatchObject([{ id, mask_png_base64: second }]);
+    // Both files were painted here: nothing had to be read back from the server.
+    expect(fetchBinary).not.toHaveBeenCalled();
+    // A later change of the finding sends the mark by id only.
+    store.update(key, { birads: "3" });
+    await settle(600);
+    expect((server.writes().at(-1)!.body?.marks as Record<string, unknown>[])[0].mask_png_base64).toBeUndefined();
+  });
+
+  it("reads a stored mask's pixels before repainting it, so that undo restores it", async () => {
+    const fetchBinary = vi.fn(async () => new Blob(["PNG-stored"]));
+    store = new FindingStore(server.api(), { exam: 7, userId: 1, debounceMs: 500, fetchBinary });
+    const stored = server.seed({ marks: [{ image: 3, kind: "mask", geometry: { x: 0, y: 0, width: 4, height: 4 }, mask_png_base64: "x" }] });
+    await store.load();
+    const key = store.keyOf(stored.id)!;
+    const markKey = store.get(key)!.marks[0].key!;
+    store.updateMark(key, markKey, { mask_png_base64: btoa("PNG-new") });
+    await settle(600);
+    expect(fetchBinary).toHaveBeenCalledWith(stored.marks[0].mask_url);
+
+    store.undo();
+    await settle(600);
+    expect(server.writes().at(-1)!.body?.marks).toMatchObject([{ id: stored.marks[0].id, mask_png_base64: btoa("PNG-stored") }]);
   });
 
   it("merges a drag into one undo step with coalesce", async () => {
@@ -291,7 +338,7 @@ describe("FindingStore", () => {
     const key = store.keyOf(stored.id)!;
     store.remove(key);
     await settle(600);
-    expect(fetchBinary).toHaveBeenCalledWith(`/api/marks/${stored.marks[0].id}/mask.png`);
+    expect(fetchBinary).toHaveBeenCalledWith(stored.marks[0].mask_url);
     store.undo();
     await settle(600);
     const sent = server.writes().at(-1)!;
