@@ -130,6 +130,7 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   const viewports = () => grid.handles.map((hd) => ({ hd, vp: grid.viewport(hd) as StackViewport }));
   const chooseTool = (name: ToolName) => {
     tools.activate(name);
+    masks.setTool(name);
     toolbar.setTool(name);
     viewerHost.dataset.tool = name;
   };

@@ -92,12 +92,18 @@ export function encodeMaskPng(crop: ArrayLike<number>, width: number, height: nu
 
 /** The 0/1 crop of a mask PNG (a URL, or a data: URL / bare base64 text). */
 export async function decodeMaskPng(source: string): Promise<{ crop: Uint8Array; width: number; height: number }> {
-  const url = source.startsWith("data:") || source.startsWith("/") || source.startsWith("http")
-    ? source
-    : `data:image/png;base64,${source}`;
-  const response = await fetch(url, { credentials: "same-origin" });
-  if (!response.ok) throw new Error(`The mask could not be read (${response.status}).`);
-  const bitmap = await createImageBitmap(await response.blob());
+  let blob: Blob;
+  if (source.startsWith("/") || source.startsWith("http")) {
+    const response = await fetch(source, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(`The mask could not be read (${response.status}).`);
+    blob = await response.blob();
+  } else {
+    // Pixels this page holds (painted here, or kept for an undo): decoded here, not fetched
+    // (the pages' Content-Security-Policy allows fetches of their own origin only).
+    const text = atob(source.startsWith("data:") ? source.slice(source.indexOf(",") + 1) : source);
+    blob = new Blob([Uint8Array.from(text, (c) => c.charCodeAt(0))], { type: "image/png" });
+  }
+  const bitmap = await createImageBitmap(blob);
   const canvas = document.createElement("canvas");
   canvas.width = bitmap.width;
   canvas.height = bitmap.height;

@@ -1,15 +1,22 @@
-/** Segmentation masks: brush and eraser paint a Cornerstone labelmap (one per viewport, one
- * segment per mask mark), and each painted segment is saved as a mask mark of a finding
+/** Segmentation masks: the brush and the eraser paint a Cornerstone labelmap (one per viewport,
+ * one segment per mask mark), and each painted segment is saved as a mask mark of a finding
  * (a PNG of its bounding box, `mask_png_base64`); stored masks are read back from
- * /api/marks/{id}/mask.png into their segment. */
+ * /api/marks/{id}/mask.png into their segment.
+ *
+ * A stroke is drawn on the viewport's brush overlay while the button is down (brushOverlay.ts)
+ * and written into the labelmap once, when it ends (strokeRaster.ts); then the segments it
+ * changed are measured, encoded and saved, one PNG each. */
 
-import { cache, eventTarget, imageLoader } from "@cornerstonejs/core";
+import { cache, imageLoader, type Types } from "@cornerstonejs/core";
 import { Enums as ToolEnums, segmentation } from "@cornerstonejs/tools";
 import type { FindingStore } from "../findings/store";
 import type { Mark } from "../findings/types";
+import { BrushOverlay, type PaintedStroke, type PaintMode } from "./brushOverlay";
 import type { ViewerGrid, ViewportHandle } from "./grid";
 import { cropSegment, decodeMaskPng, encodeMaskPng, pasteSegment, segmentBox, type Box } from "./maskPng";
 import { sameGeometry } from "./marks";
+import { paintStroke } from "./strokeRaster";
+import type { ToolName } from "./tools";
 
 interface Labelmap {
   handle: ViewportHandle;
@@ -25,8 +32,10 @@ interface Segment {
   findingKey: string | null;
   markKey: string | null;
   geometry: Record<string, unknown> | null;
-  /** The PNG last sent or painted (an echo of it from the store is not repainted). */
+  /** What the segment shows: the PNG last sent or painted, or else the address it was read
+   * from (an echo of either from the store is not repainted). */
   png: string | null;
+  url: string | null;
   count: number;
 }
 
@@ -40,12 +49,13 @@ export interface MaskLayerOptions {
 export class MaskLayer {
   private readonly labelmaps = new Map<ViewportHandle, Labelmap>();
   private readonly segments: Segment[] = [];
+  private readonly overlays: BrushOverlay[] = [];
   private pending: Segment | null = null;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private painting = 0;
   private referenceShown = true;
-  /** The segmentation a stroke is painting now (the primary button is down in its viewport). */
-  private stroke: string | null = null;
+  /** The tool on the primary button when it paints. */
+  private mode: PaintMode | null = null;
+  /** Where the stroke under way goes: its frame, and for the brush its segment. */
+  private strokeTarget: { frameIndex: number; segment: Segment | null } | null = null;
   private loading: Promise<void> = Promise.resolve();
 
   constructor(
@@ -53,25 +63,6 @@ export class MaskLayer {
     private readonly store: FindingStore,
     private readonly options: MaskLayerOptions,
   ) {
-    // A stroke is saved once, when the pointer is released: the brush paints every move into the
-    // labelmap (Cornerstone), and the mask is measured and encoded as a PNG only at the end.
-    // (Encoding on every pause of the pointer cost about 1.5 s a move: the issue 16 defect 3.)
-    eventTarget.addEventListener(ToolEnums.Events.SEGMENTATION_DATA_MODIFIED, (evt: Event) => {
-      const id = (evt as CustomEvent).detail?.segmentationId as string | undefined;
-      if (this.painting || !id || this.stroke === id) return;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.collect(id), 250);
-    });
-    const strokeEnd = () => {
-      const id = this.stroke;
-      if (!id) return;
-      this.stroke = null;
-      if (this.timer) clearTimeout(this.timer);
-      // After the tool's own pointer-up handling (its last dab of paint).
-      this.timer = setTimeout(() => this.collect(id), 0);
-    };
-    document.addEventListener("pointerup", strokeEnd);
-    document.addEventListener("pointercancel", strokeEnd);
     store.on("change", () => this.sync());
     grid.onFullRes((handle) => {
       this.ensure(handle);
@@ -103,17 +94,53 @@ export class MaskLayer {
       { segmentationId: labelmap.segmentationId },
     ]);
     this.labelmaps.set(handle, labelmap);
-    // The brush paints into the segment of the mark being edited: choose it before the stroke.
-    handle.host.addEventListener(
-      "pointerdown",
-      (evt) => {
-        if (evt.button !== 0) return;
-        this.beforeStroke(labelmap);
-        this.stroke = labelmap.segmentationId;
-      },
-      { capture: true },
+    this.overlays.push(
+      new BrushOverlay(handle, () => this.grid.viewport(handle), {
+        mode: () => this.mode,
+        begin: (mode) => this.beginStroke(labelmap, mode),
+        end: (stroke) => this.endStroke(labelmap, stroke),
+      }),
     );
     return labelmap;
+  }
+
+  /** The toolbar's tool: the brush and the eraser paint here, any other tool leaves the masks. */
+  setTool(tool: ToolName): void {
+    this.mode = tool === "brush" || tool === "eraser" ? tool : null;
+    for (const overlay of this.overlays) overlay.refresh();
+  }
+
+  /** A stroke begins in a viewport: its frame and, for the brush, its segment; the colour it is
+   * drawn in (null: nothing to paint here yet). */
+  private beginStroke(labelmap: Labelmap, mode: PaintMode): Types.Color | null {
+    const frameIndex = this.frameIndexOf(labelmap);
+    if (!this.labels(labelmap, frameIndex)) return null;
+    const segment = mode === "brush" ? this.targetSegment(labelmap, frameIndex) : null;
+    this.strokeTarget = { frameIndex, segment };
+    if (!segment) return [0, 0, 0, 255];
+    return (
+      segmentation.config.color.getSegmentIndexColor(labelmap.handle.viewportId, labelmap.segmentationId, segment.segment) ??
+      [255, 255, 255, 255]
+    );
+  }
+
+  /** The stroke ends: written into the labelmap once, then every segment it changed is saved. */
+  private endStroke(labelmap: Labelmap, stroke: PaintedStroke): void {
+    const target = this.strokeTarget;
+    this.strokeTarget = null;
+    if (!target) return;
+    const labels = this.labels(labelmap, target.frameIndex);
+    if (!labels) return;
+    const painted = paintStroke(labels.data, labels.columns, labels.rows, stroke.points, {
+      radiusX: stroke.radiusX,
+      radiusY: stroke.radiusY,
+      value: stroke.mode === "brush" && target.segment ? target.segment.segment : 0,
+      // Imported ground truth is shown, never painted over or erased.
+      locked: new Set(segmentation.segmentLocking.getLockedSegmentIndices(labelmap.segmentationId)),
+    });
+    if (!painted.changed) return;
+    segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(labelmap.segmentationId);
+    this.collect(labelmap);
   }
 
   private frameIndexOf(labelmap: Labelmap): number {
@@ -126,8 +153,9 @@ export class MaskLayer {
     return 255;
   }
 
-  private beforeStroke(labelmap: Labelmap): void {
-    const frameIndex = this.frameIndexOf(labelmap);
+  /** The brush paints into the segment of the selected finding's mask on this frame, else into
+   * a new one (kept as `pending` until the stroke makes it a finding). */
+  private targetSegment(labelmap: Labelmap, frameIndex: number): Segment {
     const selected = this.options.selected();
     const mine = this.segments.find(
       (s) => s.labelmap === labelmap && s.frameIndex === frameIndex && s.findingKey === selected && selected,
@@ -145,14 +173,14 @@ export class MaskLayer {
           markKey: null,
           geometry: null,
           png: null,
+          url: null,
           count: 0,
         };
         this.pending = target;
         this.segments.push(target);
       }
     }
-    segmentation.segmentIndex.setActiveSegmentIndex(labelmap.segmentationId, target.segment);
-    segmentation.activeSegmentation.setActiveSegmentation(labelmap.handle.viewportId, labelmap.segmentationId);
+    return target;
   }
 
   private labels(labelmap: Labelmap, frameIndex: number) {
@@ -166,9 +194,7 @@ export class MaskLayer {
   }
 
   /** After a stroke: every segment of the labelmap that changed becomes a saved mask mark. */
-  private collect(segmentationId: string): void {
-    const labelmap = [...this.labelmaps.values()].find((l) => l.segmentationId === segmentationId);
-    if (!labelmap) return;
+  private collect(labelmap: Labelmap): void {
     for (const seg of this.segments.filter((s) => s.labelmap === labelmap)) {
       const labels = this.labels(labelmap, seg.frameIndex);
       if (!labels) continue;
@@ -195,6 +221,7 @@ export class MaskLayer {
     const png = encodeMaskPng(crop, box.width, box.height);
     seg.geometry = { ...box };
     seg.png = png;
+    seg.url = null;
     const mark: Mark = {
       image: frame.image.id,
       frame: frame.frame,
@@ -203,9 +230,8 @@ export class MaskLayer {
       mask_png_base64: png,
     };
     if (seg.findingKey && seg.markKey && this.store.get(seg.findingKey)) {
-      this.store.updateMark(seg.findingKey, seg.markKey, { geometry: mark.geometry, mask_png_base64: png }, {
-        coalesce: `mask-${seg.markKey}`,
-      });
+      // One stroke, one undo step.
+      this.store.updateMark(seg.findingKey, seg.markKey, { geometry: mark.geometry, mask_png_base64: png });
       return;
     }
     const selected = this.options.selected();
@@ -257,7 +283,7 @@ export class MaskLayer {
         if (frameIndex < 0) continue;
         seg = {
           labelmap, frameIndex, segment: this.freeSegment(labelmap), findingKey, markKey,
-          geometry: null, png: null, count: -1,
+          geometry: null, png: null, url: null, count: -1,
         };
         this.segments.push(seg);
       }
@@ -266,7 +292,10 @@ export class MaskLayer {
         // Imported ground truth: shown, never painted over by the brush.
         segmentation.segmentLocking.setSegmentIndexLocked(seg.labelmap.segmentationId, seg.segment, true);
       }
-      const echo = mark.mask_png_base64 ? mark.mask_png_base64 === seg.png : true;
+      // The store knows the pixels of the masks saved or read here (also after an undo or redo
+      // across saves, where the mark names an earlier file); others are known by address.
+      const known = this.store.maskImage(mark);
+      const echo = known ? known === seg.png : (mark.mask_url ?? null) === seg.url;
       if (seg.geometry && sameGeometry(seg.geometry, mark.geometry) && echo) continue;
       await this.paint(seg, mark);
     }
@@ -278,22 +307,19 @@ export class MaskLayer {
     let crop: ArrayLike<number> = [];
     let box: Box = { x: 0, y: 0, width: 0, height: 0 };
     if (mark) {
-      const source = mark.mask_png_base64 ?? mark.mask_url ?? (mark.id ? `/api/marks/${mark.id}/mask.png` : "");
+      const known = this.store.maskImage(mark);
+      const source = known ?? mark.mask_url ?? (mark.id ? `/api/marks/${mark.id}/mask.png` : "");
       if (!source) return;
       const decoded = await decodeMaskPng(source);
       const g = mark.geometry as Partial<Box>;
       box = { x: Number(g.x ?? 0), y: Number(g.y ?? 0), width: decoded.width, height: decoded.height };
       crop = decoded.crop;
-      seg.png = mark.mask_png_base64 ?? seg.png;
+      seg.png = known ?? null;
+      seg.url = mark.mask_url ?? null;
       seg.geometry = { ...mark.geometry };
     }
-    this.painting += 1;
-    try {
-      seg.count = pasteSegment(labels.data, labels.columns, labels.rows, box, crop, seg.segment);
-      segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(seg.labelmap.segmentationId);
-    } finally {
-      this.painting -= 1;
-    }
+    seg.count = pasteSegment(labels.data, labels.columns, labels.rows, box, crop, seg.segment);
+    segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(seg.labelmap.segmentationId);
   }
 
   /** Show or hide the masks with the other marks. */

@@ -1,9 +1,10 @@
 /** The tools of the viewer: one Cornerstone tool group for all viewports, the names the toolbar
  * uses (data-tool) mapped to Cornerstone tools, and the mouse bindings a reader expects
- * (left: the chosen tool; middle: pan; right: zoom; wheel: zoom, or scroll through a stack). */
+ * (left: the chosen tool; middle: pan; right: zoom; wheel: zoom, or scroll through a stack).
+ * The brush and the eraser are not Cornerstone tools: with either on, the left button belongs
+ * to the viewport's brush overlay (brushOverlay.ts, masks.ts). */
 
 import {
-  BrushTool,
   EllipticalROITool,
   Enums as ToolEnums,
   LengthTool,
@@ -38,16 +39,14 @@ export type ToolName =
   | "wl"
   | "magnify";
 
-/** The Cornerstone tool (or tool instance) behind each toolbar name. */
-export const CS_TOOL: Record<ToolName, string> = {
+/** The Cornerstone tool (or tool instance) behind each toolbar name but the paint tools. */
+export const CS_TOOL: Record<Exclude<ToolName, "brush" | "eraser">, string> = {
   box: RectangleROITool.toolName,
   ellipse: EllipticalROITool.toolName,
   polygon: "Polygon",
   freehand: PlanarFreehandROITool.toolName,
   point: "Point",
   length: LengthTool.toolName,
-  brush: "Brush",
-  eraser: "Eraser",
   pan: PanTool.toolName,
   zoom: ZoomTool.toolName,
   wl: WindowLevelTool.toolName,
@@ -90,7 +89,7 @@ function registerTools(): void {
   registered = true;
   for (const Tool of [
     PanTool, ZoomTool, WindowLevelTool, StackScrollTool, MagnifyTool, RectangleROITool,
-    EllipticalROITool, PlanarFreehandROITool, SplineROITool, ProbeTool, LengthTool, BrushTool,
+    EllipticalROITool, PlanarFreehandROITool, SplineROITool, ProbeTool, LengthTool,
   ]) {
     addTool(Tool);
   }
@@ -125,9 +124,6 @@ export class ViewerTools {
     group.addTool(ProbeTool.toolName);
     group.addToolInstance("Point", ProbeTool.toolName, { getTextLines: () => [] });
     group.addTool(LengthTool.toolName);
-    group.addTool(BrushTool.toolName);
-    group.addToolInstance("Brush", BrushTool.toolName, { activeStrategy: "FILL_INSIDE_CIRCLE" });
-    group.addToolInstance("Eraser", BrushTool.toolName, { activeStrategy: "ERASE_INSIDE_CIRCLE" });
     // Drawn marks stay visible (and editable by dragging their handles) whatever tool is on.
     for (const name of ["box", "ellipse", "polygon", "freehand", "point", "length"] as const) {
       group.setToolPassive(CS_TOOL[name]);
@@ -148,14 +144,13 @@ export class ViewerTools {
   /** Put a tool on the left button; a drawing tool put down stays passive (its marks can
    * still be dragged), any other goes back to its own buttons. */
   activate(name: ToolName): void {
-    const previous = this.active;
+    const previous = csTool(this.active);
+    const drawing = DRAWING_TOOLS.includes(this.active);
+    const navigation = NAVIGATION.includes(this.active);
     this.active = name;
-    if (CS_TOOL[previous] !== CS_TOOL[name] && !NAVIGATION.includes(previous)) {
-      if (["brush", "eraser"].includes(previous) || !DRAWING_TOOLS.includes(previous)) {
-        this.group.setToolDisabled(CS_TOOL[previous]);
-      } else {
-        this.group.setToolPassive(CS_TOOL[previous]);
-      }
+    if (previous && previous !== csTool(name) && !navigation) {
+      if (drawing) this.group.setToolPassive(previous);
+      else this.group.setToolDisabled(previous);
     }
     this.applyBindings();
   }
@@ -176,8 +171,14 @@ export class ViewerTools {
       ...primary("zoom"),
     ]);
     set(StackScrollTool.toolName, this.stackMode ? [{ mouseButton: Wheel }] : []);
-    if (!NAVIGATION.includes(this.active)) {
-      this.group.setToolActive(CS_TOOL[this.active], { bindings: [{ mouseButton: Primary }] });
+    const tool = csTool(this.active);
+    if (tool && !NAVIGATION.includes(this.active)) {
+      this.group.setToolActive(tool, { bindings: [{ mouseButton: Primary }] });
     }
   }
+}
+
+/** The Cornerstone tool behind a toolbar name; null for the paint tools. */
+function csTool(name: ToolName): string | null {
+  return name === "brush" || name === "eraser" ? null : CS_TOOL[name];
 }
