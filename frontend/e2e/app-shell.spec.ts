@@ -1,5 +1,6 @@
-/** The app around the viewers: API docs offline, navigation and sign-out, the projects page,
- * the exam page's header at 1600 px, and descriptors that fit the finding. */
+/** The app around the viewers: API docs offline, navigation and sign-out (on the worklist and
+ * the ML pages), the projects page, the exam page's header at 1600 px, and descriptors that fit
+ * the finding. */
 
 import { expect, test, type Page } from "@playwright/test";
 import { apiGet, keepScreenshot, SECOND, signIn } from "./helpers";
@@ -44,6 +45,40 @@ test("the worklist links to projects, models and the API docs, and signing out e
   await page.getByTestId("app-nav").getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login\/$/);
   await page.goto("/");
+  await expect(page).toHaveURL(/\/login\/\?next=/);
+});
+
+test("the ML pages carry the app's navigation, and its links lead to the worklist, projects and API docs", async ({ page }) => {
+  await signIn(page);
+  await page.goto("/ml/runs/");
+  await expect(page.getByRole("heading", { name: "Training runs and models", level: 1 })).toBeVisible();
+  const nav = page.getByTestId("app-nav");
+  await expect(nav).toHaveCount(1);
+  for (const [name, href] of [["Worklist", /^\/(\?project=\d+)?$/], ["Projects", /^\/projects\/$/], ["Models", /^\/ml\/runs\/$/], ["API docs", /^\/api\/docs\/$/]] as const) {
+    await expect(nav.getByRole("link", { name, exact: true })).toHaveAttribute("href", href);
+  }
+  // The page's own link is marked as the current one, as on the worklist and projects pages.
+  await expect(nav.getByRole("link", { name: "Models", exact: true })).toHaveAttribute("aria-current", "page");
+  await expect(nav.getByRole("link", { name: "Admin" })).toHaveCount(0);
+  await expect(nav.getByRole("button", { name: "Sign out" })).toBeVisible();
+
+  await nav.getByRole("link", { name: "Worklist", exact: true }).click();
+  await expect(page).toHaveURL(/\/(\?project=\d+)?$/);
+  await expect(page.getByRole("heading", { name: "Worklist", level: 1 })).toBeVisible();
+  await page.getByTestId("app-nav").getByRole("link", { name: "Models", exact: true }).click();
+  await expect(page).toHaveURL(/\/ml\/runs\/$/);
+  await page.getByTestId("app-nav").getByRole("link", { name: "Projects", exact: true }).click();
+  await expect(page).toHaveURL(/\/projects\/$/);
+  await page.goto("/ml/runs/");
+  await page.getByTestId("app-nav").getByRole("link", { name: "API docs", exact: true }).click();
+  await expect(page).toHaveURL(/\/api\/docs\/$/);
+  await expect(page.locator(".swagger-ui .info .title")).toContainText("Senolab API", { timeout: 30_000 });
+
+  // Signing out from an ML page ends the session too.
+  await page.goto("/ml/runs/");
+  await page.getByTestId("app-nav").getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login\/$/);
+  await page.goto("/ml/runs/");
   await expect(page).toHaveURL(/\/login\/\?next=/);
 });
 

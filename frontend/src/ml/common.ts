@@ -1,11 +1,13 @@
-/** What the ML pages share: the API's shapes, the page frame (top bar in the workspace's look),
- * who may start GPU work (reviewer or owner, as the API checks), and small DOM helpers. */
+/** What the ML pages share: the API's shapes, the page frame (the workspace's top bar with the
+ * app's navigation, src/worklist/nav.ts), who may start GPU work (reviewer or owner, as the API
+ * checks), and small DOM helpers. */
 
 import type { Api, Schemas } from "../api";
 import { ApiError } from "../api";
 import type { SenolabConfig } from "../config";
 import { h } from "../findings/dom";
 import type { Job } from "../jobs";
+import { appNav } from "../worklist/nav";
 import type { HistoryEntry } from "./charts";
 
 // The API's shapes come from the generated schema (src/api-schema.d.ts), so a changed field
@@ -42,7 +44,9 @@ export function projectName(config: SenolabConfig, id: number): string {
   return config.projects.find((p) => p.id === id)?.name ?? `project ${id}`;
 }
 
-/** "Training run #3" pages and the list share one frame: top bar, then the page's sections. */
+/** "Training run #3" pages and the list share one frame: the top bar (brand, title, the page's
+ * own controls, then the app's navigation as on the worklist and projects pages), then the
+ * page's sections. */
 export function frame(config: SenolabConfig, title: string, ...extra: (Node | string)[]): { page: HTMLElement; main: HTMLElement } {
   const main = h("main", { className: "ml-body" });
   const page = h(
@@ -51,12 +55,11 @@ export function frame(config: SenolabConfig, title: string, ...extra: (Node | st
     h(
       "header",
       { className: "topbar" },
-      h("a", { className: "brand", href: "/" }, "Senolab"),
-      h("a", { href: "/ml/runs/" }, "Models"),
+      h("a", { className: "brand", href: "/", title: "Back to the worklist" }, "Senolab"),
       h("h1", {}, title),
       ...extra,
       h("span", { className: "spacer" }),
-      h("span", { className: "muted" }, config.user.username),
+      appNav(config, "Models"),
     ),
     main,
   );
