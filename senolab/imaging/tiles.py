@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 SALT = "senolab.slide-tiles"
 GRANT_TTL = 60.0  # seconds a per-process membership answer is trusted
 LOCAL_TILES = 2048  # encoded tiles kept per process (about 20 kB each)
+DECODE_BLOCK = 4  # tiles per side decoded together (a 1024 px region)
 
 
 @dataclass(frozen=True)
@@ -174,30 +175,70 @@ def _shared_get(key: str) -> bytes | None:
         return None
 
 
-def _shared_set(key: str, data: bytes) -> None:
+def _shared_set_many(tiles: dict[str, bytes]) -> None:
+    if not tiles:
+        return
     try:
-        caches["tiles"].set(key, data, timeout=settings.SENOLAB_TILE_CACHE_SECONDS)
+        caches["tiles"].set_many(tiles, timeout=settings.SENOLAB_TILE_CACHE_SECONDS)
     except (RedisError, OSError) as exc:
         log.warning("shared tile cache unavailable (%s): not kept", type(exc).__name__)
 
 
+class _BlockLocks:
+    """One lock per block being decoded, so concurrent requests for tiles of the same block
+    wait for one decode instead of each doing it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple, tuple[Lock, int]] = {}
+        self._guard = Lock()
+
+    def acquire(self, key: tuple) -> Lock:
+        with self._guard:
+            lock, users = self._locks.get(key, (Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        lock.acquire()
+        return lock
+
+    def release(self, key: tuple, lock: Lock) -> None:
+        lock.release()
+        with self._guard:
+            _, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+_block_locks = _BlockLocks()
+
+
 def tile_bytes(grant: SlideGrant, level: int, col: int, row: int) -> bytes | None:
     """The JPEG of one Deep Zoom tile (None past the slide's edge), from the per-process map,
-    then the shared cache, then decoded from the slide."""
+    then the shared cache, then decoded from the slide with its block of neighbours
+    (DECODE_BLOCK x DECODE_BLOCK tiles, all kept)."""
     from senolab.imaging.api import render
 
     key = tile_key(grant.storage_key, level, col, row)
-    data = local_tiles.get(key)
+    data = local_tiles.get(key) or _shared_get(key)
     if data is not None:
+        local_tiles.put(key, data)
         return data
-    data = _shared_get(key)
-    if data is None:
-        data = render.decode_tile(grant.storage_key, grant.width, grant.height, level, col, row)
-        if data is None:
-            return None
-        _shared_set(key, data)
-    local_tiles.put(key, data)
-    return data
+    block = (grant.storage_key, level, col - col % DECODE_BLOCK, row - row % DECODE_BLOCK)
+    lock = _block_locks.acquire(block)
+    try:
+        data = local_tiles.get(key)  # decoded by the request this one waited for
+        if data is not None:
+            return data
+        decoded = render.decode_tiles(
+            grant.storage_key, grant.width, grant.height, level, block[2], block[3], DECODE_BLOCK
+        )
+        named = {tile_key(grant.storage_key, level, c, r): b for (c, r), b in decoded.items()}
+        for name, value in named.items():
+            local_tiles.put(name, value)
+        _shared_set_many(named)
+    finally:
+        _block_locks.release(block, lock)
+    return named.get(key)
 
 
 def forget() -> None:

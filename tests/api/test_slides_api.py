@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from django.core.cache import caches
 from PIL import Image as PILImage
 
 from senolab.imaging import tiles
@@ -80,8 +82,8 @@ def test_tiles_are_decoded_once_and_then_served_from_the_caches(
     a, _ = slides
     client = client_for(two_projects.users["viewer"])
     decoded = []
-    decode = render.decode_tile
-    monkeypatch.setattr(render, "decode_tile", lambda *a: decoded.append(a) or decode(*a))
+    decode = render.decode_tiles
+    monkeypatch.setattr(render, "decode_tiles", lambda *a: decoded.append(a) or decode(*a))
     # When the same tile is asked for twice, then again by a process with an empty local map
     first = client.get(f"/api/slides/{a.pk}/tiles/5/0_0.jpeg").content
     assert client.get(f"/api/slides/{a.pk}/tiles/5/0_0.jpeg").content == first
@@ -91,6 +93,32 @@ def test_tiles_are_decoded_once_and_then_served_from_the_caches(
     # cache shared by all processes
     assert len(decoded) == 1
     assert len(tiles.local_tiles) == 1
+
+
+def test_a_block_of_neighbours_is_decoded_once_even_when_asked_for_at_the_same_time(
+    two_projects, slides, client_for, monkeypatch
+):
+    # Given the full-resolution level of a 600 x 400 slide (3 x 2 tiles, one decode block)
+    a, _ = slides
+    top = render.dzi_max_level(a)
+    decoded = []
+    decode = render.decode_tiles
+    monkeypatch.setattr(render, "decode_tiles", lambda *a: decoded.append(a) or decode(*a))
+    grant = tiles.SlideGrant(a.storage_key, a.width, a.height)
+    # When six threads ask for the six tiles at once
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(lambda cr: tiles.tile_bytes(grant, top, *cr), TILES_3x2))
+    # Then one decode made them all, each the tile a request alone gets
+    assert len(decoded) == 1
+    tiles.forget()
+    caches["tiles"].clear()
+    alone = [
+        render.decode_tiles(a.storage_key, a.width, a.height, top, c, r, 1) for c, r in TILES_3x2
+    ]
+    assert got == [one[cr] for one, cr in zip(alone, TILES_3x2, strict=True)]
+
+
+TILES_3x2 = [(c, r) for r in range(2) for c in range(3)]
 
 
 def test_local_tile_map_evicts_the_least_recently_used():

@@ -108,34 +108,47 @@ def tile_bounds(
     return x, y, min(DZI_TILE, level_width - x), min(DZI_TILE, level_height - y)
 
 
-def decode_tile(
-    storage_key: str, width: int, height: int, level: int, col: int, row: int
-) -> bytes | None:
-    """Read and JPEG-encode one Deep Zoom tile of a stored slide (None past its edge).
+def decode_tiles(
+    storage_key: str, width: int, height: int, level: int, col: int, row: int, block: int
+) -> dict[tuple[int, int], bytes]:
+    """Read a block of up to `block` x `block` Deep Zoom tiles of a stored slide, starting at
+    tile (col, row), in one region read, and JPEG-encode each: {(col, row): JPEG}.
 
-    Callers cache the result (senolab.imaging.tiles.tile_bytes); this always decodes.
+    A viewer asks for neighbouring tiles together, and a slide's own tiles (often 240 or 256 px,
+    JPEG-compressed) do not line up with Deep Zoom's: read one tile at a time, each source tile
+    under a tile's edges is decoded two to four times; read by the block, about once. Callers
+    cache the result (senolab.imaging.tiles); this always decodes.
     """
     from senolab.imaging.ingest.slides import open_slide_key
 
-    bounds = tile_bounds(width, height, level, col, row)
-    if bounds is None:
-        return None
-    x, y, w, h = bounds
-    scale = 2 ** (max_level_of(width, height) - level)
+    first = tile_bounds(width, height, level, col, row)
+    if first is None:
+        return {}
+    x, y, _, _ = first
+    max_level = max_level_of(width, height)
+    scale = 2 ** (max_level - level)
+    level_width, level_height = math.ceil(width / scale), math.ceil(height / scale)
+    w = min(block * DZI_TILE, level_width - x)
+    h = min(block * DZI_TILE, level_height - y)
     reader = open_slide_key(storage_key)
     best = reader.get_best_level_for_downsample(scale)
     downsample = reader.level_downsamples[best]
-    level_w, level_h = reader.level_dimensions[best]
+    slide_w, slide_h = reader.level_dimensions[best]
     x0, y0 = x * scale, y * scale
-    read_w = min(math.ceil(w * scale / downsample), level_w - int(x0 / downsample))
-    read_h = min(math.ceil(h * scale / downsample), level_h - int(y0 / downsample))
+    read_w = min(math.ceil(w * scale / downsample), slide_w - int(x0 / downsample))
+    read_h = min(math.ceil(h * scale / downsample), slide_h - int(y0 / downsample))
     region = reader.read_region((x0, y0), best, (max(read_w, 1), max(read_h, 1)))
     picture = region.convert("RGB")
     if picture.size != (w, h):
         picture = picture.resize((w, h), PILImage.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=TILE_QUALITY)
-    return buffer.getvalue()
+    tiles: dict[tuple[int, int], bytes] = {}
+    for top in range(0, h, DZI_TILE):
+        for left in range(0, w, DZI_TILE):
+            box = (left, top, min(left + DZI_TILE, w), min(top + DZI_TILE, h))
+            buffer = io.BytesIO()
+            picture.crop(box).save(buffer, format="JPEG", quality=TILE_QUALITY)
+            tiles[(col + left // DZI_TILE, row + top // DZI_TILE)] = buffer.getvalue()
+    return tiles
 
 
 # --- DICOM for images that did not come as DICOM -------------------------------------------------
