@@ -248,6 +248,10 @@ def write_redis_config(directory: Path, socket_path: Path) -> tuple[Path, str]:
         "loglevel warning",
         'logfile ""',
         "protected-mode yes",
+        # Slide tiles share this server (senolab.imaging.tiles) and always carry a time to live:
+        # at the limit Redis drops the least recently used of those, never a queued job.
+        "maxmemory 256mb",
+        "maxmemory-policy volatile-lru",
     ]
     if len(str(socket_path)) <= MAX_SOCKET_PATH:
         lines += ["port 0", f'unixsocket "{socket_path}"', "unixsocketperm 700"]

@@ -132,6 +132,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "senolab.security.headers.SecurityHeadersMiddleware",
+    # Slide tiles under a signed URL are answered here, before sessions and CSRF.
+    "senolab.imaging.api.signed_tiles.SignedTileMiddleware",
     "senolab.security.errors.ApiErrorFormatMiddleware",
     "senolab.security.throttle.LoginThrottleMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -254,6 +256,26 @@ REDIS_SOCKET = DATA_DIR / "redis.sock"
 REDIS_URL = os.environ.get("REDIS_URL", f"redis+socket://{REDIS_SOCKET}")
 
 CELERY_BROKER_URL = REDIS_URL
+
+# Slide tiles (senolab.imaging.tiles): encoded tiles are shared by every web process through the
+# Redis above (off: each process keeps only its own), for SENOLAB_TILE_CACHE_SECONDS; a signed
+# tile URL lives SENOLAB_TILE_URL_MAX_AGE seconds, rounded up to the hour.
+SENOLAB_SHARED_TILE_CACHE = env_bool("SENOLAB_SHARED_TILE_CACHE", True)
+SENOLAB_TILE_CACHE_SECONDS = int(os.environ.get("SENOLAB_TILE_CACHE_SECONDS", str(7 * 86400)))
+SENOLAB_TILE_URL_MAX_AGE = int(os.environ.get("SENOLAB_TILE_URL_MAX_AGE", "3600"))
+_LOCAL_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+CACHES = {
+    "default": _LOCAL_CACHE,
+    "tiles": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # redis-py names a unix socket unix://; Celery's redis+socket:// is the same server.
+        "LOCATION": REDIS_URL.replace("redis+socket://", "unix://", 1),
+        "KEY_PREFIX": "senolab",
+        "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+    }
+    if SENOLAB_SHARED_TILE_CACHE
+    else {**_LOCAL_CACHE, "LOCATION": "tiles", "OPTIONS": {"MAX_ENTRIES": 4096}},
+}
 CELERY_RESULT_BACKEND = None  # results live on the Job row, not in Redis
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"

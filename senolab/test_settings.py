@@ -16,3 +16,7 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # start (tests/integration/) must see the rows the test process writes.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405
+
+# No Redis runs beside the unit tests: the tile cache shared by web processes is process-local
+# here (tests/api/test_slides_api.py runs the Redis one against a real server).
+CACHES["tiles"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tiles"}  # noqa: F405

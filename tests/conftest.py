@@ -13,6 +13,17 @@ from senolab.projects.models import Project
 from tests.factories import create_project, create_user
 
 
+@pytest.fixture(autouse=True)
+def _fresh_tile_caches() -> None:
+    """Each test starts with no cached slide grants or tiles (they outlive a rolled-back row)."""
+    from django.core.cache import caches
+
+    from senolab.imaging import tiles
+
+    tiles.forget()
+    caches["tiles"].clear()
+
+
 @pytest.fixture
 def make_user(db) -> Callable[..., object]:
     return create_user

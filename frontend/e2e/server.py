@@ -50,6 +50,8 @@ def isolate(data_dir: Path) -> None:
         os.environ.pop(name, None)
     os.environ["SENOLAB_DATA_DIR"] = str(data_dir)
     os.environ["SENOLAB_CELERY_EAGER"] = "1"
+    # No Redis runs beside the browser tests: each server process keeps its own tiles.
+    os.environ["SENOLAB_SHARED_TILE_CACHE"] = "0"
     os.environ["SENOLAB_DEBUG"] = "0"
     os.environ["DJANGO_SETTINGS_MODULE"] = "senolab.settings"
     sys.path.insert(0, str(ROOT))

@@ -45,7 +45,7 @@ test("the slide viewer opens the real SVS, pans, zooms and keeps a polygon drawn
   // From the worklist: the exam's row links to its slide viewer.
   const tiles: number[] = [];
   page.on("response", (r) => {
-    if (r.url().includes(`/api/slides/${id}/tiles/`)) tiles.push(r.status());
+    if (r.url().includes(`/api/slides/${id}/t/`)) tiles.push(r.status());
   });
   await page.locator(`[data-testid=worklist-row][data-exam-id="${exam}"] a[href="/slides/${id}/"]`).click();
   await expect(page).toHaveURL(new RegExp(`/slides/${id}/$`));

@@ -835,7 +835,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description One JPEG tile of a Deep Zoom level. */
+        /**
+         * @description One JPEG tile of a Deep Zoom level (checked against the session; the slide's
+         *     `tiles_url` serves the same tiles faster).
+         */
         get: operations["slides_tiles__.jpeg_retrieve"];
         put?: never;
         post?: never;
@@ -1783,6 +1786,8 @@ export interface components {
             /** Format: int64 */
             size_bytes?: number;
             readonly dzi_url: string;
+            /** @description Where this user's tiles are, signed for this slide and expiring (append {level}/{col}_{row}.jpeg); the session-checked tiles/ path serves the same. */
+            readonly tiles_url: string;
             /** Format: date-time */
             readonly created_at: string;
         };

@@ -15,6 +15,8 @@ Access levels:
   member of that project gets 404 (nothing about it exists for them), a member below the role
   gets 403. Staff count as owners of every project.
 - staff: staff users only.
+- signed: the holder of a URL the server signed for one user and one object, until it expires
+  (slide tiles, senolab.imaging.tiles); the user's viewer role is checked again each minute.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ ANNOTATOR = "annotator"
 REVIEWER = "reviewer"
 OWNER = "owner"
 STAFF = "staff"
-ACCESS_LEVELS = (PUBLIC, AUTHENTICATED, VIEWER, ANNOTATOR, REVIEWER, OWNER, STAFF)
+SIGNED = "signed"
+ACCESS_LEVELS = (PUBLIC, AUTHENTICATED, VIEWER, ANNOTATOR, REVIEWER, OWNER, STAFF, SIGNED)
 PROJECT_ROLES = (VIEWER, ANNOTATOR, REVIEWER, OWNER)
 
 
@@ -98,6 +101,12 @@ POLICY: tuple[Rule, ...] = (
     R("POST", "/api/images/{}/mask/", REVIEWER, "mask configured burned-in text regions"),
     R(READ, "/api/images/**", VIEWER, "metadata, rendered PNG, de-identified DICOM, pixels"),
     R(WRITE, "/api/images/**", OWNER),
+    R(
+        READ,
+        "/api/slides/{}/t/**",
+        SIGNED,
+        "tiles under the slide's tiles_url: a token for the viewer and slide, hourly expiry",
+    ),
     R(READ, "/api/slides/**", VIEWER, "metadata, DZI and tiles"),
     R(WRITE, "/api/slides/**", OWNER),
     R(READ, "/api/clinical-records/**", VIEWER),

@@ -16,6 +16,7 @@ from tests.factories.records import (
     create_project,
     create_user,
     mask_png_base64,
+    pyramid_tiff,
     raster_image,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "dicom_bytes",
     "make_dicom",
     "mask_png_base64",
+    "pyramid_tiff",
     "raster_image",
     "supported_transfer_syntaxes",
     "write_dicom",

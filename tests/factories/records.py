@@ -158,3 +158,15 @@ def mask_png_base64(mask: np.ndarray) -> str:
     buffer = io.BytesIO()
     PILImage.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+def pyramid_tiff(path, width: int = 600, height: int = 400) -> None:
+    """A tiny tiled pyramidal TIFF slide: red left half, blue right half, one half-size level."""
+    import tifffile
+
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[:, : width // 2, 0] = 255
+    rgb[:, width // 2 :, 2] = 255
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(rgb, tile=(256, 256), photometric="rgb", subifds=1)
+        tw.write(rgb[::2, ::2], tile=(256, 256), photometric="rgb", subfiletype=1)

@@ -15,7 +15,9 @@ from senolab.security.policy import (
     AUTHENTICATED,
     PROJECT_ROLES,
     PUBLIC,
+    SIGNED,
     STAFF,
+    VIEWER,
     Rule,
 )
 from tests.security.operations import Operation
@@ -129,9 +131,24 @@ KNOWN_SERVER_ERRORS: dict[str, str] = {
 BODY_KEYS = ("project", "exam", "image", "slide", "finding", "version")
 
 
+def signed_path(path: str, user: Any) -> str:
+    """A signed tile path carrying the actor's own token; an anonymous caller has none, so its
+    path keeps the placeholder, which is no valid token."""
+    from senolab.imaging import tiles
+
+    if user is None:
+        return path
+    slide_id = int(path.split("/")[3])
+    return path.replace("/t/0/", f"/t/{tiles.make_token(user.pk, slide_id)}/", 1)
+
+
 def expected(rule: Rule, relation: str, object_scoped: bool, method: str) -> set[int] | str:
     """The statuses the policy allows for this relation, or ALLOWED (authorised: anything
     below 500 but 401/403/404)."""
+    if rule.access == SIGNED:
+        # The signed URL stands for the viewer role of the user it names (run_matrix signs one
+        # for each actor): the same outcomes as a viewer-level read of the object.
+        return expected(Rule(rule.methods, rule.pattern, VIEWER), relation, True, method)
     if rule.access == PUBLIC:
         return ALLOWED
     if relation == ANONYMOUS:

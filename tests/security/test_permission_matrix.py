@@ -15,6 +15,7 @@ from senolab.security.policy import (
     BLIND_READS,
     PROJECT_ROLES,
     SEES_HIDDEN_REFERENCE,
+    SIGNED,
     STAFF,
     VIEWER,
     Rule,
@@ -33,6 +34,7 @@ from tests.security.matrix import (
     leaks,
     outcome_ok,
     reference_values,
+    signed_path,
 )
 from tests.security.operations import api_operations
 
@@ -74,8 +76,10 @@ def run_matrix(seeded_projects) -> list[Call]:
         for target, seeded in (("A", a), ("B", b)):
             path, _ = fill_path(op, seeded)
             refs = reference_values(seeded)
+            signed = rule_for(op.method, op.template).access == SIGNED  # type: ignore[union-attr]
             for actor, client in clients.items():
-                response, sent = call(client, op, path, refs)
+                actor_path = signed_path(path, users.get(actor)) if signed else path
+                response, sent = call(client, op, actor_path, refs)
                 body = (
                     getattr(response, "content", b"")
                     if not response.streaming
@@ -88,7 +92,7 @@ def run_matrix(seeded_projects) -> list[Call]:
                         actor,
                         relation_of(actor, target),
                         target,
-                        path,
+                        actor_path,
                         response.status_code,
                         body,
                         headers,

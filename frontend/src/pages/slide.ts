@@ -13,6 +13,8 @@ import { SLIDE_TOOLS, type SlideTool } from "../slide/tools";
 import { dziTileSource, SlideViewer, type SlideInfo } from "../slide/viewer";
 import { nextExam } from "../worklist/model";
 
+const TILES_URL_REFRESH_MS = 20 * 60 * 1000;
+
 const TOOL_TITLES: Record<SlideTool, string> = {
   pan: "Pan and zoom",
   box: "Box",
@@ -30,7 +32,9 @@ export async function mount(root: HTMLElement, config: SenolabConfig): Promise<v
   const slide = (await api.GET("/api/slides/{id}/", { path: { id: slideId } })) as unknown as SlideInfo;
   const dzi = await fetch(fillPath("/api/slides/{id}/dzi.xml", { id: slideId }), { credentials: "same-origin" });
   if (!dzi.ok) throw new Error(`The slide's tiles are not available (HTTP ${dzi.status}).`);
-  const tileSource = dziTileSource(await dzi.text(), fillPath("/api/slides/{id}/", { id: slideId }) + "tiles/");
+  // Tiles come from the slide's signed tiles_url, which the server answers without a session
+  // lookup; it expires on the hour, so a fresh one is fetched every 20 minutes.
+  const tileSource = dziTileSource(await dzi.text(), slide.tiles_url);
 
   const exam = config.examId ?? slide.exam;
   let viewer: SlideViewer | undefined;
@@ -115,6 +119,12 @@ export async function mount(root: HTMLElement, config: SenolabConfig): Promise<v
     ),
   );
 
+  window.setInterval(() => {
+    void api
+      .GET("/api/slides/{id}/", { path: { id: slideId } })
+      .then((fresh) => viewer?.setTilesUrl((fresh as unknown as SlideInfo).tiles_url))
+      .catch(() => undefined); // the next refresh tries again; tiles keep loading meanwhile
+  }, TILES_URL_REFRESH_MS);
   const slideViewer = new SlideViewer(stage, slide, tileSource, {
     // The panel's Reference toggle hides the reference's marks on the slide as in the panel.
     findings: () => store.findings().filter((f) => panel.showsReference || f.source !== "reference"),

@@ -25,6 +25,8 @@ export interface SlideInfo {
   vendor: string;
   format: string;
   dzi_url: string;
+  /** Where this user's tiles are: a signed path that expires (hourly), see docs/security.md. */
+  tiles_url: string;
 }
 
 /** The Deep Zoom descriptor as OpenSeadragon's JSON form, pointing at the tiles/ URLs (the
@@ -63,6 +65,13 @@ export class SlideViewer {
   private readonly overlay: SlideOverlay;
   private readonly info: HTMLElement;
   private cursor: Pt | null = null;
+
+  /** Tiles asked for from now on come from this base URL (a freshly signed tiles_url); those
+   * already loaded stay. */
+  setTilesUrl(url: string): void {
+    const source = this.viewer.world.getItemAt(0)?.source as { tilesUrl?: string } | undefined;
+    if (source) source.tilesUrl = url;
+  }
 
   constructor(
     stage: HTMLElement,

@@ -2,16 +2,13 @@
 
 Images are never decoded from their original here: every read goes through the pixel cache
 written at ingest (senolab.imaging.pixelcache). Slide tiles are read from the stored copy with
-tiffslide at the pyramid level nearest the requested scale, and kept in a small LRU cache.
+tiffslide at the pyramid level nearest the requested scale; senolab.imaging.tiles caches them.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import math
-from collections import OrderedDict
-from threading import Lock
 
 import numpy as np
 from PIL import Image as PILImage
@@ -23,7 +20,6 @@ MAX_RENDER_SIDE = 4096
 DZI_TILE = 256
 DZI_OVERLAP = 0
 TILE_QUALITY = 80
-TILE_CACHE_SIZE = 512
 
 
 def window(pixels: np.ndarray, width: float | None, center: float | None) -> np.ndarray:
@@ -79,8 +75,13 @@ def raw_pixels(image: Image, *, level: int = 0, frame: int = 0) -> tuple[bytes, 
 # --- Deep Zoom -----------------------------------------------------------------------------------
 
 
+def max_level_of(width: int, height: int) -> int:
+    """The full-resolution Deep Zoom level of a picture this size."""
+    return max(0, math.ceil(math.log2(max(width, height, 1))))
+
+
 def dzi_max_level(slide: Slide) -> int:
-    return max(0, math.ceil(math.log2(max(slide.width, slide.height, 1))))
+    return max_level_of(slide.width, slide.height)
 
 
 def dzi_xml(slide: Slide) -> str:
@@ -92,92 +93,62 @@ def dzi_xml(slide: Slide) -> str:
     )
 
 
-def tile_bounds(slide: Slide, level: int, col: int, row: int) -> tuple[int, int, int, int] | None:
+def tile_bounds(
+    width: int, height: int, level: int, col: int, row: int
+) -> tuple[int, int, int, int] | None:
     """(x, y, w, h) of a tile in the coordinates of its DZI level, or None past the edge."""
-    max_level = dzi_max_level(slide)
+    max_level = max_level_of(width, height)
     if level < 0 or level > max_level or col < 0 or row < 0:
         return None
     scale = 2 ** (max_level - level)
-    width, height = math.ceil(slide.width / scale), math.ceil(slide.height / scale)
+    level_width, level_height = math.ceil(width / scale), math.ceil(height / scale)
     x, y = col * DZI_TILE, row * DZI_TILE
-    if x >= width or y >= height:
+    if x >= level_width or y >= level_height:
         return None
-    return x, y, min(DZI_TILE, width - x), min(DZI_TILE, height - y)
+    return x, y, min(DZI_TILE, level_width - x), min(DZI_TILE, level_height - y)
 
 
-def _open(slide: Slide):
-    """H2's cached reader when it exists; tiffslide on the stored file otherwise."""
-    try:
-        from senolab.imaging.ingest.slides import open_slide
-    except ImportError:  # pragma: no cover - the slides module ships with the platform
-        return _open_direct(slide.storage_key)
-    return open_slide(slide)
+def decode_tiles(
+    storage_key: str, width: int, height: int, level: int, col: int, row: int, block: int
+) -> dict[tuple[int, int], bytes]:
+    """Read a block of up to `block` x `block` Deep Zoom tiles of a stored slide, starting at
+    tile (col, row), in one region read, and JPEG-encode each: {(col, row): JPEG}.
 
+    A viewer asks for neighbouring tiles together, and a slide's own tiles (often 240 or 256 px,
+    JPEG-compressed) do not line up with Deep Zoom's: read one tile at a time, each source tile
+    under a tile's edges is decoded two to four times; read by the block, about once. Callers
+    cache the result (senolab.imaging.tiles); this always decodes.
+    """
+    from senolab.imaging.ingest.slides import open_slide_key
 
-@functools.lru_cache(maxsize=16)
-def _open_direct(storage_key: str):
-    import tiffslide
-    from django.core.files.storage import default_storage
-
-    return tiffslide.TiffSlide(default_storage.path(storage_key))
-
-
-class TileCache:
-    """A bounded least-recently-used map of encoded tiles (storage keys never change)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[tuple, bytes] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, key: tuple) -> bytes | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: tuple, value: bytes) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-tile_cache = TileCache(TILE_CACHE_SIZE)
-
-
-def slide_tile(slide: Slide, level: int, col: int, row: int) -> bytes | None:
-    """The JPEG tile of a DZI level, or None when the tile lies outside the slide."""
-    bounds = tile_bounds(slide, level, col, row)
-    if bounds is None:
-        return None
-    key = (slide.storage_key, level, col, row)
-    cached = tile_cache.get(key)
-    if cached is not None:
-        return cached
-    x, y, w, h = bounds
-    scale = 2 ** (dzi_max_level(slide) - level)
-    reader = _open(slide)
+    first = tile_bounds(width, height, level, col, row)
+    if first is None:
+        return {}
+    x, y, _, _ = first
+    max_level = max_level_of(width, height)
+    scale = 2 ** (max_level - level)
+    level_width, level_height = math.ceil(width / scale), math.ceil(height / scale)
+    w = min(block * DZI_TILE, level_width - x)
+    h = min(block * DZI_TILE, level_height - y)
+    reader = open_slide_key(storage_key)
     best = reader.get_best_level_for_downsample(scale)
     downsample = reader.level_downsamples[best]
-    level_w, level_h = reader.level_dimensions[best]
+    slide_w, slide_h = reader.level_dimensions[best]
     x0, y0 = x * scale, y * scale
-    read_w = min(math.ceil(w * scale / downsample), level_w - int(x0 / downsample))
-    read_h = min(math.ceil(h * scale / downsample), level_h - int(y0 / downsample))
+    read_w = min(math.ceil(w * scale / downsample), slide_w - int(x0 / downsample))
+    read_h = min(math.ceil(h * scale / downsample), slide_h - int(y0 / downsample))
     region = reader.read_region((x0, y0), best, (max(read_w, 1), max(read_h, 1)))
     picture = region.convert("RGB")
     if picture.size != (w, h):
         picture = picture.resize((w, h), PILImage.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=TILE_QUALITY)
-    data = buffer.getvalue()
-    tile_cache.put(key, data)
-    return data
+    tiles: dict[tuple[int, int], bytes] = {}
+    for top in range(0, h, DZI_TILE):
+        for left in range(0, w, DZI_TILE):
+            box = (left, top, min(left + DZI_TILE, w), min(top + DZI_TILE, h))
+            buffer = io.BytesIO()
+            picture.crop(box).save(buffer, format="JPEG", quality=TILE_QUALITY)
+            tiles[(col + left // DZI_TILE, row + top // DZI_TILE)] = buffer.getvalue()
+    return tiles
 
 
 # --- DICOM for images that did not come as DICOM -------------------------------------------------

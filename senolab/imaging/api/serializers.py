@@ -8,6 +8,7 @@ from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from senolab.imaging import tiles
 from senolab.imaging.models import (
     ClinicalRecord,
     Exam,
@@ -100,6 +101,10 @@ class SlideSerializer(serializers.ModelSerializer):
     """A whole-slide image: its pyramid, resolution and where its tiles are."""
 
     dzi_url = serializers.SerializerMethodField()
+    tiles_url = serializers.SerializerMethodField(
+        help_text="Where this user's tiles are, signed for this slide and expiring "
+        "(append {level}/{col}_{row}.jpeg); the session-checked tiles/ path serves the same."
+    )
 
     class Meta:
         model = Slide
@@ -119,11 +124,19 @@ class SlideSerializer(serializers.ModelSerializer):
             "sha256",
             "size_bytes",
             "dzi_url",
+            "tiles_url",
             "created_at",
         ]
 
     def get_dzi_url(self, slide: Slide) -> str:
         return f"/api/slides/{slide.pk}/dzi.xml"
+
+    def get_tiles_url(self, slide: Slide) -> str:
+        request = self.context.get("request")
+        user_id = getattr(getattr(request, "user", None), "pk", None)
+        if user_id is None:  # the schema generator has no user
+            return f"/api/slides/{slide.pk}/tiles/"
+        return f"/api/slides/{slide.pk}/t/{tiles.make_token(user_id, slide.pk)}/"
 
 
 class ClinicalRecordSerializer(serializers.ModelSerializer):

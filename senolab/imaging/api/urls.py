@@ -1,7 +1,7 @@
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, re_path
 from rest_framework.routers import SimpleRouter
 
-from senolab.imaging.api import quarantine, views
+from senolab.imaging.api import quarantine, signed_tiles, views
 
 # Binary resources are addressed like files (render.png, dzi.xml, tiles/0/0_0.jpeg, dicom),
 # without the trailing slash of the JSON resources: viewers build these URLs themselves.
@@ -39,6 +39,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "images/<int:pk>/unmasked-dicom",
         quarantine.UnmaskedDicomView.as_view(),
         name="image-unmasked-dicom",
+    ),
+    # Matched by senolab.imaging.api.signed_tiles.SignedTileMiddleware before it gets here.
+    re_path(
+        signed_tiles.SIGNED_TILE_PATH.pattern.removeprefix("^/api/"),
+        signed_tiles.signed_tile,
+        name="slide-signed-tile",
     ),
     *router.urls,
 ]

@@ -39,7 +39,7 @@ from rest_framework.response import Response
 
 from senolab.api.errors import errors
 from senolab.audit import services as audit
-from senolab.imaging import storage
+from senolab.imaging import storage, tiles
 from senolab.imaging.api import filters, render
 from senolab.imaging.api.serializers import (
     ClinicalRecordSerializer,
@@ -378,9 +378,11 @@ class SlideViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
         url_path=r"tiles/(?P<level>[0-9]{1,2})/(?P<col>[0-9]{1,6})_(?P<row>[0-9]{1,6})\.jpeg",
     )
     def tile(self, request: Request, pk: str, level: str, col: str, row: str) -> HttpResponse:
-        """One JPEG tile of a Deep Zoom level."""
+        """One JPEG tile of a Deep Zoom level (checked against the session; the slide's
+        `tiles_url` serves the same tiles faster)."""
         slide = self.get_object()
-        data = render.slide_tile(slide, int(level), int(col), int(row))
+        grant = tiles.SlideGrant(slide.storage_key, slide.width, slide.height)
+        data = tiles.tile_bytes(grant, int(level), int(col), int(row))
         if data is None:
             raise NotFound("No such tile: it lies outside the slide.")
         response = HttpResponse(data, content_type="image/jpeg")

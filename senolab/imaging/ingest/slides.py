@@ -334,7 +334,8 @@ def ingest_slide(
 
 
 @functools.lru_cache(maxsize=32)
-def _open_key(key: str) -> tiffslide.TiffSlide:
+def open_slide_key(key: str) -> tiffslide.TiffSlide:
+    """A stored slide opened with tiffslide by its storage key, cached per process."""
     try:
         return tiffslide.TiffSlide(default_storage.path(key))
     except NotImplementedError:  # remote storage (S3): tiffslide reads the file object
@@ -344,4 +345,4 @@ def _open_key(key: str) -> tiffslide.TiffSlide:
 
 def open_slide(slide: Slide) -> tiffslide.TiffSlide:
     """The slide's stored copy opened with tiffslide, cached per process (keys never change)."""
-    return _open_key(slide.storage_key)
+    return open_slide_key(slide.storage_key)
