@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotations.reads import withheld_exams
 from ml.api import serializers as s
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.services import engine, evaluation, prediction, registry, training
@@ -213,7 +214,9 @@ class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     filterset_class = PredictionFilter
 
     def get_queryset(self):
-        return filter_by_project(Prediction.objects.all(), self.request.user)
+        # A blind reader sees no proposal of an exam before submitting a first read of it.
+        qs = filter_by_project(Prediction.objects.all(), self.request.user)
+        return qs.exclude(exam__in=withheld_exams(self.request.user))
 
     @extend_schema(responses={(200, "image/png"): bytes, **errors(401, 404)})
     @action(detail=True, methods=["get"])
