@@ -111,6 +111,7 @@ class TrainingRunViewSet(
                 user=request.user,
                 seed=body.validated_data["seed"],
                 ground_truth=body.validated_data["ground_truth"],
+                ground_truth_reader=body.validated_data.get("ground_truth_reader"),
                 parent=body.validated_data.get("parent_version"),
                 overrides=(
                     {"epochs": body.validated_data["epochs"]}
