@@ -1846,6 +1846,11 @@ export interface components {
             clinical_schema?: unknown;
             /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
             hide_reference?: boolean;
+            /** @description Readers submit their own read of an exam before model proposals are shown. */
+            blind_first_read?: boolean;
+            /** @description Each reader's findings and labels are private to them until the exam is closed. */
+            private_reads?: boolean;
+            adjudication_rules?: unknown;
         };
         /** @description A patient by pseudonym, with how many exams they have. */
         Patient: {
@@ -1893,6 +1898,11 @@ export interface components {
             clinical_schema?: unknown;
             /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
             hide_reference?: boolean;
+            /** @description Readers submit their own read of an exam before model proposals are shown. */
+            blind_first_read?: boolean;
+            /** @description Each reader's findings and labels are private to them until the exam is closed. */
+            private_reads?: boolean;
+            adjudication_rules?: unknown;
             /** Format: date-time */
             readonly created_at: string;
             readonly role: (components["schemas"]["RoleEnum"] | components["schemas"]["NullEnum"]) | null;
@@ -1906,6 +1916,11 @@ export interface components {
             clinical_schema?: unknown;
             /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
             hide_reference?: boolean;
+            /** @description Readers submit their own read of an exam before model proposals are shown. */
+            blind_first_read?: boolean;
+            /** @description Each reader's findings and labels are private to them until the exam is closed. */
+            private_reads?: boolean;
+            adjudication_rules?: unknown;
         };
         /** @description One machine prediction: a separate layer, never a finding. */
         Proposal: {

@@ -217,3 +217,21 @@ def test_a_consensus_refuses_findings_that_are_not_a_readers_of_the_exam(study, 
     )
     assert response.status_code == 400
     assert Exam.objects.get(pk=images[0].exam_id).status != ExamStatus.DONE
+
+
+def test_the_adjudication_and_agreement_pages_are_shells_of_the_project(study, make_user):
+    from django.test import Client
+
+    project, _, users = study
+    client = Client()
+    client.force_login(users["reviewer"])
+    for path, page in (
+        (f"/projects/{project.pk}/adjudication/", "adjudication"),
+        (f"/projects/{project.pk}/agreement/", "agreement"),
+    ):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.context["config"]["page"] == page
+        assert response.context["config"]["projectId"] == project.pk
+    client.force_login(make_user())
+    assert client.get(f"/projects/{project.pk}/agreement/").status_code == 404

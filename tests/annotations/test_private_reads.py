@@ -236,3 +236,22 @@ def test_without_private_reads_readers_share_the_exam(private, client_for):
     room.project.private_reads = False
     room.project.save()
     assert _seen(client_for(room.annotator), room)[:2] == ({"2", "5"}, {"A", "D"})
+
+
+def test_owners_turn_the_reader_settings_on_through_the_projects_api(room, client_for):
+    url = f"/api/projects/{room.project.pk}/"
+    body = {
+        "blind_first_read": True,
+        "private_reads": True,
+        "adjudication_rules": {"birads_difference": 1},
+    }
+    assert client_for(room.reviewer).patch(url, body, format="json").status_code == 403
+    response = client_for(room.owner).patch(url, body, format="json")
+    assert response.status_code == 200, response.content
+    room.project.refresh_from_db()
+    assert room.project.blind_first_read and room.project.private_reads
+    assert room.project.adjudication_rules == {"birads_difference": 1}
+    bad = client_for(room.owner).patch(
+        url, {"adjudication_rules": {"birads_difference": "two"}}, format="json"
+    )
+    assert bad.status_code == 400
