@@ -919,6 +919,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/snapshots/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Build a snapshot of a project's annotated exams by a ground-truth policy; read one. */
+        post: operations["snapshots_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/snapshots/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Build a snapshot of a project's annotated exams by a ground-truth policy; read one. */
+        get: operations["snapshots_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/training-runs/": {
         parameters: {
             query?: never;
@@ -2064,6 +2098,32 @@ export interface components {
             readonly dzi_url: string;
             /** Format: date-time */
             readonly created_at: string;
+        };
+        Snapshot: {
+            id: number;
+            project: number;
+            ground_truth: string;
+            ground_truth_reader: string | null;
+            content_hash: string;
+            seed: number;
+            summary: unknown;
+            cases: components["schemas"]["SnapshotCase"][];
+            /** Format: date-time */
+            created_at: string;
+        };
+        SnapshotCase: {
+            exam: number;
+            split: string;
+            labels: unknown;
+            lesions: number;
+        };
+        SnapshotCreateRequest: {
+            project: number;
+            /** @default any */
+            ground_truth: components["schemas"]["GroundTruthEnum"];
+            ground_truth_reader?: string;
+            /** @default 0 */
+            seed: number;
         };
         /**
          * @description * `train` - train
@@ -4928,6 +4988,88 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    snapshots_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SnapshotCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SnapshotCreateRequest"];
+                "multipart/form-data": components["schemas"]["SnapshotCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snapshot"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    snapshots_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snapshot"];
                 };
             };
         };

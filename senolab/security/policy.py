@@ -145,6 +145,8 @@ POLICY: tuple[Rule, ...] = (
     R(READ, "/api/model-versions/**", VIEWER),
     R(WRITE, "/api/model-versions/{}/predict/", REVIEWER, "runs a model on the shared GPU"),
     R(WRITE, "/api/model-versions/**", REVIEWER),
+    R(READ, "/api/snapshots/**", VIEWER, "what a data set snapshot holds, case by case"),
+    R("POST", "/api/snapshots/", REVIEWER, "builds a snapshot by a ground-truth policy"),
     R(READ, "/api/predictions/", AUTHENTICATED),
     R(READ, "/api/predictions/**", VIEWER),
 )

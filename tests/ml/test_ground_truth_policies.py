@@ -129,3 +129,28 @@ def test_training_api_takes_the_named_reader(client_for):
     )
     assert created.status_code == 201, created.content
     assert created.json()["params"]["ground_truth_reader"] == ann.pk
+
+
+def test_snapshots_api_builds_by_policy_and_shows_each_cases_labels(client_for):
+    ann, rev, viewer = create_user(), create_user(), create_user()
+    project = case_project(
+        n_patients=2, exams_per_patient=1, reviewer=rev, annotator=ann, viewer=viewer
+    )
+    first, _ = _exams(project)
+    reader_read(first, ann, "malignant", box=(3, 3, 6, 6))
+    body = {"project": project.pk, "ground_truth": "reader", "ground_truth_reader": ann.username}
+    assert client_for(viewer).post("/api/snapshots/", body, format="json").status_code == 403
+    created = client_for(rev).post("/api/snapshots/", body, format="json")
+    assert created.status_code == 201, created.content
+    data = client_for(viewer).get(f"/api/snapshots/{created.json()['id']}/").json()
+    assert data["ground_truth"] == "reader" and data["ground_truth_reader"] == ann.username
+    assert [(c["exam"], c["labels"]["pathology"], c["lesions"]) for c in data["cases"]] == [
+        (first.pk, "malignant", 1)
+    ]
+    refused = client_for(rev).post(
+        "/api/snapshots/", {"project": project.pk, "ground_truth": "consensus"}, format="json"
+    )
+    assert refused.status_code == 400 and "No annotated exams" in refused.json()["error"]["message"]
+    assert (
+        client_for(create_user()).get(f"/api/snapshots/{created.json()['id']}/").status_code == 404
+    )
