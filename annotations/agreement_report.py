@@ -10,12 +10,17 @@ Krippendorff's alpha (ordinal) when more than two readers read, lesion-level F1 
 project's IoU threshold, mean Dice between the pair's regions on the images either outlined,
 and each reader's sensitivity and specificity against the reference where an exam has one
 (positive: BI-RADS 4 or above, or a malignant pathology; truth: a malignant reference).
+
+Blind first reads (annotations.reads) add, per reader: how many final reads changed the
+BI-RADS of the first (up or down the scale), the sensitivity and specificity of the first and of
+the final reads, and the median time from opening an exam to submitting its final read.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -133,6 +138,75 @@ def reference_truth(project: Project) -> dict[int, int]:
     return truth
 
 
+def submitted_read(snapshot: dict[str, Any]) -> tuple[str, bool]:
+    """The BI-RADS and the malignant call of a submitted read (first_read or final_read)."""
+    labels = [x for x in snapshot.get("labels", []) if isinstance(x, dict)]
+    findings = [f for f in snapshot.get("findings", []) if isinstance(f, dict)]
+    birads = next(
+        (x.get("birads", "") for x in labels if not x.get("laterality") and x.get("birads")), ""
+    ) or worst_birads(f.get("birads", "") for f in findings)
+    malignant = any(r.get("pathology") == "malignant" for r in labels + findings)
+    return birads, malignant or birads in POSITIVE_BIRADS
+
+
+def _rates(calls: list[tuple[bool, int]]) -> tuple[float | None, float | None]:
+    tp = sum(1 for positive, truth in calls if positive and truth)
+    fn = sum(1 for positive, truth in calls if not positive and truth)
+    tn = sum(1 for positive, truth in calls if not positive and not truth)
+    fp = sum(1 for positive, truth in calls if positive and not truth)
+    return (tp / (tp + fn) if tp + fn else None, tn / (tn + fp) if tn + fp else None)
+
+
+def blind_reads(project: Project, truth: dict[int, int]) -> list[dict[str, Any]]:
+    """Per reader: first against final reads of the blind readings they submitted."""
+    readings = (
+        ReadingAssignment.objects.filter(
+            project=project,
+            first_read_submitted_at__isnull=False,
+            final_read_submitted_at__isnull=False,
+        )
+        .select_related("reader")
+        .order_by("reader__username", "exam_id")
+    )
+    by_reader: dict[str, list[ReadingAssignment]] = defaultdict(list)
+    for reading in readings:
+        by_reader[reading.reader.username].append(reading)
+    out = []
+    for reader, rows in by_reader.items():
+        up = down = 0
+        first_calls, final_calls, seconds = [], [], []
+        for r in rows:
+            first, first_positive = submitted_read(r.first_read)
+            final, final_positive = submitted_read(r.final_read)
+            if first in BIRADS_SCALE and final in BIRADS_SCALE and first != final:
+                if BIRADS_SCALE.index(final) > BIRADS_SCALE.index(first):
+                    up += 1
+                else:
+                    down += 1
+            if r.exam_id in truth:
+                first_calls.append((first_positive, truth[r.exam_id]))
+                final_calls.append((final_positive, truth[r.exam_id]))
+            start = r.started_at or r.assigned_at
+            if start and r.final_read_submitted_at:
+                seconds.append((r.final_read_submitted_at - start).total_seconds())
+        first_sens, first_spec = _rates(first_calls)
+        final_sens, final_spec = _rates(final_calls)
+        out.append(
+            {
+                "reader": reader,
+                "reads": len(rows),
+                "birads_changed_up": up,
+                "birads_changed_down": down,
+                "first_sensitivity": first_sens,
+                "first_specificity": first_spec,
+                "final_sensitivity": final_sens,
+                "final_specificity": final_spec,
+                "median_seconds": statistics.median(seconds) if seconds else None,
+            }
+        )
+    return out
+
+
 def pair_lesions(a: dict[int, Read], b: dict[int, Read], threshold: float) -> dict[str, Any]:
     """Lesion F1 and mean Dice of two readers over the exams both read."""
     matched = total = 0
@@ -226,6 +300,7 @@ def project_agreement(project: Project) -> dict[str, Any]:
         "density": scales["density"],
         "lesions": lesions,
         "readers_vs_reference": accuracy,
+        "blind_reads": blind_reads(project, truth),
     }
 
 
@@ -284,6 +359,19 @@ def agreement_csv(report: dict[str, Any]) -> str:
                 row["tn"] + row["fp"],
             ]
         )
+    for row in report["blind_reads"]:
+        for key in (
+            "birads_changed_up",
+            "birads_changed_down",
+            "first_sensitivity",
+            "first_specificity",
+            "final_sensitivity",
+            "final_specificity",
+            "median_seconds",
+        ):
+            value = row[key]
+            text = str(value) if isinstance(value, int) else _num(value)
+            writer.writerow([f"blind_{key}", row["reader"], "", text, row["reads"]])
     return out.getvalue()
 
 

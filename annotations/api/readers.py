@@ -90,6 +90,18 @@ class ReaderAccuracySerializer(serializers.Serializer):
     specificity = serializers.FloatField(allow_null=True)
 
 
+class BlindReadsSerializer(serializers.Serializer):
+    reader = serializers.CharField()
+    reads = serializers.IntegerField()
+    birads_changed_up = serializers.IntegerField()
+    birads_changed_down = serializers.IntegerField()
+    first_sensitivity = serializers.FloatField(allow_null=True)
+    first_specificity = serializers.FloatField(allow_null=True)
+    final_sensitivity = serializers.FloatField(allow_null=True)
+    final_specificity = serializers.FloatField(allow_null=True)
+    median_seconds = serializers.FloatField(allow_null=True)
+
+
 class AgreementSerializer(serializers.Serializer):
     project = serializers.IntegerField()
     readers = serializers.ListField(child=serializers.CharField())
@@ -99,6 +111,7 @@ class AgreementSerializer(serializers.Serializer):
     density = ScaleAgreementSerializer()
     lesions = LesionPairSerializer(many=True)
     readers_vs_reference = ReaderAccuracySerializer(many=True)
+    blind_reads = BlindReadsSerializer(many=True)
 
 
 class QueueRowSerializer(serializers.Serializer):

@@ -165,6 +165,8 @@ test("two readers assigned from the worklist read privately; the adjudicated con
   await owner.goto(`/projects/${project}/agreement/`);
   await expect(owner.getByTestId("kappa-birads")).toContainText(SECOND);
   await expect(owner.getByTestId("lesion-agreement")).toContainText(BLIND);
+  // The blind read of the first test: BI-RADS 4 first, 5 final (one change up the scale).
+  await expect(owner.getByTestId("blind-reads").locator("tr", { hasText: BLIND })).toContainText("1 / 0");
   const csv = await owner.request.get(`/api/agreement/?project=${project}&download=csv`);
   expect(csv.headers()["content-type"]).toContain("text/csv");
   expect(await csv.text()).toContain("birads_kappa_quadratic");

@@ -1130,6 +1130,7 @@ export interface components {
             density: components["schemas"]["ScaleAgreement"];
             lesions: components["schemas"]["LesionPair"][];
             readers_vs_reference: components["schemas"]["ReaderAccuracy"][];
+            blind_reads: components["schemas"]["BlindReads"][];
         };
         AssignInputRequest: {
             exams: number[];
@@ -1182,6 +1183,22 @@ export interface components {
         };
         /** @enum {unknown} */
         BlankEnum: "";
+        BlindReads: {
+            reader: string;
+            reads: number;
+            birads_changed_up: number;
+            birads_changed_down: number;
+            /** Format: double */
+            first_sensitivity: number | null;
+            /** Format: double */
+            first_specificity: number | null;
+            /** Format: double */
+            final_sensitivity: number | null;
+            /** Format: double */
+            final_specificity: number | null;
+            /** Format: double */
+            median_seconds: number | null;
+        };
         /**
          * @description * `` - unknown
          *     * `A` - A

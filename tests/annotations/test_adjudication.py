@@ -235,3 +235,48 @@ def test_the_adjudication_and_agreement_pages_are_shells_of_the_project(study, m
         assert response.context["config"]["projectId"] == project.pk
     client.force_login(make_user())
     assert client.get(f"/projects/{project.pk}/agreement/").status_code == 404
+
+
+def test_blind_reads_report_changes_after_the_reveal_and_first_and_final_accuracy(
+    study, client_for
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    project, images, users = study
+    truth = ["malignant", "benign"]
+    for image, pathology in zip(images[:2], truth, strict=True):
+        ExamLabel.objects.create(
+            project=project, exam=image.exam, source=Source.REFERENCE, pathology=pathology
+        )
+    start = timezone.now()
+
+    def blind(image, first, final, minutes):
+        ReadingAssignment.objects.create(
+            project=project,
+            exam=image.exam,
+            reader=users["ann"],
+            status=ReadingStatus.DONE,
+            started_at=start,
+            first_read={"findings": [{"birads": first}], "labels": []},
+            first_read_submitted_at=start,
+            final_read={"findings": [{"birads": final}], "labels": []},
+            final_read_submitted_at=start + dt.timedelta(minutes=minutes),
+        )
+
+    # the malignant exam: 3 first (a miss), 5 after the reveal (a hit);
+    # the benign one: 4 first (a false positive), 2 after (a true negative)
+    blind(images[0], "3", "5", 2)
+    blind(images[1], "4", "2", 4)
+    report = client_for(users["reviewer"]).get("/api/agreement/", {"project": project.pk}).json()
+    [row] = report["blind_reads"]
+    assert (row["reader"], row["reads"], row["birads_changed_up"], row["birads_changed_down"]) == (
+        "ann",
+        2,
+        1,
+        1,
+    )
+    assert (row["first_sensitivity"], row["first_specificity"]) == (0.0, 0.0)
+    assert (row["final_sensitivity"], row["final_specificity"]) == (1.0, 1.0)
+    assert row["median_seconds"] == 180.0

@@ -90,6 +90,18 @@ export class AgreementView {
     const readerRows = report.readers_vs_reference.map((r) =>
       h("tr", {}, h("td", {}, r.reader), h("td", { className: "num" }, String(r.exams)), h("td", { className: "num" }, fixed(r.sensitivity)), h("td", { className: "num" }, fixed(r.specificity)), h("td", { className: "num" }, `${r.tp} / ${r.fp} / ${r.tn} / ${r.fn}`)),
     );
+    const blindRows = report.blind_reads.map((r) =>
+      h(
+        "tr",
+        {},
+        h("td", {}, r.reader),
+        h("td", { className: "num" }, String(r.reads)),
+        h("td", { className: "num" }, `${r.birads_changed_up} / ${r.birads_changed_down}`),
+        h("td", { className: "num" }, `${fixed(r.first_sensitivity)} → ${fixed(r.final_sensitivity)}`),
+        h("td", { className: "num" }, `${fixed(r.first_specificity)} → ${fixed(r.final_specificity)}`),
+        h("td", { className: "num" }, r.median_seconds === null || r.median_seconds === undefined ? "—" : `${Math.round(r.median_seconds)} s`),
+      ),
+    );
     this.main.replaceChildren(
       h("p", { className: "muted" }, `${readers.length} readers, ${report.exams} exams with finished reads. Quadratic-weighted Cohen's κ between each pair on the exams both read.`),
       h("div", { className: "ml-columns" }, section("BI-RADS", matrixTable("birads", readers, report.birads)), section("Density", matrixTable("density", readers, report.density))),
@@ -103,6 +115,12 @@ export class AgreementView {
           ? h("table", { className: "ml-table", dataset: { testid: "reader-accuracy" } }, h("thead", {}, h("tr", {}, ...["Reader", "Exams", "Sensitivity", "Specificity", "TP / FP / TN / FN"].map((t) => h("th", {}, t)))), h("tbody", {}, ...readerRows))
           : h("p", { className: "muted" }, "No exam read has a reference pathology."),
       )),
+      blindRows.length
+        ? section(
+            "Blind first reads: before and after the proposals",
+            h("table", { className: "ml-table", dataset: { testid: "blind-reads" } }, h("thead", {}, h("tr", {}, ...["Reader", "Reads", "BI-RADS changed up / down", "Sensitivity first → final", "Specificity first → final", "Median time per exam"].map((t) => h("th", {}, t)))), h("tbody", {}, ...blindRows)),
+          )
+        : "",
     );
   }
 
