@@ -182,11 +182,9 @@ def private(room, second, client_for):
 def _seen(client, room):
     findings = client.get("/api/findings/", {"exam": room.exam.pk}).json()["results"]
     labels = client.get("/api/exam-labels/", {"exam": room.exam.pk}).json()
-    row = next(
-        r
-        for r in client.get("/api/worklist/", {"project": room.project.pk}).json()["results"]
-        if r["exam"] == room.exam.pk
-    )
+    rows = client.get("/api/worklist/", {"project": room.project.pk}).json()["results"]
+    # an exam assigned to others only is not on this user's worklist
+    row = next((r for r in rows if r["exam"] == room.exam.pk), {"birads": None, "density": None})
     return (
         {f["birads"] for f in findings},
         {x["density"] for x in labels},
@@ -255,3 +253,21 @@ def test_owners_turn_the_reader_settings_on_through_the_projects_api(room, clien
         url, {"adjudication_rules": {"birads_difference": "two"}}, format="json"
     )
     assert bad.status_code == 400
+
+
+def test_reviewers_see_the_reads_once_every_reading_of_the_exam_is_done(private, client_for):
+    room, second, _ = private
+    first = ReadingAssignment.objects.create(
+        project=room.project, exam=room.exam, reader=room.annotator, status="done"
+    )
+    ReadingAssignment.objects.create(
+        project=room.project, exam=room.exam, reader=second, status="in_progress"
+    )
+    assert _seen(client_for(room.reviewer), room)[:2] == (set(), set())
+
+    ReadingAssignment.objects.filter(reader=second).update(status="done")
+    assert _seen(client_for(room.reviewer), room)[:2] == ({"2", "5"}, {"A", "D"})
+    # the readers and viewers still see only their own until the exam is closed
+    assert _seen(client_for(room.annotator), room)[:2] == ({"2"}, {"A"})
+    assert _seen(client_for(room.viewer), room)[:2] == (set(), set())
+    assert first.exam.status != "done"
