@@ -83,15 +83,18 @@ test("a blind reader sees the proposals only after submitting a first read; both
   expect(again.error.message).toContain("cannot be changed");
 
   // After the reveal the reader changes the BI-RADS to 5 and submits the final read.
-  const [finding] = await mine(reader, exam);
-  await reader.locator(`[data-testid=finding][data-finding-id="${finding!.id}"]`).click();
+  // (the reader's own finding: other specs may have left findings of other readers here)
+  type SideBySide = { reads: { reader: string; first_read: { findings: FindingRow[] } | null; findings: FindingRow[]; status: string }[] };
+  const submitted = await apiGet<SideBySide>(owner, `adjudication/${exam}/`);
+  const finding = submitted.reads.find((r) => r.reader === BLIND)!.first_read!.findings[0]!;
+  await reader.locator(`[data-testid=finding][data-finding-id="${finding.id}"]`).click();
   await reader.keyboard.press("5");
   await expectSaved(reader);
   await reads.getByRole("button", { name: "Submit final read" }).click();
   await expect(reads).toHaveAttribute("data-step", "done");
 
   // Both reads are stored: the first one as submitted (4), the current one final (5).
-  const sideBySide = await apiGet<{ reads: { reader: string; first_read: { findings: FindingRow[] } | null; findings: FindingRow[]; status: string }[] }>(owner, `adjudication/${exam}/`);
+  const sideBySide = await apiGet<SideBySide>(owner, `adjudication/${exam}/`);
   const read = sideBySide.reads.find((r) => r.reader === BLIND)!;
   expect(read.first_read!.findings.map((f) => f.birads)).toEqual(["4"]);
   expect(read.findings.map((f) => f.birads)).toEqual(["5"]);
