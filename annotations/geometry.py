@@ -149,3 +149,34 @@ def mask_geometry(mask: np.ndarray, geometry: Any, width: int, height: int) -> d
             f"{box['width']:g} x {box['height']:g} at whole-pixel positions."
         )
     return {k: int(v) for k, v in box.items()}
+
+
+def region_mask(
+    kind: str, geometry: dict[str, Any], height: int, width: int, stored: np.ndarray | None = None
+) -> np.ndarray | None:
+    """The (height, width) boolean region a mark covers: a box, an ellipse, a polygon or
+    freehand contour, or a mask (its stored pixels placed at its box). None for marks with no
+    area (points, lengths). Used to compare readers' marks (annotations.agreement_report)."""
+    from PIL import Image as PILImage
+    from PIL import ImageDraw
+
+    canvas = PILImage.new("1", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    g = geometry or {}
+    if kind == MarkKind.BOX:
+        x, y, w, h = (float(g[k]) for k in ("x", "y", "width", "height"))
+        draw.rectangle([x, y, x + w - 1, y + h - 1], fill=1)
+    elif kind == MarkKind.ELLIPSE:
+        cx, cy, rx, ry = (float(g[k]) for k in ("cx", "cy", "rx", "ry"))
+        draw.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=1)
+    elif kind in (MarkKind.POLYGON, MarkKind.FREEHAND) and len(g.get("points", [])) >= 3:
+        draw.polygon([(float(p[0]), float(p[1])) for p in g["points"]], fill=1)
+    elif kind == MarkKind.MASK and stored is not None:
+        out = np.zeros((height, width), bool)
+        x, y = int(g.get("x", 0)), int(g.get("y", 0))
+        part = np.asarray(stored, bool)[: max(0, height - y), : max(0, width - x)]
+        out[y : y + part.shape[0], x : x + part.shape[1]] = part
+        return out
+    else:
+        return None
+    return np.asarray(canvas, dtype=bool)

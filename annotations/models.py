@@ -16,6 +16,8 @@ from senolab.projects.models import Project
 class Source(models.TextChoices):
     HUMAN = "human", "Expert annotation"
     REFERENCE = "reference", "Imported ground truth"
+    # What a reviewer recorded when adjudicating readers who disagreed (annotations.adjudication).
+    CONSENSUS = "consensus", "Adjudicated consensus"
 
 
 class MarkKind(models.TextChoices):
@@ -175,9 +177,11 @@ class ReadingAssignment(models.Model):
     # for an active-learning round, {"draw": "balanced", "seed": 7} for an assignment draw.
     chosen_by = models.JSONField(default=dict, blank=True)
     # Blind first read: the reader's own findings and labels as submitted before the proposals
-    # were revealed (immutable once submitted), and when the final read was submitted.
+    # were revealed (immutable once submitted).
     first_read = models.JSONField(default=dict, blank=True)
     first_read_submitted_at = models.DateTimeField(null=True, blank=True)
+    # The same snapshot of the reader's final read, taken when it was submitted.
+    final_read = models.JSONField(default=dict, blank=True)
     final_read_submitted_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

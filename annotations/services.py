@@ -120,6 +120,11 @@ def _check_labels(exam: Exam, data: dict[str, Any]) -> None:
         raise ValidationError({"laterality": ["Laterality must be one of L, R, B or empty."]})
 
 
+def check_labels(exam: Exam, data: dict[str, Any]) -> None:
+    """The labels of a finding or an exam label against the project's schema (400 if not)."""
+    _check_labels(exam, data)
+
+
 def _target(exam: Exam, spec: dict[str, Any], where: str) -> tuple[Image | None, Slide | None]:
     """The image or slide a mark lies on: of the exam's patient (any of her exams), same project."""
     image_id, slide_id = spec.get("image"), spec.get("slide")

@@ -18,6 +18,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from annotations.models import ExamLabel, Finding, ReadingAssignment, ReadingStatus, Source
+from annotations.privacy import others_reads_q
 from senolab.imaging.models import Exam
 from senolab.projects.models import Project
 
@@ -74,10 +75,11 @@ def assigned_then_unassigned(project: Project, reader) -> Exam | None:
 
 
 def filter_exams(
-    queryset: QuerySet[Exam], params: dict[str, str], *, blind: bool = False
+    queryset: QuerySet[Exam], params: dict[str, str], *, blind: bool = False, reader=None
 ) -> QuerySet[Exam]:
     """The worklist filters: modality, status (of my reading), birads, density, site. A blind
-    reader's BI-RADS and density filters look at no reference label or finding."""
+    reader's BI-RADS and density filters look at no reference label or finding, and none look
+    at another reader's private read."""
     if params.get("modality"):
         queryset = queryset.filter(
             Q(series__modality=params["modality"]) | Q(images__modality=params["modality"])
@@ -85,13 +87,14 @@ def filter_exams(
     if params.get("site"):
         queryset = queryset.filter(site=params["site"])
     seen = ~Q(source=Source.REFERENCE) if blind else Q()
+    seen_labels, seen_findings = _visible(seen, reader)
     if params.get("birads"):
         b = params["birads"]
-        labels = ExamLabel.objects.filter(seen, birads=b).values("exam_id")
-        findings = Finding.objects.filter(seen, birads=b, deleted=False).values("exam_id")
+        labels = ExamLabel.objects.filter(seen_labels, birads=b).values("exam_id")
+        findings = Finding.objects.filter(seen_findings, birads=b, deleted=False).values("exam_id")
         queryset = queryset.filter(Q(pk__in=labels) | Q(pk__in=findings))
     if params.get("density"):
-        labels = ExamLabel.objects.filter(seen, density=params["density"]).values("exam_id")
+        labels = ExamLabel.objects.filter(seen_labels, density=params["density"]).values("exam_id")
         queryset = queryset.filter(pk__in=labels)
     return queryset.distinct()
 
@@ -163,19 +166,32 @@ def summary(project: Project, reader) -> dict[str, Any]:
     }
 
 
-def exam_labels_summary(exam_ids: list[int], *, blind: bool = False) -> dict[int, dict[str, str]]:
+def _visible(seen: Q, reader) -> tuple[Q, Q]:
+    """`seen` for labels and for findings, less other readers' private reads."""
+    labels_hidden = others_reads_q(reader, "author") if reader is not None else None
+    findings_hidden = others_reads_q(reader, "created_by") if reader is not None else None
+    return (
+        seen if labels_hidden is None else seen & ~labels_hidden,
+        seen if findings_hidden is None else seen & ~findings_hidden,
+    )
+
+
+def exam_labels_summary(
+    exam_ids: list[int], *, blind: bool = False, reader=None
+) -> dict[int, dict[str, str]]:
     """Highest BI-RADS and a density per exam, for the worklist rows; a blind reader's leave
-    out the reference (imported ground truth)."""
+    out the reference (imported ground truth), and none show another reader's private read."""
     out: dict[int, dict[str, str]] = {i: {"birads": "", "density": ""} for i in exam_ids}
-    seen = ~Q(source=Source.REFERENCE) if blind else Q()
+    seen_labels, seen_findings = _visible(~Q(source=Source.REFERENCE) if blind else Q(), reader)
     # Exam-level labels first (laterality ""); a breast-level label's density fills an exam that
     # has none (public data sets label density per breast).
-    for label in ExamLabel.objects.filter(seen, exam_id__in=exam_ids).order_by("laterality", "id"):
+    labels = ExamLabel.objects.filter(seen_labels, exam_id__in=exam_ids)
+    for label in labels.order_by("laterality", "id"):
         row = out[label.exam_id]
         if not label.laterality:
             row["birads"] = row["birads"] or label.birads
         row["density"] = row["density"] or label.density
-    findings = Finding.objects.filter(seen, exam_id__in=exam_ids, deleted=False)
+    findings = Finding.objects.filter(seen_findings, exam_id__in=exam_ids, deleted=False)
     for exam_id, birads in findings.values_list("exam_id", "birads"):
         if birads and birads > out[exam_id]["birads"]:
             out[exam_id]["birads"] = birads

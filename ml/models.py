@@ -24,6 +24,11 @@ class GroundTruth(models.TextChoices):
     ANY = "any", "Reference where present, else expert annotations"
     REFERENCE = "reference", "Imported reference only"
     HUMAN = "human", "Expert annotations only"
+    # Independent readers (annotations.adjudication): the adjudicated consensus, the majority of
+    # the readers, or one named reader's read.
+    CONSENSUS = "consensus", "Adjudicated consensus"
+    MAJORITY = "majority", "Majority of the readers"
+    READER = "reader", "One named reader"
 
 
 class DatasetSnapshot(models.Model):
@@ -38,6 +43,10 @@ class DatasetSnapshot(models.Model):
     content_hash = models.CharField(max_length=64, db_index=True)
     ground_truth = models.CharField(
         max_length=20, choices=GroundTruth.choices, default=GroundTruth.ANY
+    )
+    # The reader whose reads are the ground truth when ground_truth is "reader".
+    ground_truth_reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     case_ids = models.JSONField(default=list, help_text="Exam ids, in manifest order")
     split = models.JSONField(default=dict, help_text="exam id -> train / val / test")

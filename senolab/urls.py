@@ -26,5 +26,6 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include("senolab.workspace.urls")),
     path("", include("ml.pages_urls")),
+    path("", include("annotations.pages_urls")),
     path("", include("senolab.audit.pages_urls")),
 ]

@@ -4,6 +4,8 @@ Every query goes through the project filter, so another project's rows are 404; 
 the annotator role, reading the viewer role. In a project that hides reference data (blind
 reading), viewers and annotators get no reference finding, mark mask or label: to them those
 rows do not exist (404). Reference findings can be changed only by owners (403 for others).
+In a project with private reads, another reader's findings and labels of an open exam do not
+exist for a reader either (annotations.privacy).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from annotations.api.serializers import (
     FindingVersionSerializer,
 )
 from annotations.models import ExamLabel, Finding, Mark, MarkKind, Source
+from annotations.privacy import without_private_reads
 from senolab.audit import services as audit
 from senolab.imaging import storage
 from senolab.imaging.models import Exam
@@ -87,6 +90,7 @@ class FindingViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         qs = filter_by_project(Finding.objects.all(), self.request.user)
         qs = without_hidden_reference(qs, self.request.user)
+        qs = without_private_reads(qs, self.request.user, "created_by")
         return qs.select_related("exam").prefetch_related("marks")
 
     def get_object(self) -> Finding:
@@ -197,8 +201,12 @@ class MarkMaskView(APIView):
         mark = (
             Mark.objects.filter(pk=pk, kind=MarkKind.MASK)
             .filter(
-                finding__in=without_hidden_reference(
-                    filter_by_project(Finding.objects.all(), request.user), request.user
+                finding__in=without_private_reads(
+                    without_hidden_reference(
+                        filter_by_project(Finding.objects.all(), request.user), request.user
+                    ),
+                    request.user,
+                    "created_by",
                 )
             )
             .first()
@@ -226,6 +234,7 @@ class ExamLabelView(APIView):
         exam = visible_exam(request.user, required_int_param(request, "exam"))
         labels = ExamLabel.objects.filter(exam=exam).order_by("source", "laterality", "id")
         labels = without_hidden_reference(labels, request.user)
+        labels = without_private_reads(labels, request.user, "author")
         source = request.query_params.get("source")
         if source:
             labels = labels.filter(source=source)

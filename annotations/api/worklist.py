@@ -8,7 +8,7 @@ from django.apps import apps
 from django.db import DatabaseError
 from django.db.models import Count, Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +23,7 @@ from annotations.api.serializers import (
 )
 from annotations.api.views import required_int_param, visible_exam
 from annotations.models import ReadingAssignment, ReadingStatus
+from annotations.reads import proposals_withheld
 from senolab.imaging.models import Exam, Image, PixelStatus
 from senolab.projects.models import Project, Role
 from senolab.projects.permissions import require_role
@@ -31,7 +32,7 @@ from senolab.projects.reference import blind_description, exams_with_reference, 
 STATUSES = [*ReadingStatus.values, "unassigned"]
 
 
-def _project(request: Request, minimum: str) -> Project:
+def requested_project(request: Request, minimum: str) -> Project:
     project_id = required_int_param(request, "project")
     require_role(request.user, project_id, minimum)  # 404 for a project the user is not in
     project = Project.objects.filter(pk=project_id).first()
@@ -70,7 +71,7 @@ class WorklistView(APIView):
         responses={200: WorklistSerializer},
     )
     def get(self, request: Request) -> Response:
-        project = _project(request, Role.VIEWER)
+        project = requested_project(request, Role.VIEWER)
         params = request.query_params
         status = params.get("status", "")
         if status and status not in STATUSES:
@@ -88,7 +89,8 @@ class WorklistView(APIView):
         if reference not in ("", "hide"):
             raise ValidationError({"reference": ["Leave it out, or 'hide' to read blind."]})
         blind = reference == "hide" or hides_reference(request.user, project)
-        exams = worklist.filter_exams(exams, params, blind=blind).select_related("patient")
+        exams = worklist.filter_exams(exams, params, blind=blind, reader=request.user)
+        exams = exams.select_related("patient")
         paginator = WorklistPagination()
         page = paginator.paginate_queryset(exams.order_by("created_at", "id"), request, view=self)
         rows = self._rows(page or [], request.user, blind)
@@ -101,7 +103,7 @@ class WorklistView(APIView):
         readings: dict[int, list[ReadingAssignment]] = {i: [] for i in ids}
         for r in ReadingAssignment.objects.filter(exam_id__in=ids).select_related("reader"):
             readings[r.exam_id].append(r)
-        labels = worklist.exam_labels_summary(ids, blind=blind)
+        labels = worklist.exam_labels_summary(ids, blind=blind, reader=user)
         projects = {exam.project_id for exam in exams} if blind else set()
         with_reference = exams_with_reference(Q(pk__in=ids)) if blind else set()
         quarantined = dict(
@@ -141,7 +143,7 @@ class WorklistNextView(APIView):
         responses={200: WorklistNextSerializer},
     )
     def post(self, request: Request) -> Response:
-        project = _project(request, Role.ANNOTATOR)
+        project = requested_project(request, Role.ANNOTATOR)
         exam = worklist.next_exam(project, request.user)
         return Response({"exam": exam.pk if exam else None})
 
@@ -166,11 +168,15 @@ def _prediction_model():
 
 
 class ExamProposalsView(APIView):
-    """Machine proposals for an exam: a separate layer, never part of /api/findings/."""
+    """Machine proposals for an exam: a separate layer, never part of /api/findings/. A blind
+    reader who has not submitted a first read of the exam gets 403 with the reason."""
 
     @extend_schema(responses={200: ProposalSerializer(many=True)})
     def get(self, request: Request, exam_id: int) -> Response:
         exam = visible_exam(request.user, exam_id)
+        withheld = proposals_withheld(exam, request.user)
+        if withheld:
+            raise PermissionDenied(withheld)
         model = _prediction_model()
         if model is None:
             return Response([])

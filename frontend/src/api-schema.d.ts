@@ -4,6 +4,77 @@
  */
 
 export interface paths {
+    "/api/adjudication/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Open exams whose finished reads disagree beyond the project's adjudication rules. */
+        get: operations["adjudication_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/adjudication/{exam_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The exam's reads side by side, with any consensus recorded (owners and reviewers). */
+        get: operations["adjudication_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/adjudication/{exam_id}/consensus/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Record the consensus of the exam (labels and the readers' findings kept) and close it. */
+        post: operations["adjudication_consensus_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agreement/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Agreement between the project's readers over their finished reads; `download=csv` gives
+         *     the figures as a CSV file (owners and reviewers).
+         */
+        get: operations["agreement_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/audit/": {
         parameters: {
             query?: never;
@@ -83,7 +154,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Machine proposals for an exam: a separate layer, never part of /api/findings/. */
+        /**
+         * @description Machine proposals for an exam: a separate layer, never part of /api/findings/. A blind
+         *     reader who has not submitted a first read of the exam gets 403 with the reason.
+         */
         get: operations["exams_proposals_list"];
         put?: never;
         post?: never;
@@ -848,6 +922,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/snapshots/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Build a snapshot of a project's annotated exams by a ground-truth policy; read one. */
+        post: operations["snapshots_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/snapshots/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Build a snapshot of a project's annotated exams by a ground-truth policy; read one. */
+        get: operations["snapshots_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/training-runs/": {
         parameters: {
             query?: never;
@@ -917,6 +1025,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/worklist/{exam_id}/final-read/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Submit my final read of the exam (after the first, in a blind project); it marks my
+         *     reading done. A second submission is 409.
+         */
+        post: operations["worklist_final_read_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/worklist/{exam_id}/first-read/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Submit my first read of the exam (blind projects): my findings and labels are frozen
+         *     into it, and the proposals are revealed. A second submission is 409.
+         */
+        post: operations["worklist_first_read_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/worklist/{exam_id}/read/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Where my reading of the exam stands: whether it is blind, what I have submitted. */
+        get: operations["worklist_read_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/worklist/assign/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Put readers on exams of the project: named readers on each, `per_exam` least loaded
+         *     readers, or a balanced random draw with a recorded seed (owners and reviewers).
+         */
+        post: operations["worklist_assign_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/worklist/next/": {
         parameters: {
             query?: never;
@@ -938,6 +1123,35 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Agreement: {
+            project: number;
+            readers: string[];
+            exams: number;
+            /** Format: double */
+            iou_threshold: number;
+            birads: components["schemas"]["ScaleAgreement"];
+            density: components["schemas"]["ScaleAgreement"];
+            lesions: components["schemas"]["LesionPair"][];
+            readers_vs_reference: components["schemas"]["ReaderAccuracy"][];
+            blind_reads: components["schemas"]["BlindReads"][];
+        };
+        AssignInputRequest: {
+            exams: number[];
+            mode: components["schemas"]["ModeEnum"];
+            readers?: string[];
+            per_exam?: number;
+            seed?: number;
+        };
+        AssignResult: {
+            created: number;
+            seed: number | null;
+            assignments: components["schemas"]["Assigned"][];
+        };
+        Assigned: {
+            exam: number;
+            reader: string;
+            chosen_by: unknown;
+        };
         /**
          * @description * `exam_viewed` - Exam viewed
          *     * `image_viewed` - Image viewed
@@ -972,6 +1186,22 @@ export interface components {
         };
         /** @enum {unknown} */
         BlankEnum: "";
+        BlindReads: {
+            reader: string;
+            reads: number;
+            birads_changed_up: number;
+            birads_changed_down: number;
+            /** Format: double */
+            first_sensitivity: number | null;
+            /** Format: double */
+            first_specificity: number | null;
+            /** Format: double */
+            final_sensitivity: number | null;
+            /** Format: double */
+            final_specificity: number | null;
+            /** Format: double */
+            median_seconds: number | null;
+        };
         /**
          * @description * `` - unknown
          *     * `A` - A
@@ -1007,6 +1237,16 @@ export interface components {
             receptor_status?: unknown;
             /** @description Per the project's clinical_schema */
             fields?: unknown;
+        };
+        Consensus: {
+            findings: components["schemas"]["Finding"][];
+            labels: components["schemas"]["ExamLabel"][];
+        };
+        ConsensusInputRequest: {
+            density?: string;
+            birads?: string;
+            pathology?: string;
+            findings?: number[];
         };
         /** @description The body of every error answer of the API (schema only). */
         Error: {
@@ -1102,6 +1342,13 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        ExamReads: {
+            exam: number;
+            closed: boolean;
+            reasons: string[];
+            reads: components["schemas"]["Read"][];
+            consensus: components["schemas"]["Consensus"];
+        };
         /**
          * @description * `new` - New
          *     * `in_progress` - In progress
@@ -1159,9 +1406,12 @@ export interface components {
          * @description * `any` - Reference where present, else expert annotations
          *     * `reference` - Imported reference only
          *     * `human` - Expert annotations only
+         *     * `consensus` - Adjudicated consensus
+         *     * `majority` - Majority of the readers
+         *     * `reader` - One named reader
          * @enum {string}
          */
-        GroundTruthEnum: "any" | "reference" | "human";
+        GroundTruthEnum: "any" | "reference" | "human" | "consensus" | "majority" | "reader";
         /** @description Metadata of one image; pixels come from render.png, pixels and dicom. */
         Image: {
             readonly id: number;
@@ -1245,6 +1495,13 @@ export interface components {
          * @enum {string}
          */
         JobStatusEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        KappaPair: {
+            a: string;
+            b: string;
+            /** Format: double */
+            kappa: number | null;
+            exams: number;
+        };
         /**
          * @description * `L` - Left
          *     * `R` - Right
@@ -1253,6 +1510,17 @@ export interface components {
          * @enum {string}
          */
         LateralityEnum: "L" | "R" | "B" | "U";
+        LesionPair: {
+            a: string;
+            b: string;
+            /** Format: double */
+            lesion_f1: number | null;
+            matched: number;
+            lesions: number;
+            /** Format: double */
+            dice: number | null;
+            images: number;
+        };
         Mark: {
             id: number;
             image: number | null;
@@ -1308,6 +1576,13 @@ export interface components {
          * @enum {string}
          */
         ModalityEnum: "MG" | "US" | "MR" | "SM" | "OT";
+        /**
+         * @description * `readers` - readers
+         *     * `count` - count
+         *     * `balanced` - balanced
+         * @enum {string}
+         */
+        ModeEnum: "readers" | "count" | "balanced";
         ModelVersion: {
             readonly id: number;
             readonly project: number;
@@ -1625,6 +1900,11 @@ export interface components {
             clinical_schema?: unknown;
             /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
             hide_reference?: boolean;
+            /** @description Readers submit their own read of an exam before model proposals are shown. */
+            blind_first_read?: boolean;
+            /** @description Each reader's findings and labels are private to them until the exam is closed. */
+            private_reads?: boolean;
+            adjudication_rules?: unknown;
         };
         /** @description A patient by pseudonym, with how many exams they have. */
         Patient: {
@@ -1672,6 +1952,11 @@ export interface components {
             clinical_schema?: unknown;
             /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
             hide_reference?: boolean;
+            /** @description Readers submit their own read of an exam before model proposals are shown. */
+            blind_first_read?: boolean;
+            /** @description Each reader's findings and labels are private to them until the exam is closed. */
+            private_reads?: boolean;
+            adjudication_rules?: unknown;
             /** Format: date-time */
             readonly created_at: string;
             readonly role: (components["schemas"]["RoleEnum"] | components["schemas"]["NullEnum"]) | null;
@@ -1685,6 +1970,11 @@ export interface components {
             clinical_schema?: unknown;
             /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
             hide_reference?: boolean;
+            /** @description Readers submit their own read of an exam before model proposals are shown. */
+            blind_first_read?: boolean;
+            /** @description Each reader's findings and labels are private to them until the exam is closed. */
+            private_reads?: boolean;
+            adjudication_rules?: unknown;
         };
         /** @description One machine prediction: a separate layer, never a finding. */
         Proposal: {
@@ -1718,15 +2008,50 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        QueueRow: {
+            exam: number;
+            readers: string[];
+            reasons: string[];
+        };
+        Read: {
+            reader: string;
+            status: string;
+            first_read: unknown;
+            findings: components["schemas"]["Finding"][];
+            labels: components["schemas"]["ExamLabel"][];
+        };
         Reader: {
             reader: string;
             status: string;
+        };
+        ReaderAccuracy: {
+            reader: string;
+            exams: number;
+            tp: number;
+            fp: number;
+            tn: number;
+            fn: number;
+            /** Format: double */
+            sensitivity: number | null;
+            /** Format: double */
+            specificity: number | null;
         };
         ReadingNow: {
             exam: number;
             reader: string;
             /** Format: date-time */
             since: string | null;
+        };
+        ReadingState: {
+            exam: number;
+            blind_first_read: boolean;
+            private_reads: boolean;
+            status: string;
+            /** Format: date-time */
+            first_read_submitted_at: string | null;
+            /** Format: date-time */
+            final_read_submitted_at: string | null;
+            proposals_withheld: boolean;
         };
         /** @description One shipped training recipe (a TOML file under ml/recipes/). */
         Recipe: {
@@ -1750,6 +2075,11 @@ export interface components {
          * @enum {string}
          */
         RoleEnum: "viewer" | "annotator" | "reviewer" | "owner";
+        ScaleAgreement: {
+            pairs: components["schemas"]["KappaPair"][];
+            /** Format: double */
+            alpha: number | null;
+        };
         /** @description A series with its images. */
         Series: {
             readonly id: number;
@@ -1790,6 +2120,32 @@ export interface components {
             readonly tiles_url: string;
             /** Format: date-time */
             readonly created_at: string;
+        };
+        Snapshot: {
+            id: number;
+            project: number;
+            ground_truth: string;
+            ground_truth_reader: string | null;
+            content_hash: string;
+            seed: number;
+            summary: unknown;
+            cases: components["schemas"]["SnapshotCase"][];
+            /** Format: date-time */
+            created_at: string;
+        };
+        SnapshotCase: {
+            exam: number;
+            split: string;
+            labels: unknown;
+            lesions: number;
+        };
+        SnapshotCreateRequest: {
+            project: number;
+            /** @default any */
+            ground_truth: components["schemas"]["GroundTruthEnum"];
+            ground_truth_reader?: string;
+            /** @default 0 */
+            seed: number;
         };
         /**
          * @description * `train` - train
@@ -1845,6 +2201,8 @@ export interface components {
             seed: number;
             /** @default any */
             ground_truth: components["schemas"]["GroundTruthEnum"];
+            /** @description The reader whose reads are the ground truth (ground_truth 'reader'). */
+            ground_truth_reader?: string | null;
             /** @description Train this many epochs instead of the recipe's (kept in the run's params). */
             epochs?: number;
             parent_version?: number | null;
@@ -1919,6 +2277,98 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    adjudication_list: {
+        parameters: {
+            query: {
+                project: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueRow"][];
+                };
+            };
+        };
+    };
+    adjudication_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exam_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExamReads"];
+                };
+            };
+        };
+    };
+    adjudication_consensus_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exam_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ConsensusInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ConsensusInputRequest"];
+                "multipart/form-data": components["schemas"]["ConsensusInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExamReads"];
+                };
+            };
+        };
+    };
+    agreement_retrieve: {
+        parameters: {
+            query: {
+                download?: "csv";
+                project: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Agreement"];
+                    "text/csv": string;
+                };
+            };
+        };
+    };
     audit_list: {
         parameters: {
             query?: {
@@ -2362,7 +2812,7 @@ export interface operations {
                 project?: number;
                 /** @description findings with a mark on this slide */
                 slide?: number;
-                source?: "human" | "reference";
+                source?: "consensus" | "human" | "reference";
             };
             header?: never;
             path?: never;
@@ -4567,6 +5017,88 @@ export interface operations {
             };
         };
     };
+    snapshots_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SnapshotCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SnapshotCreateRequest"];
+                "multipart/form-data": components["schemas"]["SnapshotCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snapshot"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    snapshots_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snapshot"];
+                };
+            };
+        };
+    };
     training_runs_list: {
         parameters: {
             query?: {
@@ -4733,6 +5265,96 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WorklistDone"];
+                };
+            };
+        };
+    };
+    worklist_final_read_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exam_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingState"];
+                };
+            };
+        };
+    };
+    worklist_first_read_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exam_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingState"];
+                };
+            };
+        };
+    };
+    worklist_read_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exam_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingState"];
+                };
+            };
+        };
+    };
+    worklist_assign_create: {
+        parameters: {
+            query: {
+                project: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AssignInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["AssignInputRequest"];
+                "multipart/form-data": components["schemas"]["AssignInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignResult"];
                 };
             };
         };

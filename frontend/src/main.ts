@@ -14,6 +14,8 @@ const pages: Record<PageName, () => Promise<{ mount: Mount }>> = {
   "ml-run": () => import("./pages/mlRun"),
   "ml-version": () => import("./pages/mlVersion"),
   projects: () => import("./pages/projects"),
+  adjudication: () => import("./pages/adjudication"),
+  agreement: () => import("./pages/agreement"),
 };
 
 async function start(): Promise<void> {

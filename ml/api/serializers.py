@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from ml.models import GroundTruth, ModelVersion, Prediction, TrainingRun
@@ -82,6 +83,13 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     recipe = serializers.CharField(max_length=100)
     seed = serializers.IntegerField(default=0, min_value=0)
     ground_truth = serializers.ChoiceField(choices=GroundTruth.choices, default=GroundTruth.ANY)
+    ground_truth_reader = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The reader whose reads are the ground truth (ground_truth 'reader').",
+    )
     epochs = serializers.IntegerField(
         required=False,
         min_value=1,
@@ -91,6 +99,17 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     parent_version = serializers.PrimaryKeyRelatedField(
         queryset=ModelVersion.objects.all(), required=False, allow_null=True
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        reader = attrs.get("ground_truth_reader")
+        if attrs.get("ground_truth") == GroundTruth.READER:
+            if reader is None or not attrs["project"].memberships.filter(user=reader).exists():
+                raise serializers.ValidationError(
+                    {"ground_truth_reader": ["Name a reader of this project."]}
+                )
+        else:
+            attrs.pop("ground_truth_reader", None)
+        return attrs
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):

@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotations.reads import withheld_exams
 from ml.api import serializers as s
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.services import engine, evaluation, prediction, registry, training
@@ -110,6 +111,7 @@ class TrainingRunViewSet(
                 user=request.user,
                 seed=body.validated_data["seed"],
                 ground_truth=body.validated_data["ground_truth"],
+                ground_truth_reader=body.validated_data.get("ground_truth_reader"),
                 parent=body.validated_data.get("parent_version"),
                 overrides=(
                     {"epochs": body.validated_data["epochs"]}
@@ -213,7 +215,9 @@ class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     filterset_class = PredictionFilter
 
     def get_queryset(self):
-        return filter_by_project(Prediction.objects.all(), self.request.user)
+        # A blind reader sees no proposal of an exam before submitting a first read of it.
+        qs = filter_by_project(Prediction.objects.all(), self.request.user)
+        return qs.exclude(exam__in=withheld_exams(self.request.user))
 
     @extend_schema(responses={(200, "image/png"): bytes, **errors(401, 404)})
     @action(detail=True, methods=["get"])

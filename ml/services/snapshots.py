@@ -6,7 +6,12 @@ the manifest alone, so a run trains on exactly what was hashed even if annotatio
 
 Ground truth is read from the annotations app: ExamLabel (density, BI-RADS, pathology), Finding
 (type, pathology) and their Marks (lesion centres, masks). `ground_truth` picks the source:
-"reference" (imported), "human" (experts), or "any" (reference where an exam has it, else human).
+"reference" (imported), "human" (experts), or "any" (reference where an exam has it, else human);
+with independent readers also "consensus" (what a reviewer recorded in adjudication; exams
+without one are left out), "reader" (one named reader's own findings and labels; exams that
+reader did not annotate are left out) or "majority" (each case label is the value most readers
+gave, a tie going to the more severe value; lesions and masks are those of the reader who agrees
+with the majority on most labels, the lowest user id on a tie).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -64,6 +69,74 @@ def _sources(exam: Exam, ground_truth: str) -> set[str]:
         f.source == Source.REFERENCE for f in exam.findings.all()
     )
     return {Source.REFERENCE} if has_reference else {Source.HUMAN}
+
+
+def _authored_by(exam: Exam) -> dict[int, tuple[list[ExamLabel], list[Finding]]]:
+    """Each reader's own human labels and findings of the exam."""
+    out: dict[int, tuple[list[ExamLabel], list[Finding]]] = {}
+    for label in exam.labels.all():
+        if label.source == Source.HUMAN and label.author_id is not None:
+            out.setdefault(label.author_id, ([], []))[0].append(label)
+    for finding in exam.findings.all():
+        if finding.source == Source.HUMAN and finding.created_by_id is not None:
+            out.setdefault(finding.created_by_id, ([], []))[1].append(finding)
+    return out
+
+
+# Votes of the majority policy: on a tie, the more severe value wins (by these orders).
+_VOTE_ORDERS: dict[str, Sequence[Any]] = {
+    "pathology": list(PATHOLOGY_RANK),
+    "benign_vs_malignant": ["benign", "malignant"],
+    "birads": BIRADS_ORDER,
+    "density": ["A", "B", "C", "D"],
+    "malignant": [0, 1],
+    "abnormal": [0, 1],
+}
+
+
+def _majority(per_reader: dict[int, dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """The majority's labels, and the reader (id) whose own labels agree with it most."""
+    out: dict[str, Any] = {}
+    for key, order in _VOTE_ORDERS.items():
+        votes = Counter(labels[key] for labels in per_reader.values() if key in labels)
+        if votes:
+            top = max(votes.values())
+            tied = [v for v, n in votes.items() if n == top]
+            out[key] = max(tied, key=lambda v: order.index(v) if v in order else -1)
+    agreeing = sorted(
+        per_reader,
+        key=lambda r: (-sum(per_reader[r].get(k) == v for k, v in out.items()), r),
+    )
+    return out, agreeing[0]
+
+
+def ground_truth_rows(
+    exam: Exam, ground_truth: str, reader_id: int | None = None
+) -> tuple[list[ExamLabel], list[Finding], dict[str, Any] | None] | None:
+    """The labels and findings that are the exam's ground truth under the policy, and the case
+    labels when the policy decides them itself (majority); None when the exam has none."""
+    if ground_truth == "consensus":
+        labels = [x for x in exam.labels.all() if x.source == Source.CONSENSUS]
+        findings = [f for f in exam.findings.all() if f.source == Source.CONSENSUS]
+        return (labels, findings, None) if labels or findings else None
+    if ground_truth == "reader":
+        own = _authored_by(exam).get(reader_id) if reader_id is not None else None
+        return (own[0], own[1], None) if own else None
+    if ground_truth == "majority":
+        reads = _authored_by(exam)
+        if not reads:
+            return None
+        clinical = getattr(exam, "clinical_record", None)
+        per_reader = {r: exam_labels(exam, ls, fs, clinical) for r, (ls, fs) in reads.items()}
+        voted, closest = _majority(per_reader)
+        types = per_reader[closest].get("finding_types")
+        if types:
+            voted["finding_types"] = types
+        return reads[closest][0], reads[closest][1], voted
+    sources = _sources(exam, ground_truth)
+    labels = [x for x in exam.labels.all() if x.source in sources]
+    findings = [f for f in exam.findings.all() if f.source in sources]
+    return labels, findings, None
 
 
 def _worst(values: Iterable[str], order: list[str]) -> str:
@@ -193,7 +266,10 @@ def _exams(project: Project, exam_ids: Iterable[int] | None):
 
 
 def build_manifest(
-    project: Project, ground_truth: str = "any", exam_ids: Iterable[int] | None = None
+    project: Project,
+    ground_truth: str = "any",
+    exam_ids: Iterable[int] | None = None,
+    reader_id: int | None = None,
 ) -> tuple[list[dict], dict[str, bytes]]:
     """Per-exam manifest entries, and the mask PNGs still to store (by content hash)."""
     entries: list[dict] = []
@@ -202,11 +278,12 @@ def build_manifest(
         images = [im for im in exam.images.all() if im.pixel_cache.get("levels")]
         if not images:
             continue
-        sources = _sources(exam, ground_truth)
-        labels = [x for x in exam.labels.all() if x.source in sources]
-        findings = [f for f in exam.findings.all() if f.source in sources]
+        rows = ground_truth_rows(exam, ground_truth, reader_id)
+        if rows is None:
+            continue
+        labels, findings, decided = rows
         clinical = getattr(exam, "clinical_record", None)
-        marks_by_image: dict[int, list[Mark]] = {}
+        marks_by_image: dict[int | None, list[Mark]] = {}
         lesions = []
         for finding in findings:
             for mark in finding.marks.all():
@@ -239,7 +316,9 @@ def build_manifest(
                 "patient": exam.patient.pseudonym,
                 "site": exam.site,
                 "clinical": _clinical(clinical),
-                "labels": exam_labels(exam, labels, findings, clinical),
+                "labels": decided
+                if decided is not None
+                else exam_labels(exam, labels, findings, clinical),
                 "lesions": lesions,
                 "images": image_entries,
             }
@@ -349,14 +428,19 @@ def build_snapshot(
     exam_ids: Iterable[int] | None = None,
     user=None,
     require_label: str = "",
+    ground_truth_reader=None,
 ) -> DatasetSnapshot:
     """Snapshot the project's annotated exams, split by patient (stratified on stratify_key).
 
     An identical snapshot (same content, seed, fractions, stratification) is reused, so
     training twice on unchanged data records the same hash and the same split.
     `require_label` keeps only cases that have that label (the recipe's target).
+    `ground_truth_reader` is the reader of the "reader" policy.
     """
-    manifest, pending_masks = build_manifest(project, ground_truth, exam_ids)
+    if ground_truth == "reader" and ground_truth_reader is None:
+        raise NothingToTrain("Name the reader whose reads are the ground truth.")
+    reader_id = ground_truth_reader.pk if ground_truth == "reader" else None
+    manifest, pending_masks = build_manifest(project, ground_truth, exam_ids, reader_id)
     if require_label:
         manifest = [e for e in manifest if require_label in e["labels"]]
     if not manifest:
@@ -369,6 +453,7 @@ def build_snapshot(
         fractions=list(fractions),
         stratify_key=stratify_key,
         ground_truth=ground_truth,
+        ground_truth_reader_id=reader_id,
     ).first()
     if existing is not None:
         return existing
@@ -388,6 +473,7 @@ def build_snapshot(
             project=project,
             content_hash=digest,
             ground_truth=ground_truth,
+            ground_truth_reader_id=reader_id,
             case_ids=[int(e["key"]) for e in manifest],
             split=split,
             seed=seed,
@@ -401,7 +487,13 @@ def build_snapshot(
 
 
 def build_snapshot_for(
-    project: Project, recipe: Any, *, seed: int = 0, ground_truth: str = "any", user=None
+    project: Project,
+    recipe: Any,
+    *,
+    seed: int = 0,
+    ground_truth: str = "any",
+    user=None,
+    ground_truth_reader=None,
 ) -> DatasetSnapshot:
     # Classifiers learn a case label; segmentation and detection learn masks and lesions, so
     # their "label" only names what is outlined and every case is kept (normals are negatives).
@@ -414,6 +506,7 @@ def build_snapshot_for(
         stratify_key=label if classifier else "abnormal",
         require_label=label if classifier else "",
         user=user,
+        ground_truth_reader=ground_truth_reader,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from celery import signature
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -44,6 +45,7 @@ def start_training(
     user=None,
     seed: int = 0,
     ground_truth: str = "any",
+    ground_truth_reader=None,
     parent: ModelVersion | None = None,
     enqueue: bool = True,
     overrides: dict[str, Any] | None = None,
@@ -61,6 +63,7 @@ def start_training(
     params = {
         "seed": seed,
         "ground_truth": ground_truth,
+        "ground_truth_reader": getattr(ground_truth_reader, "pk", None),
         "recipe": recipe,
         "overrides": overrides or {},
     }
@@ -169,6 +172,9 @@ def _run_training(job: Job, progress: jobs.Progress) -> dict[str, Any]:
             seed=run.params.get("seed", 0),
             ground_truth=run.params.get("ground_truth", "any"),
             user=run.created_by,
+            ground_truth_reader=get_user_model()
+            .objects.filter(pk=run.params.get("ground_truth_reader"))
+            .first(),
         )
     except NothingToTrain as exc:
         raise jobs.JobFailed(f"No training data for {label or run.recipe}: {exc}") from exc

@@ -122,8 +122,22 @@ POLICY: tuple[Rule, ...] = (
     R(WRITE, "/api/marks/**", ANNOTATOR),
     R(READ, "/api/exam-labels/**", VIEWER),
     R(WRITE, "/api/exam-labels/**", ANNOTATOR),
+    R("POST", "/api/worklist/assign/", REVIEWER, "put readers on exams (a list, a count, a draw)"),
     R(READ, "/api/worklist/**", VIEWER),
-    R(WRITE, "/api/worklist/**", ANNOTATOR, "claim the next exam, mark one done"),
+    R(
+        WRITE,
+        "/api/worklist/**",
+        ANNOTATOR,
+        "claim the next exam, mark one done, submit my first and final read (once each: 409)",
+    ),
+    R(READ, "/api/agreement/", REVIEWER, "agreement between readers, as JSON or CSV"),
+    R(READ, "/api/adjudication/**", REVIEWER, "the queue, and an exam's reads side by side"),
+    R(
+        "POST",
+        "/api/adjudication/{}/consensus/",
+        REVIEWER,
+        "records the consensus, closes the exam",
+    ),
     # Jobs: the one polling resource
     R(READ, "/api/jobs/", AUTHENTICATED, "lists only jobs of the user's projects"),
     R(READ, "/api/jobs/{}/**", VIEWER),
@@ -140,6 +154,8 @@ POLICY: tuple[Rule, ...] = (
     R(READ, "/api/model-versions/**", VIEWER),
     R(WRITE, "/api/model-versions/{}/predict/", REVIEWER, "runs a model on the shared GPU"),
     R(WRITE, "/api/model-versions/**", REVIEWER),
+    R(READ, "/api/snapshots/**", VIEWER, "what a data set snapshot holds, case by case"),
+    R("POST", "/api/snapshots/", REVIEWER, "builds a snapshot by a ground-truth policy"),
     R(READ, "/api/predictions/", AUTHENTICATED),
     R(READ, "/api/predictions/**", VIEWER),
 )

@@ -13,6 +13,7 @@ import { startCornerstone } from "./loader";
 import { MarkLayer } from "./markLayer";
 import { MaskLayer } from "./masks";
 import { ProposalLayer, type ProposalStyle } from "./proposals";
+import { ReadsSection } from "./reads";
 import { ZoomPanSync } from "./sync";
 import { ACTIONS, Toolbar } from "./toolbar";
 import { TOOL_SPECS, ViewerTools, type ToolName } from "./tools";
@@ -105,7 +106,8 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   late.masks = masks;
   showReference(panel.showsReference);
   panel.actionsEl.append(linkButton);
-  side.append(h("div", { className: "exam-title", title: titleOf(exam), dataset: { testid: "exam-title" } }, titleOf(exam)), panel.el, proposals.statusEl);
+  const reads = new ReadsSection(api, exam.id, { flush: () => store.flush(), reveal: () => proposals.load(exam.id) });
+  side.append(h("div", { className: "exam-title", title: titleOf(exam), dataset: { testid: "exam-title" } }, titleOf(exam)), reads.el, panel.el, proposals.statusEl);
 
   let active: ViewportHandle | null = null;
   // A new layout fits every image again; the cameras' changes are not a reader's zoom to copy.
@@ -315,7 +317,7 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   const shown = grid.show(hanging);
   for (const hd of grid.handles) attach(hd);
   setActive(grid.handles[0]!);
-  await Promise.all([shown, proposals.load(exam.id)]);
+  await Promise.all([shown, proposals.load(exam.id), reads.load()]);
   api.get<ExamSummary[]>(`/api/exams/${exam.id}/priors/`).then(
     (priors) => toolbar.setEnabled("toggle-prior", priors.length > 0),
     () => toolbar.setEnabled("toggle-prior", false),

@@ -20,6 +20,7 @@ import {
   type WorklistPage,
   type WorklistQuery,
 } from "./model";
+import { AssignPanel } from "./assign";
 import { appNav } from "./nav";
 
 export interface WorklistEnv {
@@ -55,6 +56,8 @@ export class WorklistView {
   private readonly pagerEl = h("div", { className: "pager" });
   private readonly nextButton: HTMLButtonElement;
   private loading: Promise<void> | null = null;
+  /** Owners and reviewers tick exams and assign readers (src/worklist/assign.ts). */
+  private readonly assign: AssignPanel | null = null;
 
   constructor(
     private readonly api: Api,
@@ -76,13 +79,26 @@ export class WorklistView {
       (value) => void this.setProject(Number(value) || null),
       { label: "choose a project", titles: Object.fromEntries(config.projects.map((p) => [String(p.id), p.name])) },
     );
+    const role = config.projects.find((p) => p.id === this.query.project)?.role;
+    const project = this.query.project;
+    const manages = !!project && (role === "owner" || role === "reviewer");
+    if (manages) this.assign = new AssignPanel(api, project, () => void this.load());
+    const readerPages = manages
+      ? h(
+          "span",
+          { className: "reader-pages" },
+          h("a", { href: `/projects/${project}/adjudication/`, dataset: { testid: "adjudication-link" } }, "Adjudication"),
+          " · ",
+          h("a", { href: `/projects/${project}/agreement/`, dataset: { testid: "agreement-link" } }, "Agreement"),
+        )
+      : null;
     const table = h(
       "table",
       { className: "worklist", dataset: { testid: "worklist" } },
       h(
         "thead",
         {},
-        h("tr", {}, ...["Exam", "Patient", "Study date", "Modality", "Site", "Description", "BI-RADS", "Density", "My status", "Readers"].map((t) => h("th", {}, t))),
+        h("tr", {}, ...(this.assign ? [""] : []), ...["Exam", "Patient", "Study date", "Modality", "Site", "Description", "BI-RADS", "Density", "My status", "Readers"].map((t) => h("th", {}, t))),
       ),
       this.tbody,
     );
@@ -102,7 +118,8 @@ export class WorklistView {
       h(
         "main",
         { className: "worklist-body" },
-        h("div", { className: "worklist-bar" }, this.countsEl, this.nextButton, h("span", { className: "spacer" }), this.filtersEl),
+        h("div", { className: "worklist-bar" }, this.countsEl, this.nextButton, readerPages, h("span", { className: "spacer" }), this.filtersEl),
+        this.assign?.el ?? null,
         this.noticeEl,
         this.readingEl,
         table,
@@ -239,7 +256,7 @@ export class WorklistView {
       ? `Reading now: ${data.reading_now.map((r) => `${r.reader} on exam ${r.exam}`).join(" · ")}`
       : "Nobody is reading an exam right now.";
     if (!data.results.length) {
-      this.tbody.replaceChildren(h("tr", {}, h("td", { colSpan: 10, className: "muted" }, "No exams match these filters.")));
+      this.tbody.replaceChildren(h("tr", {}, h("td", { colSpan: this.assign ? 11 : 10, className: "muted" }, "No exams match these filters.")));
     } else {
       this.tbody.replaceChildren(...data.results.map((row, i) => this.row(row, i)));
     }
@@ -280,6 +297,7 @@ export class WorklistView {
           },
         },
       },
+      this.assign?.checkbox(row.exam) ?? null,
       h("td", {}, h("a", { href: url }, `#${row.exam}`)),
       h("td", {}, row.patient),
       h("td", {}, date(row.study_date)),

@@ -30,10 +30,25 @@ class ProjectSerializer(serializers.ModelSerializer):
             "label_schema",
             "clinical_schema",
             "hide_reference",
+            "blind_first_read",
+            "private_reads",
+            "adjudication_rules",
             "created_at",
             "role",
         ]
         read_only_fields = ["id", "created_at", "role"]
+
+    def validate_adjudication_rules(self, value: Any) -> dict[str, float]:
+        # The keys are annotations.adjudication's (the core does not import it); a wrong key
+        # is ignored there, a wrong value is refused here.
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+            for k, v in value.items()
+        ):
+            raise serializers.ValidationError(
+                'An object of numbers, e.g. {"birads_difference": 2}.'
+            )
+        return value
 
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
     def get_role(self, project: Project) -> str | None:
