@@ -162,8 +162,15 @@ class DetectionPipeline(Pipeline):
         for i, sample in enumerate(cache.samples):
             pred = out.setdefault(
                 sample.case_index,
-                CasePrediction(cache.cases[sample.case_index].key, 0.0, self.class_names()[0]),
+                CasePrediction(
+                    cache.cases[sample.case_index].key,
+                    0.0,
+                    self.class_names()[0],
+                    heatmap_kind="probability",
+                ),
             )
+            if sample.image.key not in pred.image_keys:
+                pred.image_keys.append(sample.image.key)
             radius = self.recipe.heatmap_sigma * 3 / max(sample.geometry.radius_to_model(1.0), 1e-6)
             for x, y, s in cands[i]:
                 if threshold is not None and s < threshold:
@@ -173,6 +180,7 @@ class DetectionPipeline(Pipeline):
                 )
             best = max((c[2] for c in cands[i]), default=0.0)
             pred.probability = max(pred.probability, best)
+            pred.image_scores[sample.image.key] = {self.class_names()[1]: best}
             if explain:
                 pred.heatmaps[sample.image.key] = paste_back(probs[i], sample.geometry)
         negative, positive = self.class_names()
