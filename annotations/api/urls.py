@@ -13,9 +13,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("worklist/", worklist.WorklistView.as_view(), name="worklist"),
     path("worklist/next/", worklist.WorklistNextView.as_view(), name="worklist-next"),
     path("worklist/<int:exam_id>/done/", worklist.WorklistDoneView.as_view(), name="worklist-done"),
-    path(
-        "exams/<int:exam_id>/proposals/",
-        worklist.ExamProposalsView.as_view(),
-        name="exam-proposals",
-    ),
 ]

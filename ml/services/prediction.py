@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -238,7 +239,7 @@ def store_predictions(version: ModelVersion, outputs: list[Any], job: Job | None
     return count
 
 
-def _reads(version: ModelVersion, exam: dict[str, Any]) -> bool:
+def _reads(version: ModelVersion, exam: Mapping[str, Any]) -> bool:
     return not version.modality or version.modality in (exam["modalities"] or [])
 
 

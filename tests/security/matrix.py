@@ -55,7 +55,13 @@ def resource_models(seeded: Seeded) -> dict[str, type]:
             names[str(name).replace(" ", "-").lower()] = model
             names[str(name).replace(" ", "_").lower()] = model
     # Path words that are not a model's name: the worklist is of exams, members are memberships.
-    aliases = {"worklist": "Exam", "members": "Membership", "uploads": "Job"}
+    aliases = {
+        "worklist": "Exam",
+        "members": "Membership",
+        "uploads": "Job",
+        "proposals": "Prediction",
+        "preannotations": "Job",
+    }
     for word, model_name in aliases.items():
         model = next((m for m in seeded.objects if m.__name__ == model_name), None)
         if model is not None:
