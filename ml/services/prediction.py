@@ -96,7 +96,12 @@ def active_versions(project, modalities: list[str] | None = None) -> list[ModelV
 
 
 def start_preannotation(
-    project, exam_ids: list[int] | None = None, *, user=None, trigger: str = "request"
+    project,
+    exam_ids: list[int] | None = None,
+    *,
+    user=None,
+    trigger: str = "request",
+    batch: int = PREDICT_BATCH,
 ) -> Job:
     """One Job running every active version of the project on the exams (all of the project's
     when None) whose modality it reads; batched and resumable (see run_prediction).
@@ -118,7 +123,7 @@ def start_preannotation(
     versions = active_versions(project, modalities)
     if not versions:
         raise NoActiveModel("/".join(modalities) or "these exams")
-    return _start(project, versions, exams, explain=True, user=user, trigger=trigger)
+    return _start(project, versions, exams, explain=True, user=user, trigger=trigger, batch=batch)
 
 
 def resume_prediction(job: Job) -> Job:
@@ -244,7 +249,7 @@ def _reads(version: ModelVersion, exam: Mapping[str, Any]) -> bool:
 
 
 def run_prediction(job: Job, progress: jobs.Progress) -> dict[str, Any]:
-    """Run each version on the job's exams of its modality, PREDICT_BATCH exams at a time, and
+    """Run each version on the job's exams of its modality, `batch` exams at a time, and
     store Predictions (never annotations) batch by batch.
 
     Resumable: an exam that already has this version's exam-level Prediction from this job
@@ -279,8 +284,9 @@ def run_prediction(job: Job, progress: jobs.Progress) -> dict[str, Any]:
         if not todo:
             continue
         predictor = api.Predictor(registry.local_artifact(version), engine.default_device())
-        for start in range(0, len(todo), PREDICT_BATCH):
-            chunk = todo[start : start + PREDICT_BATCH]
+        step = max(int(job.params.get("batch") or PREDICT_BATCH), 1)
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
             manifest, _ = build_manifest(version.project, "any", chunk)
             for entry in manifest:  # ground-truth masks are not needed to predict
                 for im in entry["images"]:

@@ -219,9 +219,7 @@ def test_accept_all_above_a_threshold_needs_confirmation_and_reviewer_role(
     assert states[room["retired"].pk] == Provenance.PROPOSED  # not an active version
 
 
-def test_a_viewer_may_not_review_and_an_outsider_sees_nothing(
-    room, members, client_for, make_user
-):
+def test_a_viewer_may_not_review_and_an_outsider_sees_nothing(room, members, client_for, make_user):
     viewer = client_for(members["viewer"])
     assert viewer.post(f"/api/proposals/{room['circle'].pk}/accept/", {}).status_code == 403
     outsider = client_for(make_user("outsider"))
