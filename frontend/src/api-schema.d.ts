@@ -1799,6 +1799,8 @@ export interface components {
             clinical_schema?: unknown;
             /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
             hide_reference?: boolean;
+            /** @description The reasons a reviewer can give for rejecting a model proposal. */
+            rejection_reasons?: unknown;
         };
         /** @description A patient by pseudonym, with how many exams they have. */
         Patient: {
@@ -1863,6 +1865,8 @@ export interface components {
             clinical_schema?: unknown;
             /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
             hide_reference?: boolean;
+            /** @description The reasons a reviewer can give for rejecting a model proposal. */
+            rejection_reasons?: unknown;
             /** Format: date-time */
             readonly created_at: string;
             readonly role: (components["schemas"]["RoleEnum"] | components["schemas"]["NullEnum"]) | null;
@@ -1876,6 +1880,8 @@ export interface components {
             clinical_schema?: unknown;
             /** @description Viewers and annotators read blind: the API sends them no imported ground truth. */
             hide_reference?: boolean;
+            /** @description The reasons a reviewer can give for rejecting a model proposal. */
+            rejection_reasons?: unknown;
         };
         /**
          * @description * `proposed` - Proposed (not reviewed)

@@ -30,10 +30,21 @@ class ProjectSerializer(serializers.ModelSerializer):
             "label_schema",
             "clinical_schema",
             "hide_reference",
+            "rejection_reasons",
             "created_at",
             "role",
         ]
         read_only_fields = ["id", "created_at", "role"]
+        extra_kwargs = {"rejection_reasons": {"required": False}}
+
+    def validate_rejection_reasons(self, value):
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and v.strip() and len(v) <= 200 for v in value
+        ):
+            raise serializers.ValidationError(
+                "A list of reasons, each a non-empty text of at most 200 characters."
+            )
+        return [v.strip() for v in value]
 
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
     def get_role(self, project: Project) -> str | None:
