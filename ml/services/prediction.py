@@ -35,6 +35,9 @@ from senolab.jobs.models import Job, JobKind, JobStatus
 logger = logging.getLogger(__name__)
 
 PREDICT_TASK = "ml.predict_task"
+# Longest side of a stored map (a Grad-CAM or probability map is smooth: the viewer stretches
+# it over its image); predicted masks are kept at the image's size.
+HEATMAP_MAX_SIDE = 512
 # Exams read and stored per step of a prediction Job: what a restarted job may have to redo.
 PREDICT_BATCH = 16
 
@@ -150,12 +153,19 @@ def resume_prediction(job: Job) -> Job:
 # --- worker side ----------------------------------------------------------------------------------
 
 
-def _png(array: np.ndarray) -> bytes:
+def _png(array: np.ndarray, max_side: int | None = None) -> bytes:
+    """A [0, 1] array as an 8-bit grey PNG; with max_side, shrunk to fit it (maps are overlays
+    the viewer stretches over their image: a full-size map costs more to write than to read)."""
     from PIL import Image as PILImage
 
     buf = io.BytesIO()
     scaled = (np.clip(np.asarray(array, dtype=np.float32), 0, 1) * 255).astype(np.uint8)
-    PILImage.fromarray(scaled).save(buf, format="PNG")
+    picture = PILImage.fromarray(scaled)
+    if max_side and max(picture.size) > max_side:
+        ratio = max_side / max(picture.size)
+        size = (max(1, round(picture.width * ratio)), max(1, round(picture.height * ratio)))
+        picture = picture.resize(size, PILImage.Resampling.BILINEAR)
+    picture.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 
@@ -211,7 +221,8 @@ def store_predictions(version: ModelVersion, outputs: list[Any], job: Job | None
                 heatmap_key = mask_key = ""
                 if heatmap is not None:
                     heatmap_key = batch.save(
-                        storage.new_key(project_id, "heatmaps", "png"), _png(heatmap)
+                        storage.new_key(project_id, "heatmaps", "png"),
+                        _png(heatmap, HEATMAP_MAX_SIDE),
                     )
                 if mask is not None:
                     mask_key = batch.save(
