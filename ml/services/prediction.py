@@ -35,9 +35,10 @@ from senolab.jobs.models import Job, JobKind, JobStatus
 logger = logging.getLogger(__name__)
 
 PREDICT_TASK = "ml.predict_task"
-# Longest side of a stored map (a Grad-CAM or probability map is smooth: the viewer stretches
-# it over its image); predicted masks are kept at the image's size.
-HEATMAP_MAX_SIDE = 512
+# Longest side of a stored map: a Grad-CAM or probability map holds no more detail than the
+# model's input (128-256 px in the shipped recipes) and the viewer stretches it over its image;
+# predicted masks are kept at the image's size.
+HEATMAP_MAX_SIDE = 256
 # Exams read and stored per step of a prediction Job: what a restarted job may have to redo.
 PREDICT_BATCH = 16
 
