@@ -250,3 +250,24 @@ def test_a_blind_reader_gets_no_proposals_and_reviews_none_before_the_first_read
         first_read_submitted_at=timezone.now(),
     )
     assert client.get(f"/api/exams/{room['exam'].pk}/proposals/").status_code == 200
+
+
+def test_the_owner_sets_the_rejection_reasons_and_a_reviewer_cannot(room, members, client_for):
+    url = f"/api/projects/{room['project'].pk}/"
+    owner = client_for(members["owner"])
+    bad = owner.patch(url, {"rejection_reasons": ["ok", ""]}, format="json")
+    assert bad.status_code == 400
+    done = owner.patch(url, {"rejection_reasons": [" Calcified node "]}, format="json")
+    assert done.status_code == 200 and done.json()["rejection_reasons"] == ["Calcified node"]
+    refused = client_for(members["reviewer"]).patch(url, {"rejection_reasons": []}, format="json")
+    assert refused.status_code == 403
+    # and a rejection now takes the new reason only
+    client = client_for(members["annotator"])
+    old = client.post(
+        f"/api/proposals/{room['circle'].pk}/reject/", {"reason": "Wrong location"}, format="json"
+    )
+    assert old.status_code == 400
+    new = client.post(
+        f"/api/proposals/{room['circle'].pk}/reject/", {"reason": "Calcified node"}, format="json"
+    )
+    assert new.status_code == 200
