@@ -89,6 +89,8 @@ def seed_proposals(project: Any, owner: Any, log: Any) -> None:
     mammogram of the exam list (ml.spec predicts the first; exam.spec draws on the last)."""
     import hashlib
 
+    import torch
+
     from ml.engine import api as engine
     from ml.engine.artifact import save_artifact
     from ml.models import ModelVersion, VersionStatus
@@ -96,6 +98,7 @@ def seed_proposals(project: Any, owner: Any, log: Any) -> None:
     from senolab.imaging import storage
     from senolab.imaging.models import Exam
 
+    torch.manual_seed(0)  # the same untrained weights, so the same proposals, on every run
     recipe = engine.load_recipe("mias-localisation")
     model = engine.make_pipeline(recipe, "cpu").network()
     path = Path(tempfile.mkdtemp(prefix="senolab-e2e-model-")) / "model.pt"
