@@ -73,6 +73,7 @@ def finding_data(finding: Finding) -> dict[str, Any]:
         "exam": finding.exam_id,
         "source": finding.source,
         **{name: getattr(finding, name) for name in FINDING_FIELDS},
+        "origin": finding.origin,
         "version": finding.version,
         "deleted": finding.deleted,
         "created_by": finding.created_by_id,

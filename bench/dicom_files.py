@@ -1,4 +1,4 @@
-"""Synthetic mammography DICOM files for the benches (bench/ingest, bench/viewer).
+"""Synthetic mammograms for the benches (bench/ingest, bench/viewer, bench/preannotate).
 
 The benches need their own writer: bench/ imports nothing from tests/. Each file is a
 Digital Mammography For Presentation instance, 16 bits allocated and 12 stored, explicit VR
@@ -12,6 +12,18 @@ from pathlib import Path
 import numpy as np
 
 MG_CLASS = "1.2.840.10008.5.1.4.1.1.1.2"
+
+
+def mammogram_pixels(rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
+    """A 12-bit breast-like projection: air, skin line, smooth glandular texture, noise."""
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    r = np.sqrt((xx / (cols * 0.8)) ** 2 + ((yy - rows / 2) / (rows * 0.45)) ** 2)
+    breast = np.clip((1 - r) * 30, 0, 1)
+    small = rng.standard_normal((rows // 64 + 2, cols // 64 + 2)).astype(np.float32)
+    texture = np.kron(small, np.ones((64, 64), np.float32))[:rows, :cols]
+    image = 150 + breast * (1500 + 600 * texture + 900 * (1 - r).clip(0, 1))
+    image += rng.normal(0, 25, (rows, cols)).astype(np.float32)
+    return np.clip(image, 0, 4095).astype(np.uint16)
 
 
 def write_mammogram(

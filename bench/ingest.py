@@ -40,19 +40,7 @@ django.setup()
 import numpy as np  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from bench.dicom_files import write_mammogram  # noqa: E402
-
-
-def mammogram_pixels(rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
-    """A 12-bit breast-like projection: air, skin line, smooth glandular texture, noise."""
-    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
-    r = np.sqrt((xx / (cols * 0.8)) ** 2 + ((yy - rows / 2) / (rows * 0.45)) ** 2)
-    breast = np.clip((1 - r) * 30, 0, 1)
-    small = rng.standard_normal((rows // 64 + 2, cols // 64 + 2)).astype(np.float32)
-    texture = np.kron(small, np.ones((64, 64), np.float32))[:rows, :cols]
-    image = 150 + breast * (1500 + 600 * texture + 900 * (1 - r).clip(0, 1))
-    image += rng.normal(0, 25, (rows, cols)).astype(np.float32)
-    return np.clip(image, 0, 4095).astype(np.uint16)
+from bench.dicom_files import mammogram_pixels, write_mammogram  # noqa: E402
 
 
 def write_batch(folder: Path, count: int, rows: int, cols: int) -> list[Path]:

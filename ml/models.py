@@ -177,8 +177,15 @@ class Provenance(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
+class HeatmapKind(models.TextChoices):
+    GRADCAM = "gradcam", "Grad-CAM (classifier)"
+    PROBABILITY = "probability", "Probability map (segmentation, detection)"
+
+
 class Prediction(models.Model):
-    """A model's output for one image (or one exam), apart from human annotations."""
+    """A model's output for one exam (`image` empty: the exam-level scores, once) or for one
+    image the model read (that image's scores, lesions, mask and map), apart from human
+    annotations. A proposal to review: accepted, edited or rejected, by whom and when."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     model_version = models.ForeignKey(
@@ -189,9 +196,14 @@ class Prediction(models.Model):
         Image, null=True, blank=True, on_delete=models.CASCADE, related_name="predictions"
     )
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    # {"probability": .., "label": .., "scores": {...}, "lesions": [...], ...} as the engine gives.
+    # Exam level: {"level": "exam", "probability", "label", "scores": {class: p}, "breasts":
+    # {"L"|"R": {class: p}}}; image level: {"level": "image", "probability", "label", "scores",
+    # "lesions": [{"cx", "cy", "radius", "score"}]}, pixels of the image.
     outputs = models.JSONField(default=dict)
     heatmap_key = models.CharField(max_length=255, blank=True)
+    heatmap_kind = models.CharField(max_length=20, choices=HeatmapKind.choices, blank=True)
+    # The predicted binary mask of the image (segmentation), a 0/255 PNG at the image's size.
+    mask_key = models.CharField(max_length=255, blank=True)
     # Review of the proposal by a person; the annotation it became, if any, is linked later.
     provenance = models.CharField(
         max_length=20, choices=Provenance.choices, default=Provenance.PROPOSED
@@ -200,11 +212,17 @@ class Prediction(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # {"reason": ..} of a rejection; {"findings": [ids], "overlap": {"iou", "dice"}} of an
+    # acceptance or edit (the findings carry the same in their origin).
+    review = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["model_version", "image"])]
+        indexes = [
+            models.Index(fields=["model_version", "image"]),
+            models.Index(fields=["job", "model_version", "exam"]),
+        ]
 
     def __str__(self) -> str:
         return f"prediction {self.pk} of {self.model_version_id}"

@@ -1,4 +1,7 @@
-"""Keep TrainingRun.status true when a run's job was finished outside the ML code.
+"""Receivers of the ML app: training runs settled when their job finished elsewhere, and new
+exams pre-annotated after ingest.
+
+Keep TrainingRun.status true when a run's job was finished outside the ML code.
 
 The worker finishing a training settles its run itself (ml.services.training.run_training); a
 job failed because its worker died, by the reaper, or cancelled while still queued, is finished by
@@ -16,7 +19,10 @@ from typing import Any
 from celery.signals import worker_ready
 from django.dispatch import receiver
 
-from ml.services import training
+from ml.services import prediction, training
+from ml.services.errors import NoActiveModel
+from senolab.imaging.ingest.service import images_ingested
+from senolab.imaging.models import Image
 from senolab.jobs.services import jobs_finished_elsewhere
 
 logger = logging.getLogger(__name__)
@@ -35,3 +41,18 @@ def settle_runs_of_lost_jobs(sender: Any = None, **kwargs: Any) -> None:
     count = settle_runs_when_jobs_finish_elsewhere()
     if count:
         logger.warning("settled %d training run(s) whose job had already finished", count)
+
+
+@receiver(images_ingested)
+def preannotate_ingested_exams(sender: Any = None, *, project=None, images=(), **kwargs: Any):
+    """New exams are pre-annotated by the active versions when their project says so."""
+    if project is None or not project.preannotate_on_ingest:
+        return None
+    exams = sorted(set(Image.objects.filter(pk__in=images).values_list("exam_id", flat=True)))
+    if not exams:
+        return None
+    try:
+        return prediction.start_preannotation(project, exams, trigger="ingest")
+    except NoActiveModel:
+        logger.info("project %s pre-annotates on ingest but has no active model", project.pk)
+        return None

@@ -63,6 +63,9 @@ class FindingSerializer(serializers.Serializer):
     laterality = serializers.CharField()
     attributes = serializers.DictField()
     note = serializers.CharField()
+    # {} for a finding drawn from scratch; from a model proposal: {"kind": "accepted" |
+    # "edited", "prediction", "model_version", "overlap": {"iou", "dice"} (edited only)}.
+    origin = serializers.DictField()
     version = serializers.IntegerField()
     deleted = serializers.BooleanField()
     created_by = serializers.IntegerField(allow_null=True)
@@ -154,16 +157,3 @@ class WorklistSerializer(serializers.Serializer):
 class WorklistDoneSerializer(serializers.Serializer):
     exam = serializers.IntegerField()
     status = serializers.CharField()
-
-
-class ProposalSerializer(serializers.Serializer):
-    """One machine prediction: a separate layer, never a finding."""
-
-    id = serializers.IntegerField()
-    exam = serializers.IntegerField()
-    image = serializers.IntegerField(allow_null=True)
-    model_version = serializers.IntegerField(allow_null=True)
-    model = serializers.CharField(allow_null=True)
-    outputs = serializers.JSONField()
-    provenance = serializers.CharField()
-    created_at = serializers.DateTimeField(allow_null=True)

@@ -29,9 +29,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
         readers.ConsensusView.as_view(),
         name="adjudication-consensus",
     ),
-    path(
-        "exams/<int:exam_id>/proposals/",
-        worklist.ExamProposalsView.as_view(),
-        name="exam-proposals",
-    ),
 ]

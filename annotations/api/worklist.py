@@ -1,14 +1,12 @@
-"""The reading worklist and the machine-proposal layer of an exam (kept apart from findings)."""
+"""The reading worklist (machine proposals are the ML app's: ml/api/review.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.apps import apps
-from django.db import DatabaseError
 from django.db.models import Count, Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,14 +14,12 @@ from rest_framework.views import APIView
 
 from annotations import worklist
 from annotations.api.serializers import (
-    ProposalSerializer,
     WorklistDoneSerializer,
     WorklistNextSerializer,
     WorklistSerializer,
 )
 from annotations.api.views import required_int_param, visible_exam
 from annotations.models import ReadingAssignment, ReadingStatus
-from annotations.reads import proposals_withheld
 from senolab.imaging.models import Exam, Image, PixelStatus
 from senolab.projects.models import Project, Role
 from senolab.projects.permissions import require_role
@@ -157,47 +153,3 @@ class WorklistDoneView(APIView):
         require_role(request.user, exam.project_id, Role.ANNOTATOR)
         reading = worklist.finish_reading(exam.project, request.user, exam)
         return Response({"exam": exam.pk, "status": reading.status})
-
-
-def _prediction_model():
-    """ml.Prediction when the ML app defines it; None otherwise (the layer is then empty)."""
-    try:
-        return apps.get_model("ml", "Prediction")
-    except LookupError:
-        return None
-
-
-class ExamProposalsView(APIView):
-    """Machine proposals for an exam: a separate layer, never part of /api/findings/. A blind
-    reader who has not submitted a first read of the exam gets 403 with the reason."""
-
-    @extend_schema(responses={200: ProposalSerializer(many=True)})
-    def get(self, request: Request, exam_id: int) -> Response:
-        exam = visible_exam(request.user, exam_id)
-        withheld = proposals_withheld(exam, request.user)
-        if withheld:
-            raise PermissionDenied(withheld)
-        model = _prediction_model()
-        if model is None:
-            return Response([])
-        try:
-            predictions = list(
-                model.objects.filter(exam=exam).select_related("model_version").order_by("-id")
-            )
-        except DatabaseError:  # the ML app's tables are not migrated in this deployment
-            return Response([])
-        return Response([_proposal(p) for p in predictions])
-
-
-def _proposal(prediction) -> dict[str, Any]:
-    version = getattr(prediction, "model_version", None)
-    return {
-        "id": prediction.pk,
-        "exam": prediction.exam_id,
-        "image": getattr(prediction, "image_id", None),
-        "model_version": getattr(prediction, "model_version_id", None),
-        "model": str(version) if version is not None else None,
-        "outputs": getattr(prediction, "outputs", {}),
-        "provenance": getattr(prediction, "provenance", ""),
-        "created_at": getattr(prediction, "created_at", None),
-    }

@@ -74,6 +74,7 @@ def prepare(log: Any) -> str:
     Membership.objects.get_or_create(project=project, user=other, defaults={"role": Role.ANNOTATOR})
     blind = users.create_user(BLIND, password=PASSWORD)
     Membership.objects.create(project=project, user=blind, role=Role.ANNOTATOR)
+    seed_proposals(project, reader, log)
     svs = Path(settings.SHARED_DATA_DIR) / SVS
     if not svs.exists():
         log(f"no {SVS} under SENOLAB_SHARED_DATA ({settings.SHARED_DATA_DIR}): slide test skips")
@@ -82,6 +83,51 @@ def prepare(log: Any) -> str:
 
     slide = ingest_slide(project, svs, patient_key="E2E-SVS", exam_key="svs-1", user=reader)
     return str(slide.pk)
+
+
+def seed_proposals(project: Any, owner: Any, log: Any) -> None:
+    """An active lesion-centre detector for MG (the mias-localisation recipe, freshly initialised:
+    no training here) and its real proposals, with their probability maps, on the second
+    mammogram of the exam list (ml.spec predicts the first; exam.spec draws on the last)."""
+    import hashlib
+
+    import torch
+
+    from ml.engine import api as engine
+    from ml.engine.artifact import save_artifact
+    from ml.models import ModelVersion, VersionStatus
+    from ml.services import prediction
+    from senolab.imaging import storage
+    from senolab.imaging.models import Exam
+
+    torch.manual_seed(0)  # the same untrained weights, so the same proposals, on every run
+    recipe = engine.load_recipe("mias-localisation")
+    model = engine.make_pipeline(recipe, "cpu").network()
+    path = Path(tempfile.mkdtemp(prefix="senolab-e2e-model-")) / "model.pt"
+    sha = save_artifact(path, model, recipe, temperature=1.0, threshold=None)
+    data = path.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == sha
+    key = storage.save(storage.new_key(project.pk, "models", "pt"), data)
+    shutil.rmtree(path.parent, ignore_errors=True)
+    ModelVersion.objects.create(
+        project=project,
+        task=recipe.task,
+        label=recipe.label,
+        modality="MG",
+        recipe=recipe.name,
+        recipe_config={"name": recipe.name},
+        snapshot_hash="0" * 64,
+        artifact_key=key,
+        artifact_sha256=sha,
+        artifact_size=len(data),
+        status=VersionStatus.ACTIVE,
+        trained_by=owner,
+    )
+    mammograms = [e for e in Exam.objects.filter(project=project) if "MG" in (e.modalities or [])]
+    exam = mammograms[1]
+    job = prediction.start_preannotation(project, [exam.pk], user=owner)
+    job.refresh_from_db()
+    log(f"proposals of {recipe.name} on exam {exam.pk}: {job.status} {job.message}")
 
 
 def serve(port: int, ready: Any) -> None:

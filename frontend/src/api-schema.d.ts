@@ -147,6 +147,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/exams/{exam_id}/preannotate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Run the project's active versions for this exam's modalities (one Job). */
+        post: operations["exams_preannotate_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/exams/{exam_id}/proposals/": {
         parameters: {
             query?: never;
@@ -155,12 +172,32 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description Machine proposals for an exam: a separate layer, never part of /api/findings/. A blind
-         *     reader who has not submitted a first read of the exam gets 403 with the reason.
+         * @description Machine proposals of an exam, a layer apart from /api/findings/: by default those of the
+         *     project's active versions, with `?all=1` those of older versions too.
          */
         get: operations["exams_proposals_list"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/exams/{exam_id}/proposals/accept-all/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Accept every unreviewed proposal of the exam scoring at least `threshold` (with
+         *     confirm=true; without it, a 400 says how many that would be).
+         */
+        post: operations["exams_proposals_accept_all_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -630,6 +667,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/preannotations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Pre-annotate a whole project, or a list of its exams (a worklist selection): one Job
+         *     with progress, batched, resumable (/api/preannotations/{job}/resume/).
+         */
+        post: operations["preannotations_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/preannotations/{job_id}/resume/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Queue a failed or cancelled prediction Job again: the exams it finished are skipped. */
+        post: operations["preannotations_resume_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/predictions/": {
         parameters: {
             query?: never;
@@ -678,10 +752,27 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description Model outputs per image, with their map as a PNG (a probability map for segmentation and
-         *     detection models, a Grad-CAM for classifiers).
+         * @description The map at the image's size: a Grad-CAM (classifiers) or a probability map
+         *     (segmentation, detection), as `heatmap_kind` says; grey levels 0-255 for 0-1.
          */
         get: operations["predictions_heatmap_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/predictions/{id}/mask/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The predicted binary mask at the image's size (0/255). */
+        get: operations["predictions_mask_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -794,6 +885,60 @@ export interface paths {
         put?: never;
         /** @description Upload DICOM files or zip archives into a project; ingest runs as a Job. */
         post: operations["project_uploads_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/accept/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Accept: each region of the proposal becomes a human finding, origin "accepted". */
+        post: operations["proposals_accept_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/edit/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Edit: a human finding from the marks drawn in its place, origin "edited" with the IoU
+         *     and Dice between the proposal and the final marks.
+         */
+        post: operations["proposals_edit_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/reject/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Reject, for one of the project's rejection reasons. */
+        post: operations["proposals_reject_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1123,6 +1268,26 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AcceptAllRequest: {
+            /** Format: double */
+            threshold: number;
+            /** @default false */
+            confirm: boolean;
+        };
+        AcceptAllResult: {
+            /** Format: double */
+            threshold: number;
+            accepted: {
+                [key: string]: number[];
+            };
+        };
+        AcceptRequest: {
+            finding_type?: string;
+            birads?: string;
+            pathology?: string;
+            laterality?: string;
+            note?: string;
+        };
         Agreement: {
             project: number;
             readers: string[];
@@ -1370,6 +1535,9 @@ export interface components {
                 [key: string]: unknown;
             };
             note: string;
+            origin: {
+                [key: string]: unknown;
+            };
             version: number;
             deleted: boolean;
             created_by: number | null;
@@ -1412,6 +1580,12 @@ export interface components {
          * @enum {string}
          */
         GroundTruthEnum: "any" | "reference" | "human" | "consensus" | "majority" | "reader";
+        /**
+         * @description * `gradcam` - Grad-CAM (classifier)
+         *     * `probability` - Probability map (segmentation, detection)
+         * @enum {string}
+         */
+        HeatmapKindEnum: "gradcam" | "probability";
         /** @description Metadata of one image; pixels come from render.png, pixels and dicom. */
         Image: {
             readonly id: number;
@@ -1905,6 +2079,8 @@ export interface components {
             /** @description Each reader's findings and labels are private to them until the exam is closed. */
             private_reads?: boolean;
             adjudication_rules?: unknown;
+            /** @description The reasons a reviewer can give for rejecting a model proposal. */
+            rejection_reasons?: unknown;
         };
         /** @description A patient by pseudonym, with how many exams they have. */
         Patient: {
@@ -1923,22 +2099,39 @@ export interface components {
          * @enum {string}
          */
         PixelStatusEnum: "clean" | "quarantined" | "cleaned" | "reviewed_clean";
+        PreannotateRequest: {
+            project: number;
+            exams?: number[];
+        };
         PredictRequestRequest: {
             exams: number[];
             /** @default true */
             explain: boolean;
         };
+        /**
+         * @description A proposal: exam level (`image` null: the exam's scores, once) or one image the model
+         *     read (its scores, lesions, mask and map), with its version and its review.
+         */
         Prediction: {
             readonly id: number;
             readonly project: number;
             readonly model_version: number;
+            readonly model: string;
+            readonly model_status: string;
+            readonly model_task: string;
             readonly exam: number;
             readonly image: number | null;
             /** Format: uuid */
             readonly job: string | null;
             readonly outputs: unknown;
             readonly heatmap_url: string | null;
+            readonly heatmap_kind: components["schemas"]["HeatmapKindEnum"];
+            readonly mask_url: string | null;
             readonly provenance: components["schemas"]["ProvenanceEnum"];
+            readonly reviewed_by: number | null;
+            /** Format: date-time */
+            readonly reviewed_at: string | null;
+            readonly review: unknown;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1957,6 +2150,8 @@ export interface components {
             /** @description Each reader's findings and labels are private to them until the exam is closed. */
             private_reads?: boolean;
             adjudication_rules?: unknown;
+            /** @description The reasons a reviewer can give for rejecting a model proposal. */
+            rejection_reasons?: unknown;
             /** Format: date-time */
             readonly created_at: string;
             readonly role: (components["schemas"]["RoleEnum"] | components["schemas"]["NullEnum"]) | null;
@@ -1975,18 +2170,8 @@ export interface components {
             /** @description Each reader's findings and labels are private to them until the exam is closed. */
             private_reads?: boolean;
             adjudication_rules?: unknown;
-        };
-        /** @description One machine prediction: a separate layer, never a finding. */
-        Proposal: {
-            id: number;
-            exam: number;
-            image: number | null;
-            model_version: number | null;
-            model: string | null;
-            outputs: unknown;
-            provenance: string;
-            /** Format: date-time */
-            created_at: string | null;
+            /** @description The reasons a reviewer can give for rejecting a model proposal. */
+            rejection_reasons?: unknown;
         };
         /**
          * @description * `proposed` - Proposed (not reviewed)
@@ -2066,6 +2251,13 @@ export interface components {
         };
         RecipeList: {
             recipes: components["schemas"]["Recipe"][];
+        };
+        RejectRequest: {
+            reason: string;
+        };
+        ReviewResult: {
+            proposal: components["schemas"]["Prediction"];
+            findings: components["schemas"]["Finding"][];
         };
         /**
          * @description * `viewer` - Viewer
@@ -2597,9 +2789,69 @@ export interface operations {
             };
         };
     };
-    exams_proposals_list: {
+    exams_preannotate_create: {
         parameters: {
             query?: never;
+            header?: never;
+            path: {
+                exam_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exams_proposals_list: {
+        parameters: {
+            query?: {
+                /** @description Include older versions */
+                all?: boolean;
+            };
             header?: never;
             path: {
                 exam_id: number;
@@ -2613,7 +2865,106 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Proposal"][];
+                    "application/json": components["schemas"]["Prediction"][];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exams_proposals_accept_all_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                exam_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AcceptAllRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["AcceptAllRequest"];
+                "multipart/form-data": components["schemas"]["AcceptAllRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptAllResult"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request conflicts with the stored state; error.message says how. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
@@ -3891,6 +4242,124 @@ export interface operations {
             };
         };
     };
+    preannotations_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreannotateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PreannotateRequest"];
+                "multipart/form-data": components["schemas"]["PreannotateRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    preannotations_resume_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     predictions_list: {
         parameters: {
             query?: {
@@ -3949,6 +4418,46 @@ export interface operations {
         };
     };
     predictions_heatmap_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this prediction. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    predictions_mask_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -4740,6 +5249,222 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    proposals_accept_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["AcceptRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["AcceptRequest"];
+                "multipart/form-data": components["schemas"]["AcceptRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewResult"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request conflicts with the stored state; error.message says how. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    proposals_edit_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["FindingInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["FindingInputRequest"];
+                "multipart/form-data": components["schemas"]["FindingInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewResult"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request conflicts with the stored state; error.message says how. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    proposals_reject_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RejectRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RejectRequest"];
+                "multipart/form-data": components["schemas"]["RejectRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Prediction"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request conflicts with the stored state; error.message says how. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };

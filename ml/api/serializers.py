@@ -170,7 +170,14 @@ class EvaluateRequestSerializer(serializers.Serializer):
 
 
 class PredictionSerializer(serializers.ModelSerializer):
+    """A proposal: exam level (`image` null: the exam's scores, once) or one image the model
+    read (its scores, lesions, mask and map), with its version and its review."""
+
     heatmap_url = serializers.SerializerMethodField()
+    mask_url = serializers.SerializerMethodField()
+    model = serializers.SerializerMethodField()
+    model_status = serializers.CharField(source="model_version.status", read_only=True)
+    model_task = serializers.CharField(source="model_version.task", read_only=True)
 
     class Meta:
         model = Prediction
@@ -178,12 +185,20 @@ class PredictionSerializer(serializers.ModelSerializer):
             "id",
             "project",
             "model_version",
+            "model",
+            "model_status",
+            "model_task",
             "exam",
             "image",
             "job",
             "outputs",
             "heatmap_url",
+            "heatmap_kind",
+            "mask_url",
             "provenance",
+            "reviewed_by",
+            "reviewed_at",
+            "review",
             "created_at",
         ]
         read_only_fields = fields
@@ -192,3 +207,11 @@ class PredictionSerializer(serializers.ModelSerializer):
         if not prediction.heatmap_key:
             return None
         return f"/api/predictions/{prediction.pk}/heatmap/"
+
+    def get_mask_url(self, prediction: Prediction) -> str | None:
+        if not prediction.mask_key:
+            return None
+        return f"/api/predictions/{prediction.pk}/mask/"
+
+    def get_model(self, prediction: Prediction) -> str:
+        return str(prediction.model_version)

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from ml.api import review
 from ml.api.snapshots import SnapshotViewSet
 from ml.api.views import (
     ModelVersionViewSet,
@@ -14,4 +15,31 @@ router.register("training-runs", TrainingRunViewSet, basename="training-run")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("predictions", PredictionViewSet, basename="prediction")
 router.register("snapshots", SnapshotViewSet, basename="snapshot")
-urlpatterns = [path("recipes/", RecipeListView.as_view(), name="recipes"), *router.urls]
+urlpatterns = [
+    path("recipes/", RecipeListView.as_view(), name="recipes"),
+    *router.urls,
+    path(
+        "exams/<int:exam_id>/proposals/",
+        review.ExamProposalsView.as_view(),
+        name="exam-proposals",
+    ),
+    path(
+        "exams/<int:exam_id>/proposals/accept-all/",
+        review.ExamAcceptAllView.as_view(),
+        name="exam-proposals-accept-all",
+    ),
+    path(
+        "exams/<int:exam_id>/preannotate/",
+        review.ExamPreannotateView.as_view(),
+        name="exam-preannotate",
+    ),
+    path("proposals/<int:pk>/accept/", review.ProposalAcceptView.as_view(), name="proposal-accept"),
+    path("proposals/<int:pk>/edit/", review.ProposalEditView.as_view(), name="proposal-edit"),
+    path("proposals/<int:pk>/reject/", review.ProposalRejectView.as_view(), name="proposal-reject"),
+    path("preannotations/", review.PreannotationView.as_view(), name="preannotations"),
+    path(
+        "preannotations/<uuid:job_id>/resume/",
+        review.PreannotationResumeView.as_view(),
+        name="preannotation-resume",
+    ),
+]

@@ -216,15 +216,27 @@ class PredictionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_queryset(self):
         # A blind reader sees no proposal of an exam before submitting a first read of it.
-        qs = filter_by_project(Prediction.objects.all(), self.request.user)
+        qs = filter_by_project(
+            Prediction.objects.select_related("model_version"), self.request.user
+        )
         return qs.exclude(exam__in=withheld_exams(self.request.user))
+
+    def _png(self, key: str, what: str) -> HttpResponse:
+        if not key:
+            raise NotFound(f"This prediction has no {what}.")
+        response = HttpResponse(storage.read(key), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
 
     @extend_schema(responses={(200, "image/png"): bytes, **errors(401, 404)})
     @action(detail=True, methods=["get"])
     def heatmap(self, request: Request, pk: str | None = None) -> HttpResponse:
-        prediction = self.get_object()
-        if not prediction.heatmap_key:
-            raise NotFound("This prediction has no heatmap.")
-        response = HttpResponse(storage.read(prediction.heatmap_key), content_type="image/png")
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        """The map at the image's size: a Grad-CAM (classifiers) or a probability map
+        (segmentation, detection), as `heatmap_kind` says; grey levels 0-255 for 0-1."""
+        return self._png(self.get_object().heatmap_key, "heatmap")
+
+    @extend_schema(responses={(200, "image/png"): bytes, **errors(401, 404)})
+    @action(detail=True, methods=["get"])
+    def mask(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """The predicted binary mask at the image's size (0/255)."""
+        return self._png(self.get_object().mask_key, "mask")

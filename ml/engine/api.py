@@ -18,8 +18,8 @@ import torch
 
 from ml.engine.artifact import load_artifact, load_matching_weights, save_artifact
 from ml.engine.cases import Case, ProgressCallback
-from ml.engine.data import TensorCache
-from ml.engine.errors import Cancelled, RecipeError
+from ml.engine.data import TensorCache, unlocated_cases
+from ml.engine.errors import Cancelled, LesionsRequired, RecipeError
 from ml.engine.pipelines import Pipeline, pipeline_for
 from ml.engine.recipes import Recipe, list_recipes, load_recipe
 from ml.engine.results import CasePrediction, TrainResult
@@ -28,6 +28,8 @@ from ml.engine.splits import snapshot_hash, split_cases
 __all__ = [
     "CasePrediction",
     "Cancelled",
+    "LesionsRequired",
+    "Predictor",
     "Recipe",
     "RecipeError",
     "TrainResult",
@@ -229,6 +231,62 @@ def evaluate(
     return metrics
 
 
+class Predictor:
+    """A model loaded once and run over as many batches of cases as asked (what a
+    pre-annotation Job does batch after batch); `predict` is one call of it.
+
+    Args:
+        artifact_path: the model file.
+        device: where to run it (default: CUDA when present).
+    """
+
+    def __init__(self, artifact_path: str | Path, device: str | None = None) -> None:
+        self.pipe, self.model, self.payload = _load(artifact_path, device)
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.pipe.recipe
+
+    def unlocated(self, cases: Sequence[Case]) -> list[str]:
+        """Keys of the cases this model refuses: it reads lesion crops and they have no
+        located lesion (always empty for a model that reads whole images)."""
+        return unlocated_cases(self.recipe, cases)
+
+    def __call__(
+        self,
+        cases: Sequence[Case],
+        *,
+        explain: bool = False,
+        progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[CasePrediction]:
+        """One CasePrediction per case that has an image (labels are not needed).
+
+        Raises LesionsRequired, before reading anything, when the model reads lesion crops and
+        a case has no located lesion: such a model never saw a whole image in training.
+        """
+        missing = self.unlocated(cases)
+        if missing:
+            raise LesionsRequired(missing, self.recipe.name)
+        cache, logits = self.pipe.stream_infer(
+            self.model,
+            cases,
+            labelled_only=False,
+            should_stop=should_stop,
+            progress=_stage(progress, 0.0, 0.9, "Predicting"),
+        )
+        out = self.pipe.predictions(
+            self.model,
+            cache,
+            logits,
+            temperature=self.payload["temperature"],
+            threshold=self.payload["threshold"],
+            explain=explain,
+        )
+        _report(progress, 1.0, "Predicted")
+        return out
+
+
 def predict(
     artifact_path: str | Path,
     cases: Sequence[Case],
@@ -238,17 +296,8 @@ def predict(
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[CasePrediction]:
-    """One CasePrediction per case that has an image (labels are not needed)."""
-    pipe, model, payload, cache, logits = _run(
-        artifact_path, cases, device, False, progress, should_stop, "Predicting"
+    """One CasePrediction per case that has an image (see Predictor; LesionsRequired when a
+    lesion-crop model is given a case without a located lesion)."""
+    return Predictor(artifact_path, device)(
+        cases, explain=explain, progress=progress, should_stop=should_stop
     )
-    out = pipe.predictions(
-        model,
-        cache,
-        logits,
-        temperature=payload["temperature"],
-        threshold=payload["threshold"],
-        explain=explain,
-    )
-    _report(progress, 1.0, "Predicted")
-    return out

@@ -57,6 +57,23 @@ def model_images(case: Case, modality: str) -> list[ImageRef]:
     return chosen or list(case.images)
 
 
+def located_lesions(recipe: Recipe, case: Case) -> list:
+    """The case's lesions a lesion-crop recipe reads (with a radius, on a model image); empty
+    when the recipe reads whole images."""
+    if recipe.preprocessing.lesion_roi <= 0:
+        return []
+    keys = {ref.key for ref in model_images(case, recipe.modality)}
+    return [les for les in case.lesions if les.radius > 0 and les.image_key in keys]
+
+
+def unlocated_cases(recipe: Recipe, cases) -> list[str]:
+    """Keys of the cases a lesion-crop recipe cannot read: no located lesion on a model image
+    (none for a recipe that reads whole images)."""
+    if recipe.preprocessing.lesion_roi <= 0:
+        return []
+    return [case.key for case in cases if not located_lesions(recipe, case)]
+
+
 def _resize(array: np.ndarray, size: tuple[int, int], mode: str) -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(array, np.float32))[None, None]
     if tuple(t.shape[-2:]) == tuple(size):
@@ -86,12 +103,7 @@ def _prepare_case(
     size = recipe.input_size
     config = recipe.preprocessing
     refs = model_images(case, recipe.modality)
-    keys = {ref.key for ref in refs}
-    located = (
-        [les for les in case.lesions if les.radius > 0 and les.image_key in keys]
-        if config.lesion_roi > 0
-        else []
-    )
+    located = located_lesions(recipe, case)
     out = []
     for ref in refs:
         raw_mask = ref.mask() if (want_masks and ref.mask is not None) else None

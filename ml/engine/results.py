@@ -45,6 +45,11 @@ class CasePrediction:
         mask: predicted binary mask (H, W) uint8 of the case's first model image, if segmenting.
         heatmaps: per image key, a [0, 1] float32 map at the image's size (Grad-CAM for
             classifiers, the probability map for segmentation/detection), when asked to explain.
+        heatmap_kind: what the maps are: "gradcam" or "probability".
+        image_keys: the images the model read (those of its modality; with lesion crops, those
+            holding a located lesion), in reading order. Scores above are the case's (exam level).
+        image_scores: per image key, the probability per class name of that image alone.
+        masks: per image key, the predicted binary mask (H, W) uint8, if segmenting.
     """
 
     case_key: str
@@ -54,3 +59,7 @@ class CasePrediction:
     lesions: list[dict[str, Any]] = field(default_factory=list)
     mask: np.ndarray | None = None
     heatmaps: dict[str, np.ndarray] = field(default_factory=dict)
+    heatmap_kind: str = ""
+    image_keys: list[str] = field(default_factory=list)
+    image_scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    masks: dict[str, np.ndarray] = field(default_factory=dict)

@@ -38,3 +38,31 @@ class NothingToTrain(MLServiceError, ValueError):
 
 class NothingToEvaluate(MLServiceError, ValueError):
     """No case with ground truth to evaluate a model version on."""
+
+
+class NoActiveModel(MLServiceError):
+    """Pre-annotation asked of a project (or an exam's modality) with no active model version."""
+
+    field = "exams"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"No active model version for {what}: activate one on its version page first."
+        )
+
+
+class NotAPredictionJob(MLServiceError):
+    field = "job"
+
+    def __init__(self) -> None:
+        super().__init__("Only a prediction or pre-annotation job can be resumed.")
+
+
+class JobNotResumable(MLServiceError):
+    field = "job"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"This job is {status}: only a failed or cancelled job is resumed (the images it "
+            "finished are kept and skipped)."
+        )

@@ -91,6 +91,14 @@ POLICY: tuple[Rule, ...] = (
     # Imaging (patients, exams, series, images, slides, clinical records)
     R(READ, "/api/patients/**", VIEWER),
     R(WRITE, "/api/patients/**", OWNER),
+    R(
+        READ,
+        "/api/exams/{}/proposals/",
+        VIEWER,
+        "withheld from a blind reader before the first read",
+    ),
+    R(WRITE, "/api/exams/{}/proposals/accept-all/", REVIEWER, "a bulk review decision"),
+    R(WRITE, "/api/exams/{}/preannotate/", REVIEWER, "runs the active models on the shared GPU"),
     R(READ, "/api/exams/**", VIEWER),
     R(WRITE, "/api/exams/{}/clinical-record/", ANNOTATOR),
     R(WRITE, "/api/exams/**", OWNER),
@@ -158,6 +166,8 @@ POLICY: tuple[Rule, ...] = (
     R("POST", "/api/snapshots/", REVIEWER, "builds a snapshot by a ground-truth policy"),
     R(READ, "/api/predictions/", AUTHENTICATED),
     R(READ, "/api/predictions/**", VIEWER),
+    R(WRITE, "/api/proposals/{}/**", ANNOTATOR, "accept, edit or reject: writes a finding"),
+    R(WRITE, "/api/preannotations/**", REVIEWER, "runs the active models on the shared GPU"),
 )
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import ProtectedError
 from django.db.models.signals import post_delete
 
+from ml.engine.results import CasePrediction
 from ml.services import prediction, registry, training
 from senolab.imaging.ingest.slides import ingest_slide, write_pyramidal_tiff
 from senolab.imaging.models import Image
@@ -50,13 +51,13 @@ def fill(project: Project, tmp_path: Path) -> None:
     )
     recipe = SimpleNamespace(task="classification", label="malignant", modality="MG")
     version = registry.register_version(run, recipe, result)
-    output = SimpleNamespace(
+    output = CasePrediction(
         case_key=str(image.exam_id),
         probability=0.5,
         label="malignant",
-        scores={},
-        lesions=[],
         heatmaps={str(image.pk): np.full((8, 8), 0.5)},
+        masks={str(image.pk): np.ones((8, 8), np.uint8)},
+        image_keys=[str(image.pk)],
     )
     prediction.store_predictions(version, [output], None)
 

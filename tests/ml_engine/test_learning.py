@@ -81,6 +81,12 @@ def test_predict_gives_one_prediction_per_case_with_grad_cam(trained_classifier,
         assert sum(pred.scores.values()) == pytest.approx(1.0, abs=1e-4)
         heatmap = pred.heatmaps[case.images[0].key]
         assert heatmap.shape == (32, 32) and 0.0 <= heatmap.min() <= heatmap.max() <= 1.0
+        # the map is named for what it is, and the scores are tied to the image read
+        assert pred.heatmap_kind == "gradcam"
+        assert pred.image_keys == [case.images[0].key]
+        image_scores = pred.image_scores[case.images[0].key]
+        assert sum(image_scores.values()) == pytest.approx(1.0, abs=1e-4)
+        assert image_scores == pytest.approx(pred.scores, abs=1e-5)  # one image: the case's
     positives = [p.probability for p, c in zip(preds, cases, strict=True) if c.labels["malignant"]]
     negatives = [
         p.probability for p, c in zip(preds, cases, strict=True) if not c.labels["malignant"]
@@ -96,8 +102,16 @@ def test_segmentation_learns_disc_masks(tmp_path, splits):
     losses = [h["train_loss"] for h in result.history]
     assert losses[-1] < losses[0]
     assert result.metrics["dice"] >= 0.7
-    preds = api.predict(result.artifact_path, splits["test"][:2], device="cpu")
+    cases = splits["test"][:2]
+    preds = api.predict(result.artifact_path, cases, device="cpu", explain=True)
     assert preds[0].mask is not None and preds[0].mask.shape == (32, 32)
+    # every image read keeps its own mask and its probability map (not a Grad-CAM)
+    for pred, case in zip(preds, cases, strict=True):
+        key = case.images[0].key
+        assert pred.image_keys == [key] and pred.heatmap_kind == "probability"
+        assert pred.masks[key].shape == (32, 32) and set(np.unique(pred.masks[key])) <= {0, 1}
+        assert np.array_equal(pred.masks[key], pred.heatmaps[key] >= 0.5)
+        assert pred.image_scores[key]["lesion"] == pytest.approx(pred.heatmaps[key].max())
 
 
 def test_localisation_finds_disc_centres(tmp_path, splits):
@@ -113,6 +127,7 @@ def test_localisation_finds_disc_centres(tmp_path, splits):
     assert result.metrics["auc_ci"][0] <= result.metrics["auc"] <= result.metrics["auc_ci"][1]
     preds = api.predict(result.artifact_path, splits["test"], device="cpu")
     assert {p.label for p in preds} <= set(recipe.classes)  # ("background", its label)
+    assert all(p.heatmap_kind == "probability" and p.image_keys for p in preds)
     truth = {c.key: c.lesions for c in splits["test"]}
     hits = 0
     for pred in preds:
@@ -184,3 +199,24 @@ def test_model_selection_breaks_a_tied_metric_on_validation_loss():
     assert pipe.select_value({"froc": 0.2}, 9.0) > pipe.select_value({"froc": 0.1}, 1.0)
     # a missing metric falls back to the loss
     assert pipe.select_value({}, 1.0) > pipe.select_value({}, 2.0)
+
+
+def test_a_lesion_crop_model_refuses_cases_without_a_located_lesion(tmp_path, splits):
+    # given a classifier trained on crops around located lesions
+    recipe = tiny_recipe(
+        "classification",
+        epochs=1,
+        preprocessing={"window": "none", "lesion_roi": 2.0, "roi_min_side": 16},
+    )
+    result = api.train(recipe, splits, tmp_path, device="cpu")
+    with_lesion = [c for c in splits["test"] if c.lesions][:2]
+    without = [c for c in splits["test"] if not c.lesions][:1]
+    # when it is asked to read cases with a lesion, it reads them
+    preds = api.predict(result.artifact_path, with_lesion, device="cpu")
+    assert [p.case_key for p in preds] == [c.key for c in with_lesion]
+    # and when a case without a located lesion is among them, it refuses, naming that case
+    with pytest.raises(api.LesionsRequired) as refused:
+        api.predict(result.artifact_path, with_lesion + without, device="cpu")
+    assert refused.value.case_keys == [without[0].key]
+    assert "never trained on whole images" in str(refused.value)
+    assert without[0].key in str(refused.value)

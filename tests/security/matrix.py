@@ -63,6 +63,8 @@ def resource_models(seeded: Seeded) -> dict[str, type]:
         "uploads": "Job",
         "snapshots": "DatasetSnapshot",
         "adjudication": "Exam",
+        "proposals": "Prediction",
+        "preannotations": "Job",
     }
     for word, model_name in aliases.items():
         model = next((m for m in seeded.objects if m.__name__ == model_name), None)

@@ -54,15 +54,27 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   const sync = new ZoomPanSync(grid);
   const player = new FramePlayer(grid);
   const role = config.projects.find((p) => p.id === exam.project)?.role;
+  const projectInfo = await api.get<{ rejection_reasons?: string[] }>(`/api/projects/${exam.project}/`).catch(() => ({ rejection_reasons: [] as string[] }));
+  const imageNames = new Map(examImages(exam).map((im) => [im.id, [im.modality, `${im.laterality}-${im.view}`.replace(/^-|-$/g, "")].filter(Boolean).join(" ")]));
+  const late: { marks?: MarkLayer; masks?: MaskLayer; store?: FindingStore } = {};
   const proposals = new ProposalLayer(api, grid, {
     projectId: exam.project,
     modalities: exam.modalities,
     canRun: role === "reviewer" || role === "owner",
+    canReview: role === "annotator" || role === "reviewer" || role === "owner",
+    reasons: projectInfo.rejection_reasons ?? [],
+    imageName: (id) => imageNames.get(id) ?? `image ${id}`,
+    // An accepted or edited proposal is a new finding on the server: show it.
+    onReviewed: async () => {
+      if (!late.store) return;
+      await late.store.flush();
+      await late.store.load();
+      late.marks?.sync();
+    },
   });
   // The findings side as on the slide page (src/findings/setup.ts): the project's label schema,
   // the loaded store, panel, save status, conflict dialog and unsaved-changes guard; the page
   // attaches the keys itself, with its own tools added.
-  const late: { marks?: MarkLayer; masks?: MaskLayer } = {};
   // The Reference toggle hides the reference's marks and masks in the viewer as in the panel.
   const showReference = (shown: boolean) => {
     late.marks?.setReferenceShown(shown);
@@ -78,6 +90,7 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
     attachKeys: false,
   });
   const { store, panel, status } = findings;
+  late.store = store;
   const marks = new MarkLayer(grid, tools, store, {
     onSelect: (key) => panel?.select(key),
     selected: () => panel?.selected ?? null,
@@ -289,6 +302,21 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   shortcuts.add({ keys: ["ArrowUp", "ArrowLeft"], description: "Previous frame or slice", group: "View", run: () => active && player.step(active, -1) });
   shortcuts.add({ keys: "Space", description: "Play or pause a cine loop", group: "View", run: () => active && player.toggle(active) });
   panel.registerShortcuts(shortcuts);
+  // Review of the AI proposals (the side panel's list): keys free on this page.
+  const review = () => proposals.review;
+  shortcuts.add({ keys: "g", description: "Select the next AI proposal to review", group: "AI proposals", run: () => review()?.step() });
+  shortcuts.add({ keys: "y", description: "Accept the selected AI proposal as a finding", group: "AI proposals", run: () => void review()?.accept() });
+  shortcuts.add({ keys: "u", description: "Edit the selected AI proposal's circle before accepting it", group: "AI proposals", run: () => review()?.openEdit() });
+  shortcuts.add({ keys: "j", description: "Reject the selected AI proposal (choose the reason)", group: "AI proposals", run: () => review()?.focusReject() });
+  shortcuts.add({
+    keys: "q",
+    description: "Accept all AI proposals above the threshold (asks to confirm)",
+    group: "AI proposals",
+    run: () => {
+      const input = document.querySelector<HTMLInputElement>(".ai-accept-all input[name=threshold]");
+      if (input) void review()?.askAcceptAll(Number(input.value));
+    },
+  });
   shortcuts.add({
     keys: "Escape",
     description: "Drop the shape being drawn, leave the link mode, or deselect",

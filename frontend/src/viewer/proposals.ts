@@ -16,17 +16,31 @@ import { formatPercent } from "../ml/format";
 import { JobProgress } from "../ml/progress";
 import type { ViewerGrid, ViewportHandle } from "./grid";
 import { spacingOf } from "./loader";
+import { ReviewPanel } from "./review";
 
 export interface Proposal {
   id: number;
+  /** null: the exam-level scores of a reading (once per exam and version). */
   image: number | null;
   model: string | null;
   model_version?: number | null;
+  model_status?: string;
+  model_task?: string;
   outputs: {
+    level?: "exam" | "image";
     probability?: number;
     label?: string;
+    scores?: Record<string, number>;
+    breasts?: Record<string, Record<string, number>>;
     lesions?: { cx: number; cy: number; radius?: number; score?: number }[];
+    has_mask?: boolean;
   };
+  heatmap_url?: string | null;
+  /** "gradcam" (classifiers) or "probability" (segmentation, detection). */
+  heatmap_kind?: string;
+  mask_url?: string | null;
+  provenance?: string;
+  review?: Record<string, unknown>;
 }
 
 export type ProposalStyle = "outline" | "filled";
@@ -36,7 +50,7 @@ export function proposalCircles(
   proposals: Proposal[],
   imageId: number,
   minScore = 0,
-): { cx: number; cy: number; r: number; score: number | null; model: string }[] {
+): { id: number; cx: number; cy: number; r: number; score: number | null; model: string }[] {
   return proposals
     .filter((p) => p.image === imageId)
     .flatMap((p) =>
@@ -44,6 +58,7 @@ export function proposalCircles(
         .filter((l) => Number.isFinite(l.cx) && Number.isFinite(l.cy))
         .filter((l) => (l.score ?? 1) >= minScore)
         .map((l) => ({
+          id: p.id,
           cx: l.cx,
           cy: l.cy,
           r: Math.max(4, l.radius ?? 20),
@@ -119,8 +134,54 @@ export function aiMessage(state: AiState): string {
 export interface ProposalLayerOptions {
   projectId?: number | null;
   modalities?: string[];
-  /** Reviewers and owners may start a prediction (POST /api/model-versions/{id}/predict/). */
+  /** Reviewers and owners may pre-annotate the exam (POST /api/exams/{id}/preannotate/) and
+   * accept all proposals above a threshold. */
   canRun?: boolean;
+  /** Annotators and up may accept, edit or reject one proposal. */
+  canReview?: boolean;
+  /** The project's rejection reasons. */
+  reasons?: string[];
+  /** "MG L-CC" for an image id. */
+  imageName?: (id: number) => string;
+  /** After a review the server recorded: reload the findings. */
+  onReviewed?: () => Promise<void>;
+}
+
+/** An SVG transform placing a (columns x rows) picture on the canvas points of its image's
+ * corners (top-left, top-right, bottom-left): flips and rotations of the viewport included. */
+export function pictureMatrix(
+  topLeft: readonly number[],
+  topRight: readonly number[],
+  bottomLeft: readonly number[],
+  columns: number,
+  rows: number,
+): string {
+  const a = (topRight[0]! - topLeft[0]!) / columns;
+  const b = (topRight[1]! - topLeft[1]!) / columns;
+  const c = (bottomLeft[0]! - topLeft[0]!) / rows;
+  const d = (bottomLeft[1]! - topLeft[1]!) / rows;
+  return `matrix(${a} ${b} ${c} ${d} ${topLeft[0]} ${topLeft[1]})`;
+}
+
+/** A grey map (0-255) coloured for an overlay, in place: a heat scale whose transparency
+ * follows the value (maps), or the proposals' colour where the mask is set (masks). */
+export function colourise(rgba: Uint8ClampedArray, kind: "map" | "mask"): Uint8ClampedArray {
+  for (let i = 0; i < rgba.length; i += 4) {
+    const v = rgba[i]! / 255;
+    if (kind === "mask") {
+      const on = v > 0.5;
+      rgba[i] = 255;
+      rgba[i + 1] = 61;
+      rgba[i + 2] = 242;
+      rgba[i + 3] = on ? 200 : 0;
+    } else {
+      rgba[i] = 255 * Math.min(1, 2 * v);
+      rgba[i + 1] = 255 * Math.max(0, 2 * v - 1);
+      rgba[i + 2] = 0;
+      rgba[i + 3] = 255 * Math.min(1, 1.5 * v);
+    }
+  }
+  return rgba;
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -134,6 +195,11 @@ export class ProposalLayer {
   readonly statusEl: HTMLElement = h("section", { className: "ai-status", dataset: { testid: "ai-status" }, "aria-live": "polite" });
   private readonly svgs = new Map<ViewportHandle, SVGSVGElement>();
   private examId = 0;
+  /** Coloured overlays by URL (data: URLs), made once per map or mask. */
+  private readonly pictures = new Map<string, string>();
+  opacity = 0.45;
+  selectedId: number | null = null;
+  review: ReviewPanel | null = null;
 
   constructor(
     private readonly api: Api,
@@ -143,6 +209,24 @@ export class ProposalLayer {
 
   async load(examId: number): Promise<void> {
     this.examId = examId;
+    this.review ??= new ReviewPanel(this.api, examId, {
+      canReview: !!this.options.canReview,
+      canBulk: !!this.options.canRun,
+      reasons: this.options.reasons ?? [],
+      imageName: this.options.imageName ?? ((id) => `image ${id}`),
+      reviewed: async () => {
+        await this.options.onReviewed?.();
+        await this.load(this.examId);
+      },
+      selected: (id) => {
+        this.selectedId = id;
+        this.draw();
+      },
+      opacity: (value) => {
+        this.opacity = value;
+        this.draw();
+      },
+    });
     let versions: ActiveVersion[] = [];
     try {
       const [proposals, active] = await Promise.all([
@@ -160,6 +244,39 @@ export class ProposalLayer {
     }
     this.showStatus();
     this.draw();
+    await this.loadPictures();
+  }
+
+  /** Fetch each map and mask once and colour it; redraw when they are ready. */
+  private async loadPictures(): Promise<void> {
+    const wanted = this.proposals.flatMap((p) => [
+      ...(p.heatmap_url ? [[p.heatmap_url, "map"] as const] : []),
+      ...(p.mask_url ? [[p.mask_url, "mask"] as const] : []),
+    ]);
+    const missing = wanted.filter(([url]) => !this.pictures.has(url));
+    if (!missing.length) return;
+    await Promise.all(
+      missing.map(async ([url, kind]) => {
+        try {
+          const response = await fetch(url, { credentials: "same-origin" });
+          if (!response.ok) return;
+          const bitmap = await createImageBitmap(await response.blob());
+          const canvas = document.createElement("canvas");
+          canvas.width = bitmap.width;
+          canvas.height = bitmap.height;
+          const context = canvas.getContext("2d");
+          if (!context) return;
+          context.drawImage(bitmap, 0, 0);
+          const pixels = context.getImageData(0, 0, canvas.width, canvas.height);
+          colourise(pixels.data, kind);
+          context.putImageData(pixels, 0, 0);
+          this.pictures.set(url, canvas.toDataURL("image/png"));
+        } catch {
+          // A map that cannot be read is left out; the circles and scores still show.
+        }
+      }),
+    );
+    this.draw();
   }
 
   private showStatus(): void {
@@ -171,20 +288,25 @@ export class ProposalLayer {
       const button = h("button", { className: "primary" }, "Run a prediction");
       const progress = new JobProgress("Prediction progress");
       const out = h("p", { className: "muted" });
-      button.addEventListener("click", () => void this.runPrediction(state.version, button, progress, out));
+      button.addEventListener("click", () => void this.runPrediction(button, progress, out));
       parts.push(h("div", { className: "ai-run" }, button), progress.el, out);
       progress.el.hidden = true;
+    }
+    if (this.review && state.kind === "shown") {
+      this.review.render(this.proposals);
+      parts.push(this.review.el);
     }
     this.statusEl.replaceChildren(...parts);
   }
 
-  /** Start a prediction of this exam, show its progress, then load what it produced. */
-  private async runPrediction(version: ActiveVersion, button: HTMLButtonElement, progress: JobProgress, out: HTMLElement): Promise<void> {
+  /** Pre-annotate this exam (the project's active versions for its modalities), show the Job's
+   * progress, then load what it produced. */
+  private async runPrediction(button: HTMLButtonElement, progress: JobProgress, out: HTMLElement): Promise<void> {
     button.disabled = true;
     progress.el.hidden = false;
     progress.starting("Running the model on this exam…");
     try {
-      const job = await progress.track(this.api, await this.api.post<Job>(`/api/model-versions/${version.id}/predict/`, { exams: [this.examId] }));
+      const job = await progress.track(this.api, await this.api.post<Job>(`/api/exams/${this.examId}/preannotate/`));
       if (job.status !== "succeeded") {
         out.textContent = `The prediction ended ${job.status}${job.error ? `: ${job.error}` : "."}`;
         button.disabled = false;
@@ -235,6 +357,26 @@ export class ProposalLayer {
     if (!this.visible || !image || !handle.host.dataset.rendered) return;
     const viewport = this.grid.viewport(handle);
     const [sx, sy] = spacingOf(image);
+    const corner = (x: number, y: number) => viewport.worldToCanvas([x * sx, y * sy, 0] as never);
+    let pictures = 0;
+    for (const p of this.proposals.filter((x) => x.image === image.id)) {
+      for (const [url, kind] of [[p.heatmap_url, p.heatmap_kind ?? "map"], [p.mask_url, "mask"]] as const) {
+        const href = url ? this.pictures.get(url) : undefined;
+        if (!href) continue;
+        const picture = document.createElementNS(SVG, "image");
+        picture.setAttribute("href", href);
+        picture.setAttribute("width", String(image.columns));
+        picture.setAttribute("height", String(image.rows));
+        picture.setAttribute("preserveAspectRatio", "none");
+        picture.setAttribute("opacity", String(this.opacity));
+        picture.setAttribute("transform", pictureMatrix(corner(0, 0), corner(image.columns, 0), corner(0, image.rows), image.columns, image.rows));
+        picture.setAttribute("class", `proposal-map ${kind}`);
+        picture.dataset.proposal = String(p.id);
+        svg.append(picture);
+        pictures += 1;
+      }
+    }
+    svg.dataset.maps = String(pictures);
     const circles = proposalCircles(this.proposals, image.id);
     svg.dataset.count = String(circles.length);
     for (const c of circles) {
@@ -245,11 +387,14 @@ export class ProposalLayer {
       circle.setAttribute("cx", String(centre[0]));
       circle.setAttribute("cy", String(centre[1]));
       circle.setAttribute("r", String(r));
-      circle.setAttribute("class", `proposal ${this.style}`);
+      circle.setAttribute("class", `proposal ${this.style}${c.id === this.selectedId ? " selected" : ""}`);
       const label = document.createElementNS(SVG, "text");
       label.setAttribute("x", String(centre[0] + r + 3));
       label.setAttribute("y", String(centre[1] - r));
-      label.textContent = c.score === null ? c.model : `${c.model} ${(c.score * 100).toFixed(0)}%`;
+      label.textContent = c.score === null ? c.model : `${(c.score * 100).toFixed(0)}%`;
+      const title = document.createElementNS(SVG, "title");
+      title.textContent = c.model;
+      circle.append(title);
       svg.append(circle, label);
     }
   }

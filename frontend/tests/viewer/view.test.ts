@@ -60,7 +60,7 @@ describe("machine proposals layer", () => {
   it("puts only the image's own lesions on it, above the score threshold", () => {
     const circles = proposalCircles(proposals, 7, 0.5);
 
-    expect(circles).toEqual([{ cx: 10, cy: 20, r: 8, score: 0.9, model: "det v2" }]);
+    expect(circles).toEqual([{ id: 1, cx: 10, cy: 20, r: 8, score: 0.9, model: "det v2" }]);
   });
 
   it("gives a lesion without a radius a visible default", () => {

@@ -74,13 +74,7 @@ class ClassificationPipeline(Pipeline):
         order = sorted(by_case)
         rows, labels = [], []
         for ci in order:
-            p = probs[by_case[ci]]
-            if self.recipe.aggregate == "max" and p.shape[1] == 2:
-                rows.append(p[int(np.argmax(p[:, 1]))])
-            elif self.recipe.aggregate == "max":
-                rows.append(p.max(axis=0) / p.max(axis=0).sum())
-            else:
-                rows.append(p.mean(axis=0))
+            rows.append(self.image_row(probs[by_case[ci]]))
             label = cache.samples[by_case[ci][0]].label
             labels.append(-1 if label is None else label)
         return order, np.asarray(rows).reshape(len(rows), -1), labels
@@ -128,6 +122,7 @@ class ClassificationPipeline(Pipeline):
         explain: bool,
     ) -> list[CasePrediction]:
         order, probs, _ = self.case_probabilities(cache, logits, temperature)
+        per_sample = torch.softmax(logits.float() / temperature, dim=1).numpy()
         heatmaps = self.gradcam(model, cache) if explain else {}
         out = []
         classes = self.recipe.classes
@@ -140,8 +135,12 @@ class ClassificationPipeline(Pipeline):
                 label, probability = classes[int(np.argmax(p))], float(p.max())
             case = cache.cases[ci]
             maps: dict[str, np.ndarray] = {}
+            by_image: dict[str, list[int]] = {}
             for i, s in enumerate(cache.samples):
-                if s.case_index == ci and i in heatmaps:
+                if s.case_index != ci:
+                    continue
+                by_image.setdefault(s.image.key, []).append(i)
+                if i in heatmaps:
                     # several lesion crops of one image share its heatmap (zeros outside each)
                     seen = maps.get(s.image.key)
                     maps[s.image.key] = (
@@ -154,9 +153,29 @@ class ClassificationPipeline(Pipeline):
                     label,
                     {c: float(v) for c, v in zip(classes, p, strict=True)},
                     heatmaps=maps,
+                    heatmap_kind="gradcam",
+                    image_keys=list(by_image),
+                    image_scores={
+                        key: {
+                            c: float(v)
+                            for c, v in zip(classes, self.image_row(per_sample[rows]), strict=True)
+                        }
+                        for key, rows in by_image.items()
+                    },
                 )
             )
         return out
+
+    def image_row(self, p: np.ndarray) -> np.ndarray:
+        """One image's class probabilities from its samples (several only with lesion crops),
+        by the rule the recipe aggregates a case's images with."""
+        if len(p) == 1:
+            return p[0]
+        if self.recipe.aggregate == "max" and p.shape[1] == 2:
+            return p[int(np.argmax(p[:, 1]))]
+        if self.recipe.aggregate == "max":
+            return p.max(axis=0) / p.max(axis=0).sum()
+        return p.mean(axis=0)
 
     def gradcam(self, model: nn.Module, cache: TensorCache) -> dict[int, np.ndarray]:
         """Grad-CAM (MONAI) of the predicted class per sample, pasted back to image size."""

@@ -74,17 +74,31 @@ class SegmentationPipeline(Pipeline):
         out: dict[int, CasePrediction] = {}
         for i, sample in enumerate(cache.samples):
             full = paste_back(probs[i], sample.geometry)
+            mask = (full >= cut).astype(np.uint8)
             pred = out.get(sample.case_index)
             if pred is None:
-                mask = (full >= cut).astype(np.uint8)
                 pred = CasePrediction(
                     cache.cases[sample.case_index].key,
                     float(full.max()),
-                    "lesion" if mask.any() else "background",
+                    "background",
                     mask=mask,
+                    heatmap_kind="probability",
                 )
                 out[sample.case_index] = pred
+            key = sample.image.key
             pred.probability = max(pred.probability, float(full.max()))
+            if key not in pred.image_keys:
+                pred.image_keys.append(key)
+            seen = pred.masks.get(key)
+            pred.masks[key] = mask if seen is None else np.maximum(seen, mask)
+            pred.image_scores[key] = {
+                "lesion": max(float(full.max()), pred.image_scores.get(key, {}).get("lesion", 0.0))
+            }
+            if mask.any():
+                pred.label = "lesion"
             if explain:
-                pred.heatmaps[sample.image.key] = full
+                seen_map = pred.heatmaps.get(key)
+                pred.heatmaps[key] = full if seen_map is None else np.maximum(seen_map, full)
+        for pred in out.values():
+            pred.scores = {"lesion": pred.probability}
         return [out[k] for k in sorted(out)]

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 
 from senolab.imaging import pixelcache, storage
 from senolab.imaging.deid.burned_in import detect_text, quarantine_fields
@@ -37,6 +38,11 @@ from senolab.imaging.ingest.decode import decode_pixels
 from senolab.imaging.ingest.journal import journaled_files_with_rows, sweep_interrupted
 from senolab.imaging.models import Exam, Image, PixelStatus, Series
 from senolab.projects.models import Project
+
+# Sent once an ingest finished and committed, with `project` and `images` (the new Image ids),
+# so that a domain app can act on new exams (ml pre-annotates them when the project asks)
+# without the platform importing it.
+images_ingested = Signal()
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +304,11 @@ def ingest_paths(
         report.failed.extend(collected.failed)
         report.skipped = collected.skipped
         _run_batch(project, collected.items, report, progress)
+    if report.images:
+        images = list(report.images)
+        transaction.on_commit(
+            lambda: images_ingested.send(sender=Project, project=project, images=images)
+        )
     return report
 
 

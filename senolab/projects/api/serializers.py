@@ -33,10 +33,21 @@ class ProjectSerializer(serializers.ModelSerializer):
             "blind_first_read",
             "private_reads",
             "adjudication_rules",
+            "rejection_reasons",
             "created_at",
             "role",
         ]
         read_only_fields = ["id", "created_at", "role"]
+        extra_kwargs = {"rejection_reasons": {"required": False}}
+
+    def validate_rejection_reasons(self, value):
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and v.strip() and len(v) <= 200 for v in value
+        ):
+            raise serializers.ValidationError(
+                "A list of reasons, each a non-empty text of at most 200 characters."
+            )
+        return [v.strip() for v in value]
 
     def validate_adjudication_rules(self, value: Any) -> dict[str, float]:
         # The keys are annotations.adjudication's (the core does not import it); a wrong key
