@@ -109,6 +109,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/automation-bias/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Per reader and model version: proposals accepted, edited (median IoU and Dice to the
+         *     proposal) and rejected (with reasons), and blind reads changed after the reveal towards or
+         *     away from the model's call; `download=csv` gives a CSV file (owners and reviewers).
+         */
+        get: operations["automation_bias_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/exam-labels/": {
         parameters: {
             query?: never;
@@ -1348,6 +1369,30 @@ export interface components {
             readonly object_id: string;
             readonly ip: string | null;
             readonly detail: unknown;
+        };
+        AutomationBias: {
+            project: number;
+            rows: components["schemas"]["AutomationBiasRow"][];
+        };
+        AutomationBiasRow: {
+            reader: string;
+            model_version: number;
+            recipe: string;
+            accepted: number;
+            edited: number;
+            rejected: number;
+            /** Format: double */
+            median_edit_iou: number | null;
+            /** Format: double */
+            median_edit_dice: number | null;
+            rejection_reasons: {
+                [key: string]: number;
+            };
+            /** @description Blind readings whose exam the version had read */
+            reads: number;
+            changed_towards_model: number;
+            changed_away_from_model: number;
+            unchanged: number;
         };
         /** @enum {unknown} */
         BlankEnum: "";
@@ -2649,6 +2694,65 @@ export interface operations {
             };
             /** @description Too many attempts; try again later. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    automation_bias_retrieve: {
+        parameters: {
+            query: {
+                download?: "csv";
+                project: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutomationBias"];
+                    "text/csv": string;
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from ml.api import review
+from ml.api.automation_bias import AutomationBiasView
 from ml.api.snapshots import SnapshotViewSet
 from ml.api.views import (
     ModelVersionViewSet,
@@ -17,6 +18,7 @@ router.register("predictions", PredictionViewSet, basename="prediction")
 router.register("snapshots", SnapshotViewSet, basename="snapshot")
 urlpatterns = [
     path("recipes/", RecipeListView.as_view(), name="recipes"),
+    path("automation-bias/", AutomationBiasView.as_view(), name="automation-bias"),
     *router.urls,
     path(
         "exams/<int:exam_id>/proposals/",

@@ -139,6 +139,7 @@ POLICY: tuple[Rule, ...] = (
         "claim the next exam, mark one done, submit my first and final read (once each: 409)",
     ),
     R(READ, "/api/agreement/", REVIEWER, "agreement between readers, as JSON or CSV"),
+    R(READ, "/api/automation-bias/", REVIEWER, "how readers treat proposals, as JSON or CSV"),
     R(READ, "/api/adjudication/**", REVIEWER, "the queue, and an exam's reads side by side"),
     R(
         "POST",

@@ -1,7 +1,8 @@
 /** /projects/{id}/agreement/: how far the project's readers agree (GET /api/agreement/):
  * quadratic-weighted kappa matrices for BI-RADS and density drawn as heatmaps, Krippendorff's
  * alpha, lesion F1 and Dice per pair, each reader's sensitivity and specificity against the
- * reference beside the active model's ROC curve, and the CSV download of the same figures. */
+ * reference beside the active model's ROC curve, and the CSV download of the same figures; then
+ * the automation-bias figures per reader and model version (GET /api/automation-bias/). */
 
 import "../ml/ml.css";
 import "./readers.css";
@@ -12,6 +13,13 @@ import { COLOURS, lineChart, xyPoints, type Series } from "../ml/charts";
 import { errorText, frame, notice, section } from "../ml/common";
 
 export type AgreementReport = Schemas["Agreement"];
+export type AutomationBiasRow = Schemas["AutomationBiasRow"];
+
+/** "3 (2 towards, 1 away)": reads changed after the reveal, by direction (pure). */
+export function changedAfterReveal(row: AutomationBiasRow): string {
+  const changed = row.changed_towards_model + row.changed_away_from_model;
+  return `${changed} (${row.changed_towards_model} towards, ${row.changed_away_from_model} away)`;
+}
 
 function fixed(value: number | null | undefined, digits = 2): string {
   return value === null || value === undefined ? "—" : value.toFixed(digits);
@@ -76,6 +84,41 @@ export class AgreementView {
     }
     this.render(report);
     await this.addModel(report);
+    await this.addAutomationBias();
+  }
+
+  /** Proposals accepted, edited, rejected and reads changed after the reveal, per reader and
+   * model version; nothing is added when no proposal was reviewed and no blind read revealed. */
+  private async addAutomationBias(): Promise<void> {
+    let rows: AutomationBiasRow[];
+    try {
+      rows = (await this.api.GET("/api/automation-bias/", { query: { project: this.project } })).rows;
+    } catch (err) {
+      this.main.append(notice(`The automation-bias figures could not be loaded: ${errorText(err)}`, "error"));
+      return;
+    }
+    if (!rows.length) return;
+    const csv = h("a", { href: `/api/automation-bias/?project=${this.project}&download=csv`, download: "" }, "Download CSV");
+    const body = rows.map((r) =>
+      h(
+        "tr",
+        {},
+        h("td", {}, r.reader),
+        h("td", {}, `v${r.model_version} ${r.recipe}`),
+        h("td", { className: "num" }, `${r.accepted} / ${r.edited} / ${r.rejected}`),
+        h("td", { className: "num" }, `${fixed(r.median_edit_iou)} / ${fixed(r.median_edit_dice)}`),
+        h("td", {}, Object.entries(r.rejection_reasons).map(([k, v]) => `${k} (${v})`).join(", ") || "—"),
+        h("td", { className: "num" }, String(r.reads)),
+        h("td", { className: "num" }, changedAfterReveal(r)),
+      ),
+    );
+    this.main.append(
+      section(
+        "Automation bias: readers and the model's proposals",
+        h("table", { className: "ml-table", dataset: { testid: "automation-bias" } }, h("thead", {}, h("tr", {}, ...["Reader", "Model version", "Accepted / edited / rejected", "Edit IoU / Dice (median)", "Rejection reasons", "Blind reads", "Changed after the reveal"].map((t) => h("th", {}, t)))), h("tbody", {}, ...body)),
+        h("p", { className: "muted" }, "Towards the model: BI-RADS raised where the model called the exam malignant, or lowered where it did not. ", csv),
+      ),
+    );
   }
 
   private render(report: AgreementReport): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { findingLine, labelLine } from "../../src/readers/adjudication";
-import { heat, kappaMatrix } from "../../src/readers/agreement";
+import { changedAfterReveal, heat, kappaMatrix } from "../../src/readers/agreement";
 import { readStep, type ReadingState } from "../../src/viewer/reads";
 import { assignBody } from "../../src/worklist/assign";
 
@@ -56,5 +56,12 @@ describe("reads in words", () => {
     expect(findingLine(finding as never)).toBe("mass, L, BI-RADS 4 — box on image 9");
     expect(labelLine({ labels: [{ laterality: "", density: "B", birads: "2", pathology: "" }] as never })).toBe("exam: density B BI-RADS 2");
     expect(labelLine({ labels: [] })).toBe("no labels");
+  });
+});
+
+describe("changedAfterReveal", () => {
+  it("sums the changed reads and names their direction", () => {
+    const row = { changed_towards_model: 2, changed_away_from_model: 1 } as Parameters<typeof changedAfterReveal>[0];
+    expect(changedAfterReveal(row)).toBe("3 (2 towards, 1 away)");
   });
 });
