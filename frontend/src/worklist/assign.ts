@@ -35,6 +35,7 @@ export class AssignPanel {
     private readonly api: Api,
     private readonly project: number,
     private readonly onAssigned: () => void,
+    private readonly onSelect: () => void = () => undefined,
   ) {
     const mode = h("select", { name: "mode", "aria-label": "how to assign" });
     for (const [value, text] of Object.entries(MODE_TEXT)) mode.append(h("option", { value }, text));
@@ -65,6 +66,7 @@ export class AssignPanel {
       if (box.checked) this.selected.add(exam);
       else this.selected.delete(exam);
       this.countEl.textContent = `${this.selected.size} selected`;
+      this.onSelect();
     });
     return h("td", { className: "select", on: { click: (e: Event) => e.stopPropagation() } }, box);
   }

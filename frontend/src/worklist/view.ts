@@ -21,6 +21,7 @@ import {
   type WorklistQuery,
 } from "./model";
 import { AssignPanel } from "./assign";
+import { PreannotatePanel } from "./preannotate";
 import { appNav } from "./nav";
 
 export interface WorklistEnv {
@@ -58,6 +59,8 @@ export class WorklistView {
   private loading: Promise<void> | null = null;
   /** Owners and reviewers tick exams and assign readers (src/worklist/assign.ts). */
   private readonly assign: AssignPanel | null = null;
+  /** Owners and reviewers pre-annotate the ticked exams or the project (src/worklist/preannotate.ts). */
+  private readonly preannotate: PreannotatePanel | null = null;
 
   constructor(
     private readonly api: Api,
@@ -82,7 +85,11 @@ export class WorklistView {
     const role = config.projects.find((p) => p.id === this.query.project)?.role;
     const project = this.query.project;
     const manages = !!project && (role === "owner" || role === "reviewer");
-    if (manages) this.assign = new AssignPanel(api, project, () => void this.load());
+    if (manages) {
+      const assign = new AssignPanel(api, project, () => void this.load(), () => this.preannotate?.refresh());
+      this.assign = assign;
+      this.preannotate = new PreannotatePanel(api, project, () => assign.selected);
+    }
     const readerPages = manages
       ? h(
           "span",
@@ -120,6 +127,7 @@ export class WorklistView {
         { className: "worklist-body" },
         h("div", { className: "worklist-bar" }, this.countsEl, this.nextButton, readerPages, h("span", { className: "spacer" }), this.filtersEl),
         this.assign?.el ?? null,
+        this.preannotate?.el ?? null,
         this.noticeEl,
         this.readingEl,
         table,
