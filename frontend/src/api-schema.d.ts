@@ -38,6 +38,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dataset-exports/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Create = start an export Job; list and detail follow it; download and records read it. */
+        get: operations["dataset_exports_list"];
+        put?: never;
+        /** @description Create = start an export Job; list and detail follow it; download and records read it. */
+        post: operations["dataset_exports_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset-exports/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The export; its findings (id, version, source, origin, author) only to those who may
+         *     download it (a blind reader learns nothing of the reference findings it holds).
+         */
+        get: operations["dataset_exports_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset-exports/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The export's zip, streamed from storage; its sha256 is in X-Content-SHA256. */
+        get: operations["dataset_exports_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset-exports/{id}/records/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One page of the export as JSON: per image its findings and their marks. */
+        get: operations["dataset_exports_records_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/exam-labels/": {
         parameters: {
             query?: never;
@@ -941,8 +1013,10 @@ export interface components {
          *     * `slide_viewed` - Slide viewed
          *     * `dicom_downloaded` - DICOM file downloaded
          *     * `mask_downloaded` - Mask downloaded
+         *     * `export_created` - Export created
          *     * `export_downloaded` - Export downloaded
          *     * `artifact_downloaded` - Model artifact downloaded
+         *     * `artifact_imported` - Model artifact imported
          *     * `pseudonym_map_read` - Pseudonym map read
          *     * `member_added` - Member added
          *     * `member_role_changed` - Member's role changed
@@ -952,7 +1026,7 @@ export interface components {
          *     * `model_activated` - Model version activated
          * @enum {string}
          */
-        AuditActionEnum: "exam_viewed" | "image_viewed" | "slide_viewed" | "dicom_downloaded" | "mask_downloaded" | "export_downloaded" | "artifact_downloaded" | "pseudonym_map_read" | "member_added" | "member_role_changed" | "member_removed" | "login" | "login_failed" | "model_activated";
+        AuditActionEnum: "exam_viewed" | "image_viewed" | "slide_viewed" | "dicom_downloaded" | "mask_downloaded" | "export_created" | "export_downloaded" | "artifact_downloaded" | "artifact_imported" | "pseudonym_map_read" | "member_added" | "member_role_changed" | "member_removed" | "login" | "login_failed" | "model_activated";
         AuditEvent: {
             readonly id: number;
             /** Format: date-time */
@@ -1004,6 +1078,80 @@ export interface components {
             receptor_status?: unknown;
             /** @description Per the project's clinical_schema */
             fields?: unknown;
+        };
+        DatasetExport: {
+            readonly id: number;
+            readonly project: number;
+            /** @default  */
+            readonly status: string;
+            /**
+             * Format: double
+             * @default 0
+             */
+            readonly progress: number;
+            readonly job: components["schemas"]["Job"];
+            /** @description The formats asked for */
+            readonly formats: unknown;
+            /** @description The filters asked for */
+            readonly filters: unknown;
+            /** @description exams, images, findings, ... */
+            readonly counts: unknown;
+            readonly snapshot: number | null;
+            /** @default  */
+            readonly content_hash: string;
+            readonly archive_sha256: string;
+            readonly archive_size: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly finished_at: string | null;
+        };
+        DatasetExportCreateRequest: {
+            project: number;
+            /** @description coco: annotations/coco.json: COCO boxes, polygons and RLE masks; csv: labels/exams.csv, labels/breasts.csv, labels/images.csv; masks_png: masks/<image>.png label maps and masks/label_map.json; masks_nifti: masks/<image>.nii label maps and masks/label_map.json; monai: datalist.json (MONAI) pairing images/<image>.png with masks/<image>.nii; dicom_seg: dicom/seg/<image>.dcm per image with region marks (DICOM sources only); dicom_sr: dicom/sr/<image>.dcm TID 1500 report per image with marks (DICOM sources only); images_png: images/<image>.png: the pixels (8 or 16 bit grey, or RGB); images_dicom: images/<image>.dcm: the stored de-identified DICOM (DICOM sources only) */
+            formats: string[];
+            modality?: string;
+            reviewed_only?: boolean;
+            site?: string;
+            /** Format: date */
+            date_from?: string | null;
+            /** Format: date */
+            date_to?: string | null;
+            label_status?: components["schemas"]["LabelStatusEnum"];
+            ground_truth?: components["schemas"]["GroundTruthEnum"];
+            seed?: number;
+        };
+        DatasetExportDetail: {
+            readonly id: number;
+            readonly project: number;
+            /** @default  */
+            readonly status: string;
+            /**
+             * Format: double
+             * @default 0
+             */
+            readonly progress: number;
+            readonly job: components["schemas"]["Job"];
+            /** @description The formats asked for */
+            readonly formats: unknown;
+            /** @description The filters asked for */
+            readonly filters: unknown;
+            /** @description exams, images, findings, ... */
+            readonly counts: unknown;
+            readonly snapshot: number | null;
+            /** @default  */
+            readonly content_hash: string;
+            readonly archive_sha256: string;
+            readonly archive_size: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly finished_at: string | null;
+            readonly findings: unknown;
         };
         /** @description The body of every error answer of the API (schema only). */
         Error: {
@@ -1106,6 +1254,14 @@ export interface components {
          * @enum {string}
          */
         ExamStatusEnum: "new" | "in_progress" | "done";
+        ExportRecords: {
+            offset: number;
+            limit: number;
+            next_offset: number | null;
+            records: {
+                [key: string]: unknown;
+            }[];
+        };
         /** @description A finding as stored (the 409 detail's "current" has this shape too). */
         Finding: {
             id: number;
@@ -1230,9 +1386,10 @@ export interface components {
          *     * `train` - Training
          *     * `evaluate` - Evaluation
          *     * `predict` - Prediction
+         *     * `export` - Data set export
          * @enum {string}
          */
-        JobKindEnum: "ingest" | "import_dataset" | "train" | "evaluate" | "predict";
+        JobKindEnum: "ingest" | "import_dataset" | "train" | "evaluate" | "predict" | "export";
         /**
          * @description * `queued` - Queued
          *     * `running` - Running
@@ -1242,6 +1399,13 @@ export interface components {
          * @enum {string}
          */
         JobStatusEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        /**
+         * @description * `any` - any
+         *     * `labelled` - labelled
+         *     * `unlabelled` - unlabelled
+         * @enum {string}
+         */
+        LabelStatusEnum: "any" | "labelled" | "unlabelled";
         /**
          * @description * `L` - Left
          *     * `R` - Right
@@ -1382,6 +1546,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["AuditEvent"][];
+        };
+        PaginatedDatasetExportList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["DatasetExport"][];
         };
         PaginatedExamListList: {
             /** @example 123 */
@@ -1923,8 +2102,10 @@ export interface operations {
                  *     * `slide_viewed` - Slide viewed
                  *     * `dicom_downloaded` - DICOM file downloaded
                  *     * `mask_downloaded` - Mask downloaded
+                 *     * `export_created` - Export created
                  *     * `export_downloaded` - Export downloaded
                  *     * `artifact_downloaded` - Model artifact downloaded
+                 *     * `artifact_imported` - Model artifact imported
                  *     * `pseudonym_map_read` - Pseudonym map read
                  *     * `member_added` - Member added
                  *     * `member_role_changed` - Member's role changed
@@ -1933,7 +2114,7 @@ export interface operations {
                  *     * `login_failed` - Log-in failed
                  *     * `model_activated` - Model version activated
                  */
-                action?: "artifact_downloaded" | "dicom_downloaded" | "exam_viewed" | "export_downloaded" | "image_viewed" | "login" | "login_failed" | "mask_downloaded" | "member_added" | "member_removed" | "member_role_changed" | "model_activated" | "pseudonym_map_read" | "slide_viewed";
+                action?: "artifact_downloaded" | "artifact_imported" | "dicom_downloaded" | "exam_viewed" | "export_created" | "export_downloaded" | "image_viewed" | "login" | "login_failed" | "mask_downloaded" | "member_added" | "member_removed" | "member_role_changed" | "model_activated" | "pseudonym_map_read" | "slide_viewed";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -2002,6 +2183,253 @@ export interface operations {
             };
             /** @description Too many attempts; try again later. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    dataset_exports_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                project?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedDatasetExportList"];
+                };
+            };
+        };
+    };
+    dataset_exports_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DatasetExportCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["DatasetExportCreateRequest"];
+                "multipart/form-data": components["schemas"]["DatasetExportCreateRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetExport"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    dataset_exports_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset export. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetExportDetail"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    dataset_exports_download_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset export. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    dataset_exports_records_retrieve: {
+        parameters: {
+            query?: {
+                /** @description records per page, 1..200 */
+                limit?: number;
+                /** @description first record (an image), from 0 */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset export. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportRecords"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2971,8 +3399,9 @@ export interface operations {
                  *     * `train` - Training
                  *     * `evaluate` - Evaluation
                  *     * `predict` - Prediction
+                 *     * `export` - Data set export
                  */
-                kind?: "evaluate" | "import_dataset" | "ingest" | "predict" | "train";
+                kind?: "evaluate" | "export" | "import_dataset" | "ingest" | "predict" | "train";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */

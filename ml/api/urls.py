@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from ml.api.exports import DatasetExportViewSet
 from ml.api.views import (
     ModelVersionViewSet,
     PredictionViewSet,
@@ -12,4 +13,5 @@ router = DefaultRouter()
 router.register("training-runs", TrainingRunViewSet, basename="training-run")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("predictions", PredictionViewSet, basename="prediction")
+router.register("dataset-exports", DatasetExportViewSet, basename="dataset-export")
 urlpatterns = [path("recipes/", RecipeListView.as_view(), name="recipes"), *router.urls]

@@ -133,6 +133,12 @@ POLICY: tuple[Rule, ...] = (
     R(WRITE, "/api/model-versions/**", REVIEWER),
     R(READ, "/api/predictions/", AUTHENTICATED),
     R(READ, "/api/predictions/**", VIEWER),
+    # Data set exports: the data leave the platform with a download
+    R(READ, "/api/dataset-exports/", AUTHENTICATED, "lists only exports of the user's projects"),
+    R(READ, "/api/dataset-exports/{}/download/", REVIEWER, "the zip leaves; audited"),
+    R(READ, "/api/dataset-exports/{}/records/", REVIEWER, "the records leave as JSON; audited"),
+    R(READ, "/api/dataset-exports/**", VIEWER, "status, progress, counts, hashes"),
+    R(WRITE, "/api/dataset-exports/**", REVIEWER, "starts an export Job; audited"),
 )
 
 
