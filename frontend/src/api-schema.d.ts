@@ -1110,7 +1110,7 @@ export interface components {
         };
         DatasetExportCreateRequest: {
             project: number;
-            /** @description coco: annotations/coco.json: COCO boxes, polygons and RLE masks; csv: labels/exams.csv, labels/breasts.csv, labels/images.csv; masks_png: masks/<image>.png label maps and masks/label_map.json; masks_nifti: masks/<image>.nii label maps and masks/label_map.json; monai: datalist.json (MONAI) pairing images/<image>.png with masks/<image>.nii; dicom_seg: dicom/seg/<image>.dcm per image with region marks (DICOM sources only); dicom_sr: dicom/sr/<image>.dcm TID 1500 report per image with marks (DICOM sources only); images_png: images/<image>.png: the pixels (8 or 16 bit grey, or RGB); images_dicom: images/<image>.dcm: the stored de-identified DICOM (DICOM sources only) */
+            /** @description coco: annotations/coco.json: COCO boxes, polygons and RLE masks; csv: labels/exams.csv, labels/breasts.csv, labels/images.csv; masks_png: masks/<image>.png label maps and masks/label_map.json; masks_nifti: masks/<image>.nii label maps and masks/label_map.json; monai: datalist.json (MONAI) pairing images/<image>.png with masks/<image>.nii; dicom_seg: dicom/seg/<image>.dcm: a DICOM SEG per image with region marks; dicom_sr: dicom/sr/<image>.dcm: a TID 1500 SR per image with located marks; images_png: images/<image>.png: the pixels (8 or 16 bit grey, or RGB); images_dicom: images/<image>.dcm: the de-identified DICOM (raster: Secondary Capture) */
             formats: string[];
             modality?: string;
             reviewed_only?: boolean;

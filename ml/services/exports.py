@@ -63,13 +63,24 @@ FORMATS: dict[str, str] = {
     "masks_png": "masks/<image>.png label maps and masks/label_map.json",
     "masks_nifti": "masks/<image>.nii label maps and masks/label_map.json",
     "monai": "datalist.json (MONAI) pairing images/<image>.png with masks/<image>.nii",
-    "dicom_seg": "dicom/seg/<image>.dcm per image with region marks (DICOM sources only)",
-    "dicom_sr": "dicom/sr/<image>.dcm TID 1500 report per image with marks (DICOM sources only)",
+    "dicom_seg": "dicom/seg/<image>.dcm: a DICOM SEG per image with region marks",
+    "dicom_sr": "dicom/sr/<image>.dcm: a TID 1500 SR per image with located marks",
     "images_png": "images/<image>.png: the pixels (8 or 16 bit grey, or RGB)",
-    "images_dicom": "images/<image>.dcm: the stored de-identified DICOM (DICOM sources only)",
+    "images_dicom": "images/<image>.dcm: the de-identified DICOM (raster: Secondary Capture)",
 }
 # Marks the SR reports as regions (masks go to the SEG, lengths are left out).
 SR_KINDS = frozenset({"box", "polygon", "freehand", "ellipse", "point"})
+# Empty in the Secondary Capture of a raster image (nothing is known of them).
+RASTER_EMPTY_ATTRIBUTES = (
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+    "PatientOrientation",
+)
 LABEL_STATUSES = ("any", "labelled", "unlabelled")
 # Clinical fields with a fixed meaning; free-text `fields` of a record never leave.
 CLINICAL_COLUMNS = (
@@ -341,14 +352,25 @@ def _png_of_pixels(layout: dict[str, Any]) -> bytes:
 
 
 def _source_dataset(plan: _Plan, image_key: str):
-    """The image's stored de-identified DICOM header, or None for a raster original."""
+    """The image's de-identified DICOM: the stored file, or for a raster original the
+    Secondary Capture the viewer gets (pseudonym and remapped UIDs only)."""
     import pydicom
 
     source = plan.sources.get(image_key, {})
-    if source.get("format") != "dicom" or not source.get("storage_key"):
-        return None
-    with storage.open_file(source["storage_key"]) as fh:
-        return pydicom.dcmread(fh)
+    if source.get("format") == "dicom" and source.get("storage_key"):
+        with storage.open_file(source["storage_key"]) as fh:
+            return pydicom.dcmread(fh)
+    from senolab.imaging.api.render import secondary_capture
+
+    image = Image.objects.select_related("exam__patient", "series").get(pk=int(image_key))
+    ds = pydicom.dcmread(io.BytesIO(secondary_capture(image)))
+    # The type 2 attributes (present, may be empty) that SEG and SR copy from their source
+    for keyword in RASTER_EMPTY_ATTRIBUTES:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
+    if "SeriesNumber" not in ds:
+        ds.SeriesNumber = 1
+    return ds
 
 
 def _dicom_bytes(ds) -> bytes:
@@ -425,10 +447,8 @@ def _members(
         source = None
         if {"images_dicom", "dicom_seg", "dicom_sr"} & set(formats):
             source = _source_dataset(plan, image.key)
-            if source is None:
-                counts["dicom_skipped"] = counts.get("dicom_skipped", 0) + 1
         if "images_dicom" in formats and source is not None:
-            yield f"images/{image.key}.dcm", [storage.read(plan.sources[image.key]["storage_key"])]
+            yield f"images/{image.key}.dcm", [_dicom_bytes(source)]
         findings = plan.findings_of(image.key)
         label = None
         if mask_kinds or ("dicom_seg" in formats and source is not None):

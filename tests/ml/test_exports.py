@@ -126,11 +126,18 @@ def test_the_csv_masks_and_datalist_agree_with_the_annotations(export_project):
 def test_dicom_seg_and_sr_read_back_and_pass_dciodvfy(export_project, tmp_path):
     project, image, accepted, masked, _ = export_project
     export, archive = run(project, ["dicom_seg", "dicom_sr"])
-    # Raster sources have no DICOM to reference: they are counted as skipped
-    assert export.counts["dicom_skipped"] == 2
+    # Every image with marks has its SEG and SR, raster ones against their Secondary Capture
+    assert export.counts["dicom_seg"] == 3 and export.counts["dicom_sr"] == 3
     seg_path, sr_path = tmp_path / "seg.dcm", tmp_path / "sr.dcm"
     seg_path.write_bytes(archive.read(f"dicom/seg/{image.pk}.dcm"))
     sr_path.write_bytes(archive.read(f"dicom/sr/{image.pk}.dcm"))
+    raster = Mark.objects.filter(kind="polygon").first().image
+    raster_seg = tmp_path / "raster-seg.dcm"
+    raster_seg.write_bytes(archive.read(f"dicom/seg/{raster.pk}.dcm"))
+    raster_sr = tmp_path / "raster-sr.dcm"
+    raster_sr.write_bytes(archive.read(f"dicom/sr/{raster.pk}.dcm"))
+    assert hd.seg.segread(raster_seg).get_source_image_uids()[0][2] == raster.sop_instance_uid
+    assert len(hd.sr.srread(raster_sr).content.get_planar_roi_measurement_groups()) == 2
     seg = hd.seg.segread(seg_path)
     source_uid = image.sop_instance_uid
     assert seg.get_source_image_uids()[0][2] == source_uid
@@ -143,7 +150,7 @@ def test_dicom_seg_and_sr_read_back_and_pass_dciodvfy(export_project, tmp_path):
     groups = sr.content.get_planar_roi_measurement_groups()
     assert len(groups) == 1  # the box (the mask is in the SEG)
     if DCIODVFY:
-        for path in (seg_path, sr_path):
+        for path in (seg_path, sr_path, raster_seg, raster_sr):
             done = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True)
             errors = [x for x in (done.stdout + done.stderr).splitlines() if "Error" in x]
             assert errors == [], errors
