@@ -75,7 +75,7 @@ class ModelImportView(APIView):
         # The role is checked before the body is read: a viewer learns nothing from a 400 or
         # a 415. The project may be named in the query string too (?project=).
         project_id = request.query_params.get("project") or ""
-        if not project_id:
+        if not project_id and hasattr(request.data, "get"):
             project_id = str(request.data.get("project") or "")
         if project_id.isdigit() and Project.objects.filter(pk=int(project_id)).exists():
             require_role(request.user, int(project_id), PACKAGE_ROLE)

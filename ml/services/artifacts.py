@@ -152,9 +152,11 @@ def _register(
     with storage.files_with_rows() as batch, transaction.atomic():
         with open(path, "rb") as fh:
             batch.save(key, fh)
-        with storage.open_file(key) as fh:
-            if hashlib.file_digest(fh, "sha256").hexdigest() != sha256:
-                raise PackageRefused("The stored artifact is corrupt; nothing was imported.")
+        stored = hashlib.sha256()
+        for chunk in _chunks(key):
+            stored.update(chunk)
+        if stored.hexdigest() != sha256:
+            raise PackageRefused("The stored artifact is corrupt; nothing was imported.")
         calibration = card.get("calibration") or {}
         return ModelVersion.objects.create(
             project=project,
