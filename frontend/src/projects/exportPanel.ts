@@ -119,7 +119,7 @@ export class ExportPanel {
         h(
           "li",
           { dataset: { testid: "export-row", status: exp.status } },
-          `Export ${exp.id}: ${(exp.formats as string[]).join(", ")}, ${exp.status}`,
+          `Export ${exp.id}: ${((exp.formats as string[] | undefined) ?? []).join(", ")}, ${exp.status}`,
           exp.archive_sha256 ? h("span", {}, " ", h("a", { href: downloadUrl(exp) }, "download"), h("span", { className: "muted" }, ` ${countsText(exp.counts as Record<string, unknown>)}`)) : null,
         ),
       ),
