@@ -228,9 +228,40 @@ def test_the_archive_is_stored_only_when_complete(export_project, monkeypatch):
 
 def test_the_job_result_names_the_export_and_its_hash(export_project):
     project, *_ = export_project
+    before = set(_stored_keys(project))
     export, _ = run(project, ["coco"])
     result = export.job.result
     assert result["export"] == export.pk
     assert result["archive_sha256"] == export.archive_sha256
     assert result["content_hash"] == export.snapshot.content_hash
     assert Path(export.archive_key).suffix == ".zip"
+    assert set(_stored_keys(project)) - before == {Path(export.archive_key).name}
+
+
+def test_a_cancelled_export_stores_nothing(export_project, monkeypatch):
+    from senolab.jobs.models import Job
+
+    project, *_ = export_project
+    export = exports.start_export(project, ["images_png"], enqueue=False)
+    real_png = exports._png_of_pixels
+
+    def png_then_cancel(layout):
+        # someone cancels while the first image is written; the next progress report stops it
+        Job.objects.filter(pk=export.job_id).update(cancel_requested=True)
+        return real_png(layout)
+
+    monkeypatch.setattr(exports, "_png_of_pixels", png_then_cancel)
+    before = set(_stored_keys(project))
+    job = run_job(export.job_id, exports.run_export)
+    assert job.status == JobStatus.CANCELLED
+    assert not DatasetExport.objects.get(pk=export.pk).archive_key
+    assert set(_stored_keys(project)) == before
+
+
+def _stored_keys(project) -> list[str]:
+    from django.core.files.storage import default_storage
+
+    folder = f"{storage.project_prefix(project.pk)}/exports"
+    if not default_storage.exists(folder):
+        return []
+    return default_storage.listdir(folder)[1]
