@@ -1185,7 +1185,10 @@ export interface components {
             readonly created_at: string;
             /** Format: date-time */
             readonly finished_at: string | null;
-            readonly findings: unknown;
+            /** @description Every finding it holds {id, version, source, origin, created_by, updated_by}; null for those below reviewer (a blind reader learns nothing of reference findings). */
+            readonly findings: {
+                [key: string]: unknown;
+            }[] | null;
         };
         /** @description The body of every error answer of the API (schema only). */
         Error: {

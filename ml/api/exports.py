@@ -14,7 +14,12 @@ from typing import Any
 from django.http import FileResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -103,9 +108,18 @@ class DatasetExportSerializer(serializers.ModelSerializer):
 
 
 class DatasetExportDetailSerializer(DatasetExportSerializer):
+    findings = serializers.SerializerMethodField(
+        help_text="Every finding it holds {id, version, source, origin, created_by, updated_by}; "
+        "null for those below reviewer (a blind reader learns nothing of reference findings)."
+    )
+
     class Meta(DatasetExportSerializer.Meta):
         fields = [*DatasetExportSerializer.Meta.fields, "findings"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField(), allow_null=True))
+    def get_findings(self, export: DatasetExport) -> list[dict[str, Any]] | None:
+        return export.findings if self.context.get("show_findings") else None
 
 
 class ExportRecordsSerializer(serializers.Serializer):
@@ -149,9 +163,10 @@ class DatasetExportViewSet(
         """The export; its findings (id, version, source, origin, author) only to those who may
         download it (a blind reader learns nothing of the reference findings it holds)."""
         export = self.get_object()
-        if has_role(request.user, export.project_id, EXPORT_ROLE):
-            return Response(DatasetExportDetailSerializer(export).data)
-        return Response(DatasetExportSerializer(export).data)
+        shown = has_role(request.user, export.project_id, EXPORT_ROLE)
+        return Response(
+            DatasetExportDetailSerializer(export, context={"show_findings": shown}).data
+        )
 
     @extend_schema(
         request=DatasetExportCreateSerializer,

@@ -109,7 +109,7 @@ def test_viewers_follow_but_neither_export_nor_download(
     ).json()["id"]
     seen = viewer.get(f"/api/dataset-exports/{export_id}/")
     assert seen.status_code == 200 and seen.json()["status"] == "succeeded"
-    assert "findings" not in seen.json()  # which findings (reference ones too): reviewers only
+    assert seen.json()["findings"] is None  # which findings (reference ones too): reviewers only
     assert viewer.get(f"/api/dataset-exports/{export_id}/download/").status_code == 403
     assert viewer.get(f"/api/dataset-exports/{export_id}/records/").status_code == 403
     refused = create(viewer, project, django_capture_on_commit_callbacks, formats=["csv"])
