@@ -118,7 +118,8 @@ def coco_whole(n_images: int, n_findings: int, masks: int, path: Path) -> None:
         image_records.append(
             {"id": ids[image.key][0], "file_name": image.file_name, "width": image.width,
              "height": image.height, "senolab_key": image.key, "modality": image.modality,
-             "laterality": image.laterality, "view": image.view, "split": image.split}
+             "laterality": image.laterality, "view": image.view, "split": image.split,
+             "patient": image.patient, "exam": image.exam}
         )  # fmt: skip
     annotations = []
     for finding in findings(n_findings, n_images, masks):
@@ -129,7 +130,9 @@ def coco_whole(n_images: int, n_findings: int, masks: int, path: Path) -> None:
                  "category_id": LABEL_MAP.value(finding.finding_type),
                  **mark_annotation(mark, width, height), "iscrowd": 0,
                  "senolab_finding": finding.key, "birads": finding.birads,
-                 "pathology": finding.pathology}
+                 "pathology": finding.pathology,
+                 **({} if mark.kind == "mask" else
+                    {"senolab_mark": {"kind": mark.kind, "geometry": dict(mark.geometry)}})}
             )  # fmt: skip
     categories = [{"id": i + 1, "name": n, "supercategory": "finding"} for i, n in enumerate(TYPES)]
     document = {"info": {}, "licenses": [], "categories": categories, "images": image_records,

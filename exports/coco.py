@@ -1,5 +1,10 @@
 """COCO detection/segmentation JSON, written as a stream of text chunks.
 
+Beside COCO's own keys, images carry senolab_key, modality, laterality, view, split, patient
+(pseudonym) and exam; annotations carry senolab_finding (marks of one finding share it), birads,
+pathology and, for drawn shapes, senolab_mark (kind and geometry as stored), so that an export
+imports back with the same findings (datasets/importers/senolab_export.py).
+
 images, categories (the label map), and one annotation per region mark: bbox [x, y, w, h],
 segmentation as polygons (polygon and freehand marks, boxes, ellipses as 64-gons) or as
 uncompressed-size RLE (mask marks, by pycocotools), area, iscrowd 0. Points and lengths
@@ -88,6 +93,8 @@ def _image_record(image_id: int, image: ExportImage) -> dict[str, Any]:
         "laterality": image.laterality,
         "view": image.view,
         "split": image.split,
+        "patient": image.patient,
+        "exam": image.exam,
     }
 
 
@@ -159,6 +166,8 @@ def write_coco(
                     "birads": finding.birads,
                     "pathology": finding.pathology,
                 }
+                if mark.kind != "mask":  # the drawn shape itself, for an exact re-import
+                    record["senolab_mark"] = {"kind": mark.kind, "geometry": dict(mark.geometry)}
                 yield record
 
     categories = [

@@ -226,3 +226,36 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"prediction {self.pk} of {self.model_version_id}"
+
+
+class DatasetExport(models.Model):
+    """A data set export: a snapshot chosen by filters, written in the formats asked for as one
+    zip in storage (ml.services.exports). Its rows say exactly what left: the snapshot (content
+    hash, split) and every finding with the version exported, its source, origin and author."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
+    job = models.OneToOneField(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="dataset_export"
+    )
+    snapshot = models.ForeignKey(
+        DatasetSnapshot, null=True, blank=True, on_delete=models.RESTRICT, related_name="exports"
+    )
+    formats = models.JSONField(default=list, help_text="The formats asked for")
+    filters = models.JSONField(default=dict, blank=True, help_text="The filters asked for")
+    # [{"id", "version", "source", "origin", "created_by"}, ...] in export order.
+    findings = models.JSONField(default=list, blank=True)
+    counts = models.JSONField(default=dict, blank=True, help_text="exams, images, findings, ...")
+    archive_key = models.CharField(max_length=255, blank=True)
+    archive_sha256 = models.CharField(max_length=64, blank=True)
+    archive_size = models.BigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of project {self.project_id}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ml.services import evaluation, prediction, training
+from ml.services import evaluation, exports, prediction, training
 from senolab.jobs.base import JobTask
 from senolab.jobs.models import Job
 
@@ -32,3 +32,10 @@ def evaluate_task(self: JobTask, job_id: str) -> str:
 @shared_task(bind=True, base=JobTask, name=prediction.PREDICT_TASK)
 def predict_task(self: JobTask, job_id: str) -> str:
     return self.run_job(job_id, prediction.run_prediction)
+
+
+# An export is CPU and storage work: its Job names the default queue, which apply_async passes
+# explicitly and which wins over the "ml.*" route to the gpu queue.
+@shared_task(bind=True, base=JobTask, name=exports.EXPORT_TASK)
+def export_task(self: JobTask, job_id: str) -> str:
+    return self.run_job(job_id, exports.run_export)

@@ -20,6 +20,7 @@ FORMATS = {
     "medmnist": ("datasets.importers.medmnist", "import_medmnist"),
     "dicom": ("datasets.importers.dicom", "import_dicom"),
     "slides": ("datasets.importers.slides", "import_slides"),
+    "senolab-export": ("datasets.importers.senolab_export", "import_senolab_export"),
 }
 
 __all__ = ["FORMATS", "ImportReport", "import_dataset"]

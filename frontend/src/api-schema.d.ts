@@ -130,6 +130,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dataset-exports/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Create = start an export Job; list and detail follow it; download and records read it. */
+        get: operations["dataset_exports_list"];
+        put?: never;
+        /** @description Create = start an export Job; list and detail follow it; download and records read it. */
+        post: operations["dataset_exports_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset-exports/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The export; its findings (id, version, source, origin, author) only to those who may
+         *     download it (a blind reader learns nothing of the reference findings it holds).
+         */
+        get: operations["dataset_exports_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset-exports/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The export's zip, streamed from storage; its sha256 is in X-Content-SHA256. */
+        get: operations["dataset_exports_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset-exports/{id}/records/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One page of the export as JSON: per image its findings and their marks. */
+        get: operations["dataset_exports_records_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/exam-labels/": {
         parameters: {
             query?: never;
@@ -620,6 +692,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/model-versions/{id}/package/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description GET: the version's package (zip: model.pt, model_card.json, SHA256SUMS), streamed. */
+        get: operations["model_versions_package_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/model-versions/{id}/predict/": {
         parameters: {
             query?: never;
@@ -648,6 +737,23 @@ export interface paths {
         put?: never;
         /** @description The registry: metrics, curves, lineage; activate or retire; evaluate and predict jobs. */
         post: operations["model_versions_retire_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/import/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description POST (multipart: project, file): register a package as a candidate version. */
+        post: operations["model_versions_import_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1344,8 +1450,10 @@ export interface components {
          *     * `slide_viewed` - Slide viewed
          *     * `dicom_downloaded` - DICOM file downloaded
          *     * `mask_downloaded` - Mask downloaded
+         *     * `export_created` - Export created
          *     * `export_downloaded` - Export downloaded
          *     * `artifact_downloaded` - Model artifact downloaded
+         *     * `artifact_imported` - Model artifact imported
          *     * `pseudonym_map_read` - Pseudonym map read
          *     * `member_added` - Member added
          *     * `member_role_changed` - Member's role changed
@@ -1355,7 +1463,7 @@ export interface components {
          *     * `model_activated` - Model version activated
          * @enum {string}
          */
-        AuditActionEnum: "exam_viewed" | "image_viewed" | "slide_viewed" | "dicom_downloaded" | "mask_downloaded" | "export_downloaded" | "artifact_downloaded" | "pseudonym_map_read" | "member_added" | "member_role_changed" | "member_removed" | "login" | "login_failed" | "model_activated";
+        AuditActionEnum: "exam_viewed" | "image_viewed" | "slide_viewed" | "dicom_downloaded" | "mask_downloaded" | "export_created" | "export_downloaded" | "artifact_downloaded" | "artifact_imported" | "pseudonym_map_read" | "member_added" | "member_role_changed" | "member_removed" | "login" | "login_failed" | "model_activated";
         AuditEvent: {
             readonly id: number;
             /** Format: date-time */
@@ -1457,6 +1565,83 @@ export interface components {
             birads?: string;
             pathology?: string;
             findings?: number[];
+        };
+        DatasetExport: {
+            readonly id: number;
+            readonly project: number;
+            /** @default  */
+            readonly status: string;
+            /**
+             * Format: double
+             * @default 0
+             */
+            readonly progress: number;
+            readonly job: components["schemas"]["Job"];
+            /** @description The formats asked for */
+            readonly formats: unknown;
+            /** @description The filters asked for */
+            readonly filters: unknown;
+            /** @description exams, images, findings, ... */
+            readonly counts: unknown;
+            readonly snapshot: number | null;
+            /** @default  */
+            readonly content_hash: string;
+            readonly archive_sha256: string;
+            readonly archive_size: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly finished_at: string | null;
+        };
+        DatasetExportCreateRequest: {
+            project: number;
+            /** @description coco: annotations/coco.json: COCO boxes, polygons and RLE masks; csv: labels/exams.csv, labels/breasts.csv, labels/images.csv; masks_png: masks/<image>.png label maps and masks/label_map.json; masks_nifti: masks/<image>.nii label maps and masks/label_map.json; monai: datalist.json (MONAI) pairing images/<image>.png with masks/<image>.nii; dicom_seg: dicom/seg/<image>.dcm: a DICOM SEG per image with region marks; dicom_sr: dicom/sr/<image>.dcm: a TID 1500 SR per image with located marks; images_png: images/<image>.png: the pixels (8 or 16 bit grey, or RGB); images_dicom: images/<image>.dcm: the de-identified DICOM (raster: Secondary Capture) */
+            formats: string[];
+            modality?: string;
+            reviewed_only?: boolean;
+            site?: string;
+            /** Format: date */
+            date_from?: string | null;
+            /** Format: date */
+            date_to?: string | null;
+            label_status?: components["schemas"]["LabelStatusEnum"];
+            ground_truth?: components["schemas"]["GroundTruthEnum"];
+            seed?: number;
+        };
+        DatasetExportDetail: {
+            readonly id: number;
+            readonly project: number;
+            /** @default  */
+            readonly status: string;
+            /**
+             * Format: double
+             * @default 0
+             */
+            readonly progress: number;
+            readonly job: components["schemas"]["Job"];
+            /** @description The formats asked for */
+            readonly formats: unknown;
+            /** @description The filters asked for */
+            readonly filters: unknown;
+            /** @description exams, images, findings, ... */
+            readonly counts: unknown;
+            readonly snapshot: number | null;
+            /** @default  */
+            readonly content_hash: string;
+            readonly archive_sha256: string;
+            readonly archive_size: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly finished_at: string | null;
+            /** @description Every finding it holds {id, version, source, origin, created_by, updated_by}; null for those below reviewer (a blind reader learns nothing of reference findings). */
+            readonly findings: {
+                [key: string]: unknown;
+            }[] | null;
         };
         /** @description The body of every error answer of the API (schema only). */
         Error: {
@@ -1566,6 +1751,14 @@ export interface components {
          * @enum {string}
          */
         ExamStatusEnum: "new" | "in_progress" | "done";
+        ExportRecords: {
+            offset: number;
+            limit: number;
+            next_offset: number | null;
+            records: {
+                [key: string]: unknown;
+            }[];
+        };
         /** @description A finding as stored (the 409 detail's "current" has this shape too). */
         Finding: {
             id: number;
@@ -1702,9 +1895,10 @@ export interface components {
          *     * `train` - Training
          *     * `evaluate` - Evaluation
          *     * `predict` - Prediction
+         *     * `export` - Data set export
          * @enum {string}
          */
-        JobKindEnum: "ingest" | "import_dataset" | "train" | "evaluate" | "predict";
+        JobKindEnum: "ingest" | "import_dataset" | "train" | "evaluate" | "predict" | "export";
         /**
          * @description * `queued` - Queued
          *     * `running` - Running
@@ -1721,6 +1915,13 @@ export interface components {
             kappa: number | null;
             exams: number;
         };
+        /**
+         * @description * `any` - any
+         *     * `labelled` - labelled
+         *     * `unlabelled` - unlabelled
+         * @enum {string}
+         */
+        LabelStatusEnum: "any" | "labelled" | "unlabelled";
         /**
          * @description * `L` - Left
          *     * `R` - Right
@@ -1802,6 +2003,14 @@ export interface components {
          * @enum {string}
          */
         ModeEnum: "readers" | "count" | "balanced";
+        ModelImportRequest: {
+            project: number;
+            /**
+             * Format: binary
+             * @description A package downloaded from .../package/ (zip)
+             */
+            file: string;
+        };
         ModelVersion: {
             readonly id: number;
             readonly project: number;
@@ -1879,6 +2088,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["AuditEvent"][];
+        };
+        PaginatedDatasetExportList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["DatasetExport"][];
         };
         PaginatedExamListList: {
             /** @example 123 */
@@ -2615,8 +2839,10 @@ export interface operations {
                  *     * `slide_viewed` - Slide viewed
                  *     * `dicom_downloaded` - DICOM file downloaded
                  *     * `mask_downloaded` - Mask downloaded
+                 *     * `export_created` - Export created
                  *     * `export_downloaded` - Export downloaded
                  *     * `artifact_downloaded` - Model artifact downloaded
+                 *     * `artifact_imported` - Model artifact imported
                  *     * `pseudonym_map_read` - Pseudonym map read
                  *     * `member_added` - Member added
                  *     * `member_role_changed` - Member's role changed
@@ -2625,7 +2851,7 @@ export interface operations {
                  *     * `login_failed` - Log-in failed
                  *     * `model_activated` - Model version activated
                  */
-                action?: "artifact_downloaded" | "dicom_downloaded" | "exam_viewed" | "export_downloaded" | "image_viewed" | "login" | "login_failed" | "mask_downloaded" | "member_added" | "member_removed" | "member_role_changed" | "model_activated" | "pseudonym_map_read" | "slide_viewed";
+                action?: "artifact_downloaded" | "artifact_imported" | "dicom_downloaded" | "exam_viewed" | "export_created" | "export_downloaded" | "image_viewed" | "login" | "login_failed" | "mask_downloaded" | "member_added" | "member_removed" | "member_role_changed" | "model_activated" | "pseudonym_map_read" | "slide_viewed";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -2722,6 +2948,253 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["AutomationBias"];
                     "text/csv": string;
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    dataset_exports_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                project?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedDatasetExportList"];
+                };
+            };
+        };
+    };
+    dataset_exports_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DatasetExportCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["DatasetExportCreateRequest"];
+                "multipart/form-data": components["schemas"]["DatasetExportCreateRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetExport"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    dataset_exports_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset export. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetExportDetail"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    dataset_exports_download_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset export. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    dataset_exports_records_retrieve: {
+        parameters: {
+            query?: {
+                /** @description records per page, 1..200 */
+                limit?: number;
+                /** @description first record (an image), from 0 */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset export. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportRecords"];
                 };
             };
             /** @description Invalid input; error.detail says which field and why. */
@@ -3881,8 +4354,9 @@ export interface operations {
                  *     * `train` - Training
                  *     * `evaluate` - Evaluation
                  *     * `predict` - Prediction
+                 *     * `export` - Data set export
                  */
-                kind?: "evaluate" | "import_dataset" | "ingest" | "predict" | "train";
+                kind?: "evaluate" | "export" | "import_dataset" | "ingest" | "predict" | "train";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -4150,6 +4624,54 @@ export interface operations {
             };
         };
     };
+    model_versions_package_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     model_versions_predict_create: {
         parameters: {
             query?: never;
@@ -4232,6 +4754,65 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelVersionDetail"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_import_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["ModelImportRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionDetail"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not logged in. */

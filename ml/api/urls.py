@@ -2,7 +2,9 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from ml.api import review
+from ml.api.artifacts import ModelImportView, ModelPackageView
 from ml.api.automation_bias import AutomationBiasView
+from ml.api.exports import DatasetExportViewSet
 from ml.api.snapshots import SnapshotViewSet
 from ml.api.views import (
     ModelVersionViewSet,
@@ -16,9 +18,17 @@ router.register("training-runs", TrainingRunViewSet, basename="training-run")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("predictions", PredictionViewSet, basename="prediction")
 router.register("snapshots", SnapshotViewSet, basename="snapshot")
+router.register("dataset-exports", DatasetExportViewSet, basename="dataset-export")
 urlpatterns = [
     path("recipes/", RecipeListView.as_view(), name="recipes"),
     path("automation-bias/", AutomationBiasView.as_view(), name="automation-bias"),
+    # Before the router: "import" would otherwise be read as a version id.
+    path("model-versions/import/", ModelImportView.as_view(), name="model-version-import"),
+    path(
+        "model-versions/<int:pk>/package/",
+        ModelPackageView.as_view(),
+        name="model-version-package",
+    ),
     *router.urls,
     path(
         "exams/<int:exam_id>/proposals/",

@@ -517,3 +517,13 @@ def split_of(snapshot: DatasetSnapshot) -> dict[str, list]:
     for case in cases:
         out.setdefault(snapshot.split[case.key], []).append(case)
     return out
+
+
+def snapshot_findings(snapshot: DatasetSnapshot) -> Iterable[Finding]:
+    """The findings (marks prefetched) a snapshot's ground truth is read from: the snapshot's
+    exams, the same source rule as build_manifest. Exports record and write these."""
+    for exam in _exams(snapshot.project, snapshot.case_ids):
+        sources = _sources(exam, snapshot.ground_truth)
+        for finding in exam.findings.all():
+            if finding.source in sources:
+                yield finding

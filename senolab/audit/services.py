@@ -2,8 +2,9 @@
 
 Views call one function each: record_view (the first view of an exam, image or slide per log-in
 session), record_dicom_download / record_mask_download / record_artifact_download /
-record_export_download (every time), record_pseudonym_map_read, record_member_added /
-record_role_change / record_member_removed, record_model_activation and record_token_login.
+record_export_created / record_export_download / record_artifact_import (every time),
+record_pseudonym_map_read, record_member_added / record_role_change / record_member_removed,
+record_model_activation and record_token_login.
 Session log-ins and failed log-ins come from Django's signals (senolab/audit/signals.py).
 """
 
@@ -116,14 +117,33 @@ def record_mask_download(request: Any, mark: Any) -> None:
 
 
 def record_artifact_download(request: Any, version: models.Model) -> None:
-    """A model artifact left the platform (no endpoint serves artifacts yet)."""
+    """A model artifact left the platform (with its model card)."""
     record(AuditAction.ARTIFACT_DOWNLOADED, request=request, target=version)
+
+
+def record_artifact_import(request: Any, version: models.Model, **detail: Any) -> None:
+    """A model artifact came in from elsewhere, its checksum verified."""
+    record(AuditAction.ARTIFACT_IMPORTED, request=request, target=version, detail=detail)
+
+
+def record_export_created(
+    request: Any, project: Project | int, export_id: str | int, **detail: Any
+) -> None:
+    """A data set export of a project was started (its formats and job in the detail)."""
+    record(
+        AuditAction.EXPORT_CREATED,
+        request=request,
+        project=project,
+        object_type="export",
+        object_id=export_id,
+        detail=detail,
+    )
 
 
 def record_export_download(
     request: Any, project: Project | int, export_id: str | int, **detail: Any
 ) -> None:
-    """An export of a project was downloaded (the call the export feature will make)."""
+    """An export of a project was downloaded, or a page of its records read."""
     record(
         AuditAction.EXPORT_DOWNLOADED,
         request=request,

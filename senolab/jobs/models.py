@@ -26,6 +26,7 @@ class JobKind(models.TextChoices):
     TRAIN = "train", "Training"
     EVALUATE = "evaluate", "Evaluation"
     PREDICT = "predict", "Prediction"
+    EXPORT = "export", "Data set export"  # ml.services.exports
 
 
 FINISHED_STATUSES = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}

@@ -160,7 +160,9 @@ POLICY: tuple[Rule, ...] = (
     R(READ, "/api/training-runs/**", VIEWER),
     R(WRITE, "/api/training-runs/**", REVIEWER, "training uses the shared GPU"),
     R(READ, "/api/model-versions/", AUTHENTICATED),
+    R(READ, "/api/model-versions/{}/package/", REVIEWER, "the weights leave; audited"),
     R(READ, "/api/model-versions/**", VIEWER),
+    R("POST", "/api/model-versions/import/", REVIEWER, "checksum verified; audited"),
     R(WRITE, "/api/model-versions/{}/predict/", REVIEWER, "runs a model on the shared GPU"),
     R(WRITE, "/api/model-versions/**", REVIEWER),
     R(READ, "/api/snapshots/**", VIEWER, "what a data set snapshot holds, case by case"),
@@ -169,6 +171,12 @@ POLICY: tuple[Rule, ...] = (
     R(READ, "/api/predictions/**", VIEWER),
     R(WRITE, "/api/proposals/{}/**", ANNOTATOR, "accept, edit or reject: writes a finding"),
     R(WRITE, "/api/preannotations/**", REVIEWER, "runs the active models on the shared GPU"),
+    # Data set exports: the data leave the platform with a download
+    R(READ, "/api/dataset-exports/", AUTHENTICATED, "lists only exports of the user's projects"),
+    R(READ, "/api/dataset-exports/{}/download/", REVIEWER, "the zip leaves; audited"),
+    R(READ, "/api/dataset-exports/{}/records/", REVIEWER, "the records leave as JSON; audited"),
+    R(READ, "/api/dataset-exports/**", VIEWER, "status, progress, counts, hashes"),
+    R(WRITE, "/api/dataset-exports/**", REVIEWER, "starts an export Job; audited"),
 )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from senolab.projects.models import Project
 from tests.factories import case_project
+from tests.ml.exportcase import export_project  # noqa: F401 (a fixture of the export tests)
 
 
 @pytest.fixture

@@ -179,6 +179,7 @@ def seed_project(name: str, tag: str, members: dict[str, Any]) -> Seeded:
     for obj in (exam.patient, exam, series, image, slide, record, finding, mark, label, job):
         seeded.add(obj)
     seeded.add(Membership.objects.filter(project=project).first())
+    seeded.add(_real_export(project, owner))
     autofill_project_models(seeded, owner)
     seeded.canaries |= {
         canary,
@@ -199,6 +200,19 @@ def seed_project(name: str, tag: str, members: dict[str, Any]) -> Seeded:
         *(u.username for u in members.values()),
     }
     return seeded
+
+
+def _real_export(project: Project, owner: Any) -> models.Model:
+    """A finished data set export of the project (a real zip: its download and records are
+    read by the matrix, and searched for the other project's canaries)."""
+    from ml.models import DatasetExport
+    from ml.services import exports
+    from senolab.jobs.services import run_job
+
+    export = exports.start_export(project, ["coco", "csv"], user=owner, enqueue=False)
+    job = run_job(export.job_id, exports.run_export)
+    assert job.status == "succeeded", job.message
+    return DatasetExport.objects.get(pk=export.pk)
 
 
 def autofill_project_models(seeded: Seeded, user: Any) -> None:

@@ -8,6 +8,7 @@ import { ApiError, type Api, type Schemas } from "../api";
 import type { Role, SenolabConfig } from "../config";
 import { h } from "../findings/dom";
 import { appNav } from "../worklist/nav";
+import { ExportPanel } from "./exportPanel";
 import "./projects.css";
 
 type Project = Schemas["Project"];
@@ -191,6 +192,12 @@ export class ProjectsView {
       this.membersTable(project, members, owner),
       ...(owner ? [this.addMemberForm(project)] : []),
     );
+    if (owner || project.role === "reviewer") {
+      // Reviewers and owners export (the API checks the same roles).
+      const panel = new ExportPanel(this.api, project);
+      this.detailEl.append(panel.el);
+      await panel.refresh();
+    }
   }
 
   private membersTable(project: Project, members: Member[], owner: boolean): HTMLElement {
