@@ -2394,7 +2394,7 @@ export interface components {
             readonly job: string | null;
             readonly outputs: unknown;
             readonly heatmap_url: string | null;
-            readonly heatmap_kind: components["schemas"]["HeatmapKindEnum"];
+            readonly heatmap_kind: components["schemas"]["HeatmapKindEnum"] | components["schemas"]["BlankEnum"];
             readonly mask_url: string | null;
             readonly provenance: components["schemas"]["ProvenanceEnum"];
             readonly reviewed_by: number | null;

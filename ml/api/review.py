@@ -234,7 +234,9 @@ class PreannotationView(APIView):
         body = PreannotateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         require_role(request.user, body.validated_data["project"], BULK_ROLE)
-        project = Project.objects.get(pk=body.validated_data["project"])
+        project = Project.objects.filter(pk=body.validated_data["project"]).first()
+        if project is None:  # staff pass require_role for any id
+            raise NotFound("No such project.")
         try:
             job = predictions.start_preannotation(
                 project, body.validated_data.get("exams"), user=request.user

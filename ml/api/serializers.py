@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from ml.models import GroundTruth, ModelVersion, Prediction, TrainingRun
+from ml.models import GroundTruth, HeatmapKind, ModelVersion, Prediction, TrainingRun
 from senolab.jobs.api.serializers import JobSerializer
 from senolab.projects.models import Project
 
@@ -178,6 +178,10 @@ class PredictionSerializer(serializers.ModelSerializer):
     model = serializers.SerializerMethodField()
     model_status = serializers.CharField(source="model_version.status", read_only=True)
     model_task = serializers.CharField(source="model_version.task", read_only=True)
+    # Empty when the prediction has no map (the model's choices leave "" out of the schema).
+    heatmap_kind = serializers.ChoiceField(
+        choices=HeatmapKind.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Prediction
