@@ -66,7 +66,9 @@ _FIELD_WORDS = {"birads": "BI-RADS", "slug": "Short name", "username": "User nam
 _SENTENCE_KEYS = {"non_field_errors", "detail", "labels"}
 
 
-def _field(name: str) -> str:
+def _field(name: str | int) -> str:
+    if isinstance(name, int):  # a list's errors are keyed by position: count from 1 for people
+        return f"item {name + 1}"
     return _FIELD_WORDS.get(name) or name.replace("_", " ").capitalize()
 
 
