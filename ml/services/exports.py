@@ -47,6 +47,7 @@ from ml.models import DatasetExport, DatasetSnapshot, GroundTruth
 from ml.services.errors import MLServiceError, NothingToTrain
 from ml.services.snapshots import build_snapshot, load_mask, load_pixels, snapshot_findings
 from senolab.imaging import storage
+from senolab.imaging.api.render import secondary_capture
 from senolab.imaging.models import Exam, Image
 from senolab.jobs import services as jobs
 from senolab.jobs.models import Job, JobKind
@@ -360,8 +361,6 @@ def _source_dataset(plan: _Plan, image_key: str):
     if source.get("format") == "dicom" and source.get("storage_key"):
         with storage.open_file(source["storage_key"]) as fh:
             return pydicom.dcmread(fh)
-    from senolab.imaging.api.render import secondary_capture
-
     image = Image.objects.select_related("exam__patient", "series").get(pk=int(image_key))
     ds = pydicom.dcmread(io.BytesIO(secondary_capture(image)))
     # The type 2 attributes (present, may be empty) that SEG and SR copy from their source
