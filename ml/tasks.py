@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ml.services import evaluation, prediction, training
+from ml.services import active_learning, evaluation, prediction, training
 from senolab.jobs.base import JobTask
 from senolab.jobs.models import Job
 
@@ -32,3 +32,8 @@ def evaluate_task(self: JobTask, job_id: str) -> str:
 @shared_task(bind=True, base=JobTask, name=prediction.PREDICT_TASK)
 def predict_task(self: JobTask, job_id: str) -> str:
     return self.run_job(job_id, prediction.run_prediction)
+
+
+@shared_task(bind=True, base=JobTask, name=active_learning.ROUND_TASK)
+def active_round_task(self: JobTask, job_id: str) -> str:
+    return self.run_job(job_id, active_learning.run_round)

@@ -26,6 +26,7 @@ class JobKind(models.TextChoices):
     TRAIN = "train", "Training"
     EVALUATE = "evaluate", "Evaluation"
     PREDICT = "predict", "Prediction"
+    ACTIVE_ROUND = "active_round", "Active-learning round"
 
 
 FINISHED_STATUSES = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}

@@ -147,6 +147,10 @@ POLICY: tuple[Rule, ...] = (
     R(WRITE, "/api/model-versions/**", REVIEWER),
     R(READ, "/api/snapshots/**", VIEWER, "what a data set snapshot holds, case by case"),
     R("POST", "/api/snapshots/", REVIEWER, "builds a snapshot by a ground-truth policy"),
+    R(READ, "/api/active-rounds/", AUTHENTICATED, "lists only rounds of the user's projects"),
+    R(READ, "/api/active-rounds/**", VIEWER),
+    R("POST", "/api/active-rounds/", REVIEWER, "scores the pool on the shared GPU, picks reads"),
+    R("POST", "/api/active-rounds/{}/close/", REVIEWER, "stops the round leading the worklist"),
     R(READ, "/api/predictions/", AUTHENTICATED),
     R(READ, "/api/predictions/**", VIEWER),
 )
