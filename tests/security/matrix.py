@@ -60,6 +60,7 @@ def resource_models(seeded: Seeded) -> dict[str, type]:
         "members": "Membership",
         "uploads": "Job",
         "snapshots": "DatasetSnapshot",
+        "active-rounds": "ActiveLearningRound",
         "adjudication": "Exam",
     }
     for word, model_name in aliases.items():
