@@ -2171,9 +2171,9 @@ export interface components {
             readonly picks: components["schemas"]["Pick"][];
             /** @default queued */
             readonly state: components["schemas"]["StateEnum"];
-            readonly job: components["schemas"]["Job"];
+            readonly job: components["schemas"]["Job"] | null;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
-            readonly created_by: string;
+            readonly created_by: string | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */

@@ -53,8 +53,10 @@ class PickSerializer(serializers.Serializer):
 class RoundSerializer(serializers.ModelSerializer):
     picks = PickSerializer(many=True, read_only=True)
     pool_size = serializers.SerializerMethodField()
-    job = JobSerializer(read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    job = JobSerializer(read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     model_version_metrics = serializers.SerializerMethodField()
 
     class Meta:
