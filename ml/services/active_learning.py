@@ -2,14 +2,15 @@
 ml.engine.active picks the exams an expert should read next, and the picks lead the worklist
 while the round is open.
 
-The pool is every exam of the project with images that no reader has been given and that holds
-no expert read (no human or consensus finding or label); imported reference labels do not take an
-exam out of the pool. Scores come from the version's Predictions, which are the per-version cache:
-exams of the pool the version has not predicted yet are predicted first (and stored), so a second
-round on the same version runs no model. Scores are per image and aggregated to the exam with
-`exam_scores` (an exam is as uncertain as its most uncertain image); a segmentation version scores
-each image by the mean entropy inside its predicted region (`segmentation_uncertainty`) from the
-stored probability maps.
+The pool is every exam of the project with images of the version's modality that no reader has
+been given and that holds no expert read (no human or consensus finding or label); imported
+reference labels do not take an exam out of the pool. Scores come from the version's
+Predictions, which are the per-version cache: exams of the pool the version has not predicted
+yet are predicted first (and stored), so a second round on the same version runs no model.
+Scores are per image and aggregated to the exam with `exam_scores` (an exam is as uncertain as
+its most uncertain image, or the mean); a segmentation version scores each image by the mean
+entropy inside its predicted region (`segmentation_uncertainty`) from the stored probability
+maps.
 
 Torch (through ml.engine.active) is imported in the worker only.
 """
@@ -56,8 +57,9 @@ class RoundRefused(MLServiceError):
 # --- the pool -------------------------------------------------------------------------------------
 
 
-def pool_exam_ids(project: Project) -> list[int]:
-    """Exams with images that no reader has been given and no expert has read."""
+def pool_exam_ids(project: Project, modality: str = "") -> list[int]:
+    """Exams with images (of the modality, when one is named) that no reader has been given and
+    no expert has read."""
     read = Q(
         pk__in=Finding.objects.filter(
             project=project, source__in=EXPERT_SOURCES, deleted=False
@@ -68,7 +70,10 @@ def pool_exam_ids(project: Project) -> list[int]:
         )
     )
     given = Q(pk__in=ReadingAssignment.objects.filter(project=project).values("exam_id"))
-    with_images = Image.objects.filter(project=project).values("exam_id")
+    images = Image.objects.filter(project=project)
+    if modality:
+        images = images.filter(modality=modality)
+    with_images = images.values("exam_id")
     return sorted(
         Exam.objects.filter(project=project, pk__in=with_images)
         .exclude(read | given)
@@ -121,10 +126,12 @@ def start_round(
     if aggregate not in ("max", "mean"):
         raise RoundRefused("aggregate", "Aggregate image scores by 'max' or 'mean'.")
     version = round_version(project, version_id)
-    pool = pool_exam_ids(project)
+    pool = pool_exam_ids(project, version.modality)
     if not pool:
         raise RoundRefused(
-            "project", "The pool is empty: every exam with images is assigned or read."
+            "project",
+            f"The pool is empty: every exam with {version.modality or 'any'} images is assigned "
+            "or read.",
         )
     reader_ids = [r.pk for r in readers or []]
     params = {"seed": seed, "aggregate": aggregate, "readers": reader_ids}

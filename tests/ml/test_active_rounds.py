@@ -245,3 +245,30 @@ def test_a_round_on_a_trained_version_predicts_the_pool_first_and_reuses_the_pre
     second.refresh_from_db()
     first.refresh_from_db()
     assert len(second.pool) == 12 and second.state == "open" and first.state == "closed"
+
+
+def test_the_pool_holds_only_exams_of_the_versions_modality(scored, members, client_for):
+    project, version, _ = scored
+    version.modality = "MG"  # the exams are ultrasound
+    version.save()
+    response = client_for(members["reviewer"]).post(
+        "/api/active-rounds/",
+        {"project": project.pk, "strategy": "entropy", "budget": 2},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "every exam with MG images" in str(response.json()["error"]["detail"])
+
+
+def test_the_rounds_page_is_the_workspace_shell_for_members_only(scored, members):
+    from django.test import Client
+
+    project, _, _ = scored
+    client = Client()
+    client.force_login(members["viewer"])
+    response = client.get(f"/ml/projects/{project.pk}/rounds/")
+    assert response.status_code == 200
+    assert response.context["config"]["page"] == "ml-rounds"
+    assert response.context["config"]["projectId"] == project.pk
+    client.force_login(create_user("outsider"))
+    assert client.get(f"/ml/projects/{project.pk}/rounds/").status_code == 404

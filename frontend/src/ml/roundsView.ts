@@ -37,6 +37,11 @@ export function pickReason(round: Pick<Round, "strategy" | "params">, score: num
   return `${rank === 1 ? "the most uncertain exam" : `uncertainty rank ${rank}`}: ${what} ${score.toFixed(3)} (${how})`;
 }
 
+/** The headline metric the rounds' versions share: AUC, else Dice, else accuracy (pure). */
+export function curveMetric(rounds: Round[]): string {
+  return ["auc", "dice", "accuracy"].find((k) => rounds.some((r) => typeof r.model_version_metrics[k] === "number")) ?? "auc";
+}
+
 /** (labels used, metric) of each round's model version, in order of labels (pure). */
 export function learningCurve(rounds: Round[], metric = "auc"): [number, number][] {
   const seen = new Map<number, number>();
@@ -88,9 +93,10 @@ export class RoundsView {
     const rounds = Array.isArray(body) ? body : body.results;
     this.showOpen(rounds.find((r) => r.state === "open") ?? null);
     this.showHistory(rounds);
-    const points = learningCurve(rounds);
-    const chart = lineChart({ title: "Test AUC against labelled cases", xLabel: "labelled cases", yLabel: "AUC", series: [{ name: "model of each round", points, dots: true }], xIntegers: true });
-    this.curveArea.replaceChildren(chart ?? notice("No round's model version has a test AUC yet."));
+    const metric = curveMetric(rounds);
+    const points = learningCurve(rounds, metric);
+    const chart = lineChart({ title: `Test ${metric} against labelled cases`, xLabel: "labelled cases", yLabel: metric, series: [{ name: "model of each round", points, dots: true }], xIntegers: true });
+    this.curveArea.replaceChildren(chart ?? notice("No round's model version has a test metric yet."));
   }
 
   private showOpen(round: Round | null): void {
