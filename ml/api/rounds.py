@@ -54,7 +54,7 @@ class RoundSerializer(serializers.ModelSerializer):
     picks = PickSerializer(many=True, read_only=True)
     pool_size = serializers.SerializerMethodField()
     job = JobSerializer(read_only=True, allow_null=True)
-    created_by = serializers.SlugRelatedField(
+    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
     model_version_metrics = serializers.SerializerMethodField()

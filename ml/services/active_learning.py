@@ -271,7 +271,7 @@ def _run_round(al_round: ActiveLearningRound, job: Job, progress: jobs.Progress,
         .exclude(image=None)
         .order_by("exam_id", "image_id", "-created_at")
     )
-    latest: dict[int, Prediction] = {}
+    latest: dict[int | None, Prediction] = {}
     for p in predictions:  # the newest prediction of each image
         latest.setdefault(p.image_id, p)
     predictions = list(latest.values())
