@@ -1991,6 +1991,8 @@ export interface components {
             /** Format: double */
             score: number;
             rank: number;
+            /** @description 'balance' for a pick of the class-balance guard */
+            reason?: string;
         };
         /**
          * @description * `clean` - Clean
@@ -2193,6 +2195,16 @@ export interface components {
             seed: number;
             /** @default max */
             aggregate: components["schemas"]["AggregateEnum"];
+            /**
+             * @description A class the balance guard keeps a share of the picks for
+             * @default
+             */
+            rare_class: string;
+            /**
+             * Format: double
+             * @default 0.2
+             */
+            rare_share: number;
         };
         ScaleAgreement: {
             pairs: components["schemas"]["KappaPair"][];

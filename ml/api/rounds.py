@@ -42,12 +42,23 @@ class RoundCreateSerializer(serializers.Serializer):
     )
     seed = serializers.IntegerField(default=0, min_value=0, max_value=2**31 - 1)
     aggregate = serializers.ChoiceField(choices=["max", "mean"], default="max")
+    rare_class = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=60,
+        help_text="A class the balance guard keeps a share of the picks for",
+    )
+    rare_share = serializers.FloatField(default=0.2, min_value=0, max_value=1)
 
 
 class PickSerializer(serializers.Serializer):
     exam = serializers.IntegerField()
     score = serializers.FloatField()
     rank = serializers.IntegerField()
+    reason = serializers.CharField(
+        required=False, help_text="'balance' for a pick of the class-balance guard"
+    )
 
 
 class RoundSerializer(serializers.ModelSerializer):
@@ -146,6 +157,8 @@ class ActiveLearningRoundViewSet(
                 readers=readers,
                 seed=data["seed"],
                 aggregate=data["aggregate"],
+                rare_class=data["rare_class"],
+                rare_share=data["rare_share"],
                 user=request.user,
             )
         except MLServiceError as exc:

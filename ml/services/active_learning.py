@@ -113,10 +113,14 @@ def start_round(
     readers: list[Any] | None = None,
     seed: int = 0,
     aggregate: str = "max",
+    rare_class: str = "",
+    rare_share: float = 0.2,
     user=None,
 ) -> ActiveLearningRound:
     """A queued round and its Job. Raises RoundRefused for an unknown strategy, a budget under
-    1, no active model or an empty pool; `readers` (project members) each get every pick."""
+    1, no active model or an empty pool; `readers` (project members) each get every pick. With
+    `rare_class`, the balance guard keeps `rare_share` of the picks for the exams most likely of
+    that class (classification versions)."""
     if strategy not in ROUND_STRATEGIES:
         raise RoundRefused(
             "strategy", f"Unknown strategy {strategy!r}; use one of {', '.join(ROUND_STRATEGIES)}."
@@ -125,7 +129,14 @@ def start_round(
         raise RoundRefused("budget", "The budget must be at least 1 exam.")
     if aggregate not in ("max", "mean"):
         raise RoundRefused("aggregate", "Aggregate image scores by 'max' or 'mean'.")
+    if not 0 <= rare_share <= 1:
+        raise RoundRefused("rare_share", "The rare-class share lies between 0 and 1.")
     version = round_version(project, version_id)
+    classes = version.recipe_config.get("classes") or []
+    if rare_class and (version.task != "classification" or (classes and rare_class not in classes)):
+        raise RoundRefused(
+            "rare_class", f"The model version has no class {rare_class!r}: {', '.join(classes)}."
+        )
     pool = pool_exam_ids(project, version.modality)
     if not pool:
         raise RoundRefused(
@@ -134,7 +145,9 @@ def start_round(
             "or read.",
         )
     reader_ids = [r.pk for r in readers or []]
-    params = {"seed": seed, "aggregate": aggregate, "readers": reader_ids}
+    params: dict[str, Any] = {"seed": seed, "aggregate": aggregate, "readers": reader_ids}
+    if rare_class:
+        params.update(rare_class=rare_class, rare_share=rare_share)
     with transaction.atomic():
         job = jobs.create_job(
             JobKind.ACTIVE_ROUND,
@@ -198,8 +211,7 @@ def image_scores(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(exam of each image, the strategy's score of each image, class probabilities of each
     image or None for segmentation)."""
-    from ml.engine import active
-
+    active = engine.active()
     exams = np.asarray([p.exam_id for p in predictions], dtype=np.int64)
     if version.task == "segmentation":
         scores = [
@@ -216,8 +228,7 @@ def image_scores(
 
 def run_round(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     """Score the pool, pick by the strategy, give the picks to the readers, open the round."""
-    from ml.engine import active
-
+    active = engine.active()
     al_round = ActiveLearningRound.objects.select_related("model_version", "project").get(job=job)
     ActiveLearningRound.objects.filter(pk=al_round.pk).update(state=RoundState.RUNNING)
     try:
@@ -281,17 +292,40 @@ def _run_round(al_round: ActiveLearningRound, job: Job, progress: jobs.Progress,
     aggregate = al_round.params.get("aggregate", "max")
     exams, exam_score = active.exam_scores(scores, exam_of_image, how=aggregate)
     if al_round.strategy == "random":
-        picked = active.random_selection(
+        selection = active.random_selection(
             len(exams), al_round.budget, seed=int(al_round.params.get("seed", 0))
         )
-        order = picked.indices
     else:
         top = np.argsort(-exam_score, kind="stable")[: al_round.budget]
-        order = top
-    picks = [
-        {"exam": int(exams[i]), "score": round(float(exam_score[i]), 6), "rank": rank}
-        for rank, i in enumerate(order, start=1)
-    ]
+        selection = active.Selection(top, exam_score[top], al_round.strategy)
+    guarded: set[int] = set()
+    rare = al_round.params.get("rare_class")
+    if rare and probabilities is not None:
+        classes = list((predictions[0].outputs.get("scores") or {}).keys())
+        if rare not in classes:
+            raise jobs.JobFailed(f"The model has no class {rare!r}; its classes: {classes}.")
+        # The exam's class probabilities: the mean over its images.
+        exam_probabilities = np.stack(
+            [probabilities[exam_of_image == e].mean(axis=0) for e in exams]
+        )
+        before = set(selection.indices.tolist())
+        selection = active.balance_guard(
+            selection,
+            exam_probabilities,
+            rare_class=classes.index(rare),
+            share=float(al_round.params.get("rare_share", 0.2)),
+        )
+        guarded = set(selection.indices.tolist()) - before
+    picks: list[dict[str, Any]] = []
+    for rank, i in enumerate(selection.indices.tolist(), start=1):
+        pick: dict[str, Any] = {
+            "exam": int(exams[i]),
+            "score": round(float(exam_score[i]), 6),
+            "rank": rank,
+        }
+        if i in guarded:  # scored by its probability of the rare class instead
+            pick.update(reason="balance", score=round(float(selection.scores[rank - 1]), 6))
+        picks.append(pick)
     progress(0.95, f"{len(picks)} exams picked")
     _open(al_round, picks)
     return {"round": al_round.pk, "pool": len(pool), "picks": len(picks)}

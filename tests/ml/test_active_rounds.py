@@ -272,3 +272,38 @@ def test_the_rounds_page_is_the_workspace_shell_for_members_only(scored, members
     assert response.context["config"]["projectId"] == project.pk
     client.force_login(create_user("outsider"))
     assert client.get(f"/ml/projects/{project.pk}/rounds/").status_code == 404
+
+
+def test_the_balance_guard_gives_a_share_of_the_picks_to_the_exams_likeliest_malignant(
+    scored, members, client_for, django_capture_on_commit_callbacks
+):
+    project, _, exams = scored
+    # entropy alone picks 0.5, 0.58 and 0.8: two of three predicted malignant
+    body = start(
+        client_for(members["reviewer"]),
+        project,
+        django_capture_on_commit_callbacks,
+        strategy="entropy",
+        budget=3,
+        rare_class="malignant",
+        rare_share=1.0,
+    ).json()
+    picks = body["picks"]
+    # a guard asking for all three predicted malignant puts the likeliest malignant exam not
+    # picked yet (0.99) in place of entropy's last pick (0.8 is malignant too, but last)
+    assert [p["exam"] for p in picks] == [exams[1].pk, exams[3].pk, exams[5].pk]
+    assert picks[2]["reason"] == "balance" and picks[2]["score"] == pytest.approx(0.99)
+    assert "reason" not in picks[0]
+
+
+def test_a_rare_class_the_model_does_not_have_is_refused(scored, members, client_for):
+    project, version, _ = scored
+    version.recipe_config = {"classes": ["benign", "malignant"]}
+    version.save()
+    response = client_for(members["reviewer"]).post(
+        "/api/active-rounds/",
+        {"project": project.pk, "strategy": "entropy", "budget": 2, "rare_class": "normal"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "no class 'normal'" in response.json()["error"]["detail"]["rare_class"][0]

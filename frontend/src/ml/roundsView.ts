@@ -15,7 +15,7 @@ import { JobProgress } from "./progress";
 
 export type Round = Omit<Schemas["Round"], "job" | "params" | "model_version_metrics" | "created_by"> & {
   job: Job | null;
-  params: { seed?: number; aggregate?: string; readers?: number[] };
+  params: { seed?: number; aggregate?: string; readers?: number[]; rare_class?: string; rare_share?: number };
   model_version_metrics: Record<string, number>;
   created_by: string | null;
 };
@@ -30,7 +30,8 @@ export const STRATEGIES: [string, string][] = [
 ];
 
 /** Why an exam was picked, in words (pure). */
-export function pickReason(round: Pick<Round, "strategy" | "params">, score: number, rank: number): string {
+export function pickReason(round: Pick<Round, "strategy" | "params">, score: number, rank: number, reason?: string): string {
+  if (reason === "balance") return `class-balance guard: probability of ${round.params.rare_class ?? "the rare class"} ${score.toFixed(3)}`;
   if (round.strategy === "random") return `drawn at random (seed ${round.params.seed ?? 0})`;
   const what = STRATEGIES.find(([name]) => name === round.strategy)?.[1].toLowerCase() ?? round.strategy;
   const how = round.params.aggregate === "mean" ? "mean over its images" : "its most uncertain image";
@@ -111,7 +112,7 @@ export class RoundsView {
         h("td", { className: "num" }, String(p.rank)),
         h("td", {}, link(`/exams/${p.exam}/`, `exam ${p.exam}`)),
         h("td", { className: "num" }, p.score.toFixed(3)),
-        h("td", {}, pickReason(round, p.score, p.rank)),
+        h("td", {}, pickReason(round, p.score, p.rank, p.reason)),
       ),
     );
     const close = h("button", { type: "button" }, "Close the round");
@@ -158,6 +159,7 @@ export class RoundsView {
     const strategy = h("select", { name: "strategy", "aria-label": "Strategy" });
     for (const [value, text] of STRATEGIES) strategy.append(h("option", { value }, text));
     const budget = h("input", { type: "number", name: "budget", min: "1", value: "10", "aria-label": "Budget (exams)" });
+    const rare = h("input", { type: "text", name: "rare_class", placeholder: "e.g. malignant", "aria-label": "Rare class (balance guard)" });
     const button = h("button", { type: "submit", className: "primary" }, "Start a round");
     const area = h("div", { className: "job-area" });
     const form = h(
@@ -165,23 +167,24 @@ export class RoundsView {
       { className: "ml-form", "aria-label": "Start a round" },
       h("label", {}, h("span", {}, "Strategy"), strategy),
       h("label", {}, h("span", {}, "Budget (exams)"), budget),
+      h("label", {}, h("span", {}, "Rare class (a fifth of the picks)"), rare),
       button,
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       button.disabled = true;
-      void this.startRound(strategy.value, Number(budget.value), area).finally(() => (button.disabled = false));
+      void this.startRound({ strategy: strategy.value, budget: Number(budget.value), ...(rare.value.trim() ? { rare_class: rare.value.trim() } : {}) }, area).finally(() => (button.disabled = false));
     });
     return section("Start a round", form, h("p", { className: "muted" }, "The project's active model scores every exam no reader has been given; the picks go to the front of the worklist."), area);
   }
 
-  private async startRound(strategy: string, budget: number, area: HTMLElement): Promise<void> {
+  private async startRound(body: { strategy: string; budget: number; rare_class?: string }, area: HTMLElement): Promise<void> {
     const progress = new JobProgress("Round progress");
     const result = h("p", { className: "job-result", dataset: { testid: "job-result" } });
     area.replaceChildren(progress.el, result);
     progress.starting("Scoring the pool…");
     try {
-      const round = await this.api.post<Round>("/api/active-rounds/", { project: this.projectId, strategy, budget });
+      const round = await this.api.post<Round>("/api/active-rounds/", { project: this.projectId, ...body });
       const job = round.job ? await progress.track(this.api, round.job) : null;
       result.textContent = job && job.status !== "succeeded" ? `Round ${round.id} ended ${job.status}: ${job.error || job.message}` : `Round ${round.id} is open.`;
       await this.refresh();

@@ -12,6 +12,9 @@ describe("active-learning rounds page", () => {
       "the most uncertain exam: entropy of the predicted classes 0.693 (its most uncertain image)",
     );
     expect(pickReason({ strategy: "margin", params: { aggregate: "mean" } }, 0.25, 3)).toContain("uncertainty rank 3");
+    expect(pickReason({ strategy: "entropy", params: { rare_class: "malignant" } }, 0.99, 3, "balance")).toBe(
+      "class-balance guard: probability of malignant 0.990",
+    );
   });
 
   it("draws the learning curve by labels used, one point per version, from the shared metric", () => {
