@@ -1,9 +1,14 @@
 """The reading worklist: which exams a reader has, and which one comes next.
 
-The order of "next" is a policy looked up by name in one registry, so later work (active
-learning, blinded multi-reader assignment) adds a policy with `@register_policy(name)` without
-touching the API. The Django setting SENOLAB_WORKLIST_POLICY names the policy in use (default
-"assigned-then-unassigned"); a per-project choice can replace `policy_for` when projects get one.
+The order of "next" is a policy looked up by name in one registry, so later work adds a policy
+with `@register_policy(name)` without touching the API. The Django setting SENOLAB_WORKLIST_POLICY
+names the policy in use (default "ranked-then-assigned"); a per-project choice can replace
+`policy_for` when projects get one.
+
+Rankings are the other hook: an app that knows which exams should be read first (ml's open
+active-learning round) registers `ranking(project) -> exam ids, first first` with
+`register_ranking`, so this module imports none of them. The default policy serves ranked exams
+before the rest; with no ranking registered or nothing ranked it is "assigned-then-unassigned".
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from senolab.projects.models import Project
 # A policy takes (project, reader) and returns the next exam for the reader, or None.
 Policy = Callable[[Project, Any], Exam | None]
 POLICIES: dict[str, Policy] = {}
-DEFAULT_POLICY = "assigned-then-unassigned"
+DEFAULT_POLICY = "ranked-then-assigned"
+Ranking = Callable[[Project], list[int]]
+RANKINGS: list[Ranking] = []
 
 
 def register_policy(name: str) -> Callable[[Policy], Policy]:
@@ -34,6 +41,17 @@ def register_policy(name: str) -> Callable[[Policy], Policy]:
         return policy
 
     return add
+
+
+def register_ranking(ranking: Ranking) -> Ranking:
+    if ranking not in RANKINGS:
+        RANKINGS.append(ranking)
+    return ranking
+
+
+def ranked_exam_ids(project: Project) -> list[int]:
+    """The registered rankings' exams in order, each once."""
+    return list(dict.fromkeys(e for ranking in RANKINGS for e in ranking(project)))
 
 
 def policy_name(project: Project) -> str:
@@ -58,7 +76,7 @@ def unassigned_exams(project: Project) -> QuerySet[Exam]:
     return Exam.objects.filter(project=project).filter(unassigned_q(project))
 
 
-@register_policy(DEFAULT_POLICY)
+@register_policy("assigned-then-unassigned")
 def assigned_then_unassigned(project: Project, reader) -> Exam | None:
     """The reader's oldest unfinished assignment (in progress first), then the oldest exam no
     one has been given."""
@@ -72,6 +90,28 @@ def assigned_then_unassigned(project: Project, reader) -> Exam | None:
     if mine is not None:
         return mine.exam
     return unassigned_exams(project).order_by("created_at", "id").first()
+
+
+@register_policy(DEFAULT_POLICY)
+def ranked_then_assigned(project: Project, reader) -> Exam | None:
+    """The first ranked exam the reader may read (one of their unfinished assignments, or one
+    no reader has been given), then as "assigned-then-unassigned"."""
+    ranked = ranked_exam_ids(project)
+    if ranked:
+        readings = ReadingAssignment.objects.filter(project=project, exam_id__in=ranked)
+        mine = set(
+            readings.filter(reader=reader)
+            .exclude(status=ReadingStatus.DONE)
+            .values_list("exam_id", flat=True)
+        )
+        taken = set(readings.values_list("exam_id", flat=True))
+        for exam_id in ranked:
+            exam = None
+            if exam_id in mine or exam_id not in taken:
+                exam = Exam.objects.filter(project=project, pk=exam_id).first()
+            if exam is not None:
+                return exam
+    return assigned_then_unassigned(project, reader)
 
 
 def filter_exams(

@@ -259,3 +259,56 @@ class DatasetExport(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} of project {self.project_id}"
+
+
+class RoundState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running (scoring the pool)"
+    OPEN = "open", "Open (its picks lead the worklist)"
+    CLOSED = "closed", "Closed"
+    FAILED = "failed", "Failed"
+
+
+class ActiveLearningRound(models.Model):
+    """One active-learning round: a model version scores the project's unread pool, a strategy
+    picks `budget` exams, and those picks lead the readers' worklist while the round is open.
+
+    `picks` is [{"exam": id, "score": s, "rank": 1..budget}] best first; each picked exam's
+    ReadingAssignment records {"round", "strategy", "rank", "score"} in chosen_by. At most one
+    round of a project is open: opening one closes the one before.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="al_rounds")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, on_delete=models.SET_NULL, related_name="al_rounds"
+    )
+    strategy = models.CharField(max_length=40)
+    params = models.JSONField(default=dict, blank=True, help_text="seed, aggregation, readers")
+    budget = models.PositiveIntegerField()
+    pool = models.JSONField(default=list, blank=True, help_text="Exam ids scored, sorted")
+    picks = models.JSONField(default=list, blank=True)
+    state = models.CharField(
+        max_length=20, choices=RoundState.choices, default=RoundState.QUEUED, db_index=True
+    )
+    job = models.OneToOneField(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="al_round"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(state="open"),
+                name="one_open_round_per_project",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"round {self.pk} of project {self.project_id} ({self.strategy}, {self.state})"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ml.services import evaluation, exports, prediction, training
+from ml.services import active_learning, evaluation, exports, prediction, training
 from senolab.jobs.base import JobTask
 from senolab.jobs.models import Job
 
@@ -39,3 +39,8 @@ def predict_task(self: JobTask, job_id: str) -> str:
 @shared_task(bind=True, base=JobTask, name=exports.EXPORT_TASK)
 def export_task(self: JobTask, job_id: str) -> str:
     return self.run_job(job_id, exports.run_export)
+
+
+@shared_task(bind=True, base=JobTask, name=active_learning.ROUND_TASK)
+def active_round_task(self: JobTask, job_id: str) -> str:
+    return self.run_job(job_id, active_learning.run_round)

@@ -24,6 +24,14 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def rounds(request: HttpRequest, project_id: int) -> HttpResponse:
+    """A project's active-learning rounds: the open one's picks, start one, the learning curve."""
+    if project_id not in [p["id"] for p in project_refs(request.user)]:
+        raise Http404("No such project.")
+    return workspace_page(request, "ml-rounds", "Active learning", projectId=project_id)
+
+
+@login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = filter_by_project(TrainingRun.objects.all(), request.user).filter(pk=pk).first()
     if run is None:

@@ -75,6 +75,7 @@ def prepare(log: Any) -> str:
     blind = users.create_user(BLIND, password=PASSWORD)
     Membership.objects.create(project=project, user=blind, role=Role.ANNOTATOR)
     seed_proposals(project, reader, log)
+    seed_rounds_project(reader, other, log)
     svs = Path(settings.SHARED_DATA_DIR) / SVS
     if not svs.exists():
         log(f"no {SVS} under SENOLAB_SHARED_DATA ({settings.SHARED_DATA_DIR}): slide test skips")
@@ -83,6 +84,20 @@ def prepare(log: Any) -> str:
 
     slide = ingest_slide(project, svs, patient_key="E2E-SVS", exam_key="svs-1", user=reader)
     return str(slide.pk)
+
+
+def seed_rounds_project(owner: Any, annotator: Any, log: Any) -> None:
+    """A second project, "Rounds", with the Demo's mammography exams and nobody's reads: the
+    active-learning spec's pool (the other specs read and assign the Demo's exams)."""
+    from datasets import demo
+    from senolab.projects.models import Membership, Project, Role
+
+    project = Project.objects.create(name="Rounds", slug="rounds")
+    Membership.objects.create(project=project, user=owner, role=Role.OWNER)
+    Membership.objects.create(project=project, user=annotator, role=Role.ANNOTATOR)
+    with tempfile.TemporaryDirectory(prefix="senolab-e2e-rounds-") as tmp:
+        count = demo._load_mammograms(project, Path(tmp), owner, log)
+    log(f"Rounds project: {count} mammography exams")
 
 
 def seed_proposals(project: Any, owner: Any, log: Any) -> None:

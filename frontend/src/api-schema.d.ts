@@ -4,6 +4,58 @@
  */
 
 export interface paths {
+    "/api/active-rounds/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Start (reviewer+), list and read (viewer+), and close (reviewer+) active-learning rounds. */
+        get: operations["active_rounds_list"];
+        put?: never;
+        /** @description Start (reviewer+), list and read (viewer+), and close (reviewer+) active-learning rounds. */
+        post: operations["active_rounds_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/active-rounds/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Start (reviewer+), list and read (viewer+), and close (reviewer+) active-learning rounds. */
+        get: operations["active_rounds_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/active-rounds/{id}/close/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Start (reviewer+), list and read (viewer+), and close (reviewer+) active-learning rounds. */
+        post: operations["active_rounds_close_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/adjudication/": {
         parameters: {
             query?: never;
@@ -1415,6 +1467,12 @@ export interface components {
             laterality?: string;
             note?: string;
         };
+        /**
+         * @description * `max` - max
+         *     * `mean` - mean
+         * @enum {string}
+         */
+        AggregateEnum: "max" | "mean";
         Agreement: {
             project: number;
             readers: string[];
@@ -1896,9 +1954,10 @@ export interface components {
          *     * `evaluate` - Evaluation
          *     * `predict` - Prediction
          *     * `export` - Data set export
+         *     * `active_round` - Active-learning round
          * @enum {string}
          */
-        JobKindEnum: "ingest" | "import_dataset" | "train" | "evaluate" | "predict" | "export";
+        JobKindEnum: "ingest" | "import_dataset" | "train" | "evaluate" | "predict" | "export" | "active_round";
         /**
          * @description * `queued` - Queued
          *     * `running` - Running
@@ -2269,6 +2328,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["PseudonymEntry"][];
         };
+        PaginatedRoundList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Round"][];
+        };
         PaginatedSeriesList: {
             /** @example 123 */
             count: number;
@@ -2359,6 +2433,14 @@ export interface components {
             readonly exam_count: number;
             /** Format: date-time */
             readonly created_at: string;
+        };
+        Pick: {
+            exam: number;
+            /** Format: double */
+            score: number;
+            rank: number;
+            /** @description 'balance' for a pick of the class-balance guard */
+            reason?: string;
         };
         /**
          * @description * `clean` - Clean
@@ -2536,6 +2618,58 @@ export interface components {
          * @enum {string}
          */
         RoleEnum: "viewer" | "annotator" | "reviewer" | "owner";
+        Round: {
+            readonly id: number;
+            readonly project: number;
+            readonly model_version: number | null;
+            /**
+             * @description The version's flat test metrics and the labelled cases it trained on, for the
+             *     learning curve over rounds.
+             */
+            readonly model_version_metrics: {
+                [key: string]: unknown;
+            };
+            readonly strategy: string;
+            /** @description seed, aggregation, readers */
+            readonly params: unknown;
+            readonly budget: number;
+            readonly pool_size: number;
+            readonly picks: components["schemas"]["Pick"][];
+            /** @default queued */
+            readonly state: components["schemas"]["StateEnum"];
+            readonly job: components["schemas"]["Job"] | null;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly opened_at: string | null;
+            /** Format: date-time */
+            readonly closed_at: string | null;
+        };
+        RoundCreateRequest: {
+            project: number;
+            strategy: string;
+            budget: number;
+            /** @description Default: the active one */
+            model_version?: number;
+            /** @description Usernames that each get every pick; none leaves the picks unassigned */
+            readers?: string[];
+            /** @default 0 */
+            seed: number;
+            /** @default max */
+            aggregate: components["schemas"]["AggregateEnum"];
+            /**
+             * @description A class the balance guard keeps a share of the picks for
+             * @default
+             */
+            rare_class: string;
+            /**
+             * Format: double
+             * @default 0.2
+             */
+            rare_share: number;
+        };
         ScaleAgreement: {
             pairs: components["schemas"]["KappaPair"][];
             /** Format: double */
@@ -2616,6 +2750,15 @@ export interface components {
          * @enum {string}
          */
         SplitEnum: "train" | "val" | "test" | "all";
+        /**
+         * @description * `queued` - Queued
+         *     * `running` - Running (scoring the pool)
+         *     * `open` - Open (its picks lead the worklist)
+         *     * `closed` - Closed
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        StateEnum: "queued" | "running" | "open" | "closed" | "failed";
         /**
          * @description * `classification` - classification
          *     * `segmentation` - segmentation
@@ -2738,6 +2881,178 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    active_rounds_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                project?: number;
+                /**
+                 * @description * `queued` - Queued
+                 *     * `running` - Running (scoring the pool)
+                 *     * `open` - Open (its picks lead the worklist)
+                 *     * `closed` - Closed
+                 *     * `failed` - Failed
+                 */
+                state?: "closed" | "failed" | "open" | "queued" | "running";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRoundList"];
+                };
+            };
+        };
+    };
+    active_rounds_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoundCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RoundCreateRequest"];
+                "multipart/form-data": components["schemas"]["RoundCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Round"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    active_rounds_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Round"];
+                };
+            };
+        };
+    };
+    active_rounds_close_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Round"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     adjudication_list: {
         parameters: {
             query: {
@@ -4355,8 +4670,9 @@ export interface operations {
                  *     * `evaluate` - Evaluation
                  *     * `predict` - Prediction
                  *     * `export` - Data set export
+                 *     * `active_round` - Active-learning round
                  */
-                kind?: "evaluate" | "export" | "import_dataset" | "ingest" | "predict" | "train";
+                kind?: "active_round" | "evaluate" | "export" | "import_dataset" | "ingest" | "predict" | "train";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */

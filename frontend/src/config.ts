@@ -3,7 +3,7 @@
  * signed in, their projects, and the ids the page is about. */
 
 export type Role = "viewer" | "annotator" | "reviewer" | "owner";
-export type PageName = "worklist" | "exam" | "slide" | "projects" | "ml-runs" | "ml-run" | "ml-version" | "adjudication" | "agreement";
+export type PageName = "worklist" | "exam" | "slide" | "projects" | "ml-runs" | "ml-run" | "ml-version" | "ml-rounds" | "adjudication" | "agreement";
 
 export interface ProjectRef {
   id: number;

@@ -13,6 +13,7 @@ const pages: Record<PageName, () => Promise<{ mount: Mount }>> = {
   "ml-runs": () => import("./pages/mlRuns"),
   "ml-run": () => import("./pages/mlRun"),
   "ml-version": () => import("./pages/mlVersion"),
+  "ml-rounds": () => import("./pages/mlRounds"),
   projects: () => import("./pages/projects"),
   adjudication: () => import("./pages/adjudication"),
   agreement: () => import("./pages/agreement"),

@@ -23,6 +23,13 @@ def api() -> ModuleType:
     return engine_api
 
 
+def active() -> ModuleType:
+    """The engine's active-learning strategies (ml.engine.active), imported on first use (torch)."""
+    from ml.engine import active as engine_active
+
+    return engine_active
+
+
 def recipe_descriptions() -> list[dict[str, Any]]:
     """Name, task, label, modality, classes and description of every shipped recipe."""
     return [

@@ -27,6 +27,7 @@ class JobKind(models.TextChoices):
     EVALUATE = "evaluate", "Evaluation"
     PREDICT = "predict", "Prediction"
     EXPORT = "export", "Data set export"  # ml.services.exports
+    ACTIVE_ROUND = "active_round", "Active-learning round"
 
 
 FINISHED_STATUSES = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}

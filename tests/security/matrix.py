@@ -62,6 +62,7 @@ def resource_models(seeded: Seeded) -> dict[str, type]:
         "members": "Membership",
         "uploads": "Job",
         "snapshots": "DatasetSnapshot",
+        "active-rounds": "ActiveLearningRound",
         "adjudication": "Exam",
         "proposals": "Prediction",
         "preannotations": "Job",

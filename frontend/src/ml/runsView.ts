@@ -41,7 +41,8 @@ export class RunsView {
     picker.addEventListener("change", () => {
       location.search = picker.value ? `?project=${picker.value}` : "";
     });
-    const { page, main } = frame(config, "Training runs and models", picker);
+    const rounds = config.projectId ? [link(`/ml/projects/${config.projectId}/rounds/`, "Active learning")] : [];
+    const { page, main } = frame(config, "Training runs and models", picker, ...rounds);
     this.el = page;
     this.main = main;
   }
