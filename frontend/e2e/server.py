@@ -32,6 +32,8 @@ OTHER = os.environ.get("SENOLAB_E2E_OTHER", "e2e-second")
 # An annotator who reads blind when the owner turns the project's hide_reference on.
 BLIND = os.environ.get("SENOLAB_E2E_BLIND", "e2e-blind")
 # A throw-away database on 127.0.0.1 only: a fixed password is fine (and the tests need it).
+ROUNDS_OWNER = "e2e-rounds"
+ROUNDS_READER = "e2e-rounds-second"
 PASSWORD = os.environ.get("SENOLAB_E2E_PASSWORD", "e2e-password-not-secret")
 ISOLATED = (
     "DATABASE_URL",
@@ -75,7 +77,11 @@ def prepare(log: Any) -> str:
     blind = users.create_user(BLIND, password=PASSWORD)
     Membership.objects.create(project=project, user=blind, role=Role.ANNOTATOR)
     seed_proposals(project, reader, log)
-    seed_rounds_project(reader, other, log)
+    seed_rounds_project(
+        users.create_user(ROUNDS_OWNER, password=PASSWORD),
+        users.create_user(ROUNDS_READER, password=PASSWORD),
+        log,
+    )
     svs = Path(settings.SHARED_DATA_DIR) / SVS
     if not svs.exists():
         log(f"no {SVS} under SENOLAB_SHARED_DATA ({settings.SHARED_DATA_DIR}): slide test skips")
@@ -88,7 +94,8 @@ def prepare(log: Any) -> str:
 
 def seed_rounds_project(owner: Any, annotator: Any, log: Any) -> None:
     """A second project, "Rounds", with the Demo's mammography exams and nobody's reads: the
-    active-learning spec's pool (the other specs read and assign the Demo's exams)."""
+    active-learning spec's pool (the other specs read and assign the Demo's exams). Its two
+    members are in no other project, so no other spec sees its exams."""
     from datasets import demo
     from senolab.projects.models import Membership, Project, Role
 

@@ -1,11 +1,15 @@
 /** Active learning from the browser: with an active model in the "Rounds" project (the Demo's
- * mammograms, read by nobody: e2e/server.py makes it for this spec, since the other specs read
- * and assign the Demo's exams), a round started from the project's active-learning page shows
+ * mammograms, read by nobody: e2e/server.py makes it for this spec, with two members of their
+ * own, since the other specs read and assign the Demo's exams), a round started from the project's active-learning page shows
  * its Job's progress bar, then its picks with score, rank and why; the worklist's "Next exam"
  * opens the rank-1 pick and the next reader gets rank 2. */
 
 import { expect, test, type Page } from "@playwright/test";
-import { SECOND, apiGet, keepScreenshot, signIn } from "./helpers";
+import { apiGet, keepScreenshot, signIn } from "./helpers";
+
+// The "Rounds" project's owner and its other reader (e2e/server.py).
+const OWNER = "e2e-rounds";
+const SECOND = "e2e-rounds-second";
 
 interface RoundJson {
   id: number;
@@ -24,7 +28,7 @@ async function send(page: Page, method: string, path: string, data?: unknown): P
 
 test("a round started from the project page leads the worklist with its picks in rank order", async ({ page, browser }, testInfo) => {
   test.setTimeout(300_000);
-  await signIn(page);
+  await signIn(page, OWNER);
   const projects = (await apiGet<{ results: { id: number; name: string }[] }>(page, "projects/")).results;
   const project = projects.find((p) => p.name === "Rounds")!.id;
   // Given an active classification model (one epoch of a small recipe, trained in the request)
