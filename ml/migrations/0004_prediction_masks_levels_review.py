@@ -7,7 +7,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('imaging', '0002_burned_in_quarantine_encrypted_pseudonym_map'),
         ('jobs', '0002_job_kind_choices'),
         ('ml', '0003_snapshot_ground_truth_reader'),
         ('projects', '0004_review_loop_settings'),
