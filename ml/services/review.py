@@ -166,7 +166,7 @@ def proposal_region(prediction: Prediction) -> np.ndarray:
 def _locked(prediction: Prediction) -> Prediction:
     """The prediction row locked for this transaction; AlreadyReviewed when it was reviewed."""
     locked = (
-        Prediction.objects.select_for_update()
+        Prediction.objects.select_for_update(of=("self",))
         .select_related("model_version", "image", "exam", "exam__project")
         .get(pk=prediction.pk)
     )
