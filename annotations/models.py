@@ -132,6 +132,9 @@ class ExamLabel(models.Model):
     birads = models.CharField(max_length=4, blank=True, db_index=True)
     pathology = models.CharField(max_length=20, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    # A value taken from a model's exam-level proposal: {"kind": "accepted", "prediction": id,
+    # "model_version": id, "field": "density", "value": "B"} (plain ids, as Finding.origin).
+    origin = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

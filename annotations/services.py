@@ -332,6 +332,7 @@ def label_data(label: ExamLabel) -> dict[str, Any]:
         "source": label.source,
         "laterality": label.laterality,
         **{name: getattr(label, name) for name in LABEL_FIELDS},
+        "origin": label.origin,
         "version": label.version,
         "author": label.author_id,
         "updated_at": label.updated_at.isoformat() if label.updated_at else None,

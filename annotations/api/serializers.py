@@ -104,6 +104,9 @@ class ExamLabelSerializer(serializers.Serializer):
     birads = serializers.CharField()
     pathology = serializers.CharField()
     attributes = serializers.DictField()
+    # Set when the value came from a model's proposal (ml review): its prediction, version,
+    # field and proposed value.
+    origin = serializers.DictField()
     version = serializers.IntegerField()
     author = serializers.IntegerField(allow_null=True)
     updated_at = serializers.DateTimeField(allow_null=True)

@@ -1079,7 +1079,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Accept: each region of the proposal becomes a human finding, origin "accepted". */
+        /**
+         * @description Accept: each region of the proposal becomes a human finding, origin "accepted"; a
+         *     classifier's exam-level scores become the reader's exam label (its `label_choice`), or with
+         *     `laterality` L or R that breast's label from its own scores.
+         */
         post: operations["proposals_accept_create"];
         delete?: never;
         options?: never;
@@ -1754,6 +1758,9 @@ export interface components {
             attributes: {
                 [key: string]: unknown;
             };
+            origin: {
+                [key: string]: unknown;
+            };
             version: number;
             author: number | null;
             /** Format: date-time */
@@ -1817,6 +1824,13 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /**
+         * @description * `density` - density
+         *     * `birads` - birads
+         *     * `pathology` - pathology
+         * @enum {string}
+         */
+        FieldEnum: "density" | "birads" | "pathology";
         /** @description A finding as stored (the 409 detail's "current" has this shape too). */
         Finding: {
             id: number;
@@ -1973,6 +1987,10 @@ export interface components {
             /** Format: double */
             kappa: number | null;
             exams: number;
+        };
+        LabelChoice: {
+            field: components["schemas"]["FieldEnum"];
+            value: string;
         };
         /**
          * @description * `any` - any
@@ -2478,6 +2496,7 @@ export interface components {
             readonly heatmap_url: string | null;
             readonly heatmap_kind: components["schemas"]["HeatmapKindEnum"] | components["schemas"]["BlankEnum"];
             readonly mask_url: string | null;
+            readonly label_choice: components["schemas"]["LabelChoice"] | null;
             readonly provenance: components["schemas"]["ProvenanceEnum"];
             readonly reviewed_by: number | null;
             /** Format: date-time */
@@ -2609,6 +2628,7 @@ export interface components {
         ReviewResult: {
             proposal: components["schemas"]["Prediction"];
             findings: components["schemas"]["Finding"][];
+            labels: components["schemas"]["ExamLabel"][];
         };
         /**
          * @description * `viewer` - Viewer

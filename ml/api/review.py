@@ -17,10 +17,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations.api.serializers import FindingInputSerializer, FindingSerializer
+from annotations.api.serializers import (
+    ExamLabelSerializer,
+    FindingInputSerializer,
+    FindingSerializer,
+)
 from annotations.api.views import visible_exam
 from annotations.reads import proposals_withheld
-from annotations.services import finding_data
+from annotations.services import finding_data, label_data
 from ml.api.serializers import PredictionSerializer
 from ml.api.views import refused
 from ml.models import Prediction
@@ -93,6 +97,8 @@ class AcceptSerializer(serializers.Serializer):
 class ReviewResultSerializer(serializers.Serializer):
     proposal = PredictionSerializer()
     findings = FindingSerializer(many=True)
+    # An exam-level proposal accepted as the reader's exam (or breast) label.
+    labels = ExamLabelSerializer(many=True)
 
 
 class RejectSerializer(serializers.Serializer):
@@ -109,16 +115,19 @@ class AcceptAllResultSerializer(serializers.Serializer):
     accepted = serializers.DictField(child=serializers.ListField(child=serializers.IntegerField()))
 
 
-def _result(prediction: Prediction, findings) -> dict:
+def _result(prediction: Prediction, findings, labels=()) -> dict:
     prediction.refresh_from_db()
     return {
         "proposal": PredictionSerializer(prediction).data,
         "findings": [finding_data(f) for f in findings],
+        "labels": [label_data(x) for x in labels],
     }
 
 
 class ProposalAcceptView(APIView):
-    """Accept: each region of the proposal becomes a human finding, origin "accepted"."""
+    """Accept: each region of the proposal becomes a human finding, origin "accepted"; a
+    classifier's exam-level scores become the reader's exam label (its `label_choice`), or with
+    `laterality` L or R that breast's label from its own scores."""
 
     @extend_schema(
         request=AcceptSerializer,
@@ -128,8 +137,12 @@ class ProposalAcceptView(APIView):
         prediction = _proposal(request, pk)
         body = AcceptSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
         try:
-            findings = review.accept(prediction, request.user, dict(body.validated_data))
+            if prediction.image_id is None:
+                label = review.accept_label(prediction, request.user, data.get("laterality", ""))
+                return Response(_result(prediction, [], [label]))
+            findings = review.accept(prediction, request.user, data)
         except MLServiceError as exc:
             raise _refused(exc) from exc
         return Response(_result(prediction, findings))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ml.models import GroundTruth, HeatmapKind, ModelVersion, Prediction, TrainingRun
@@ -169,6 +170,11 @@ class EvaluateRequestSerializer(serializers.Serializer):
     split = serializers.ChoiceField(choices=["train", "val", "test", "all"], default="test")
 
 
+class LabelChoiceSerializer(serializers.Serializer):
+    field = serializers.ChoiceField(choices=["density", "birads", "pathology"])
+    value = serializers.CharField()
+
+
 class PredictionSerializer(serializers.ModelSerializer):
     """A proposal: exam level (`image` null: the exam's scores, once) or one image the model
     read (its scores, lesions, mask and map), with its version and its review."""
@@ -182,6 +188,8 @@ class PredictionSerializer(serializers.ModelSerializer):
     heatmap_kind = serializers.ChoiceField(
         choices=HeatmapKind.choices, allow_blank=True, read_only=True
     )
+    # For a classifier's exam-level scores: the exam label accepting them records.
+    label_choice = serializers.SerializerMethodField()
 
     class Meta:
         model = Prediction
@@ -199,6 +207,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "heatmap_url",
             "heatmap_kind",
             "mask_url",
+            "label_choice",
             "provenance",
             "reviewed_by",
             "reviewed_at",
@@ -216,6 +225,12 @@ class PredictionSerializer(serializers.ModelSerializer):
         if not prediction.mask_key:
             return None
         return f"/api/predictions/{prediction.pk}/mask/"
+
+    @extend_schema_field(LabelChoiceSerializer(allow_null=True))
+    def get_label_choice(self, prediction: Prediction) -> dict[str, str] | None:
+        from ml.services.review import label_choice
+
+        return label_choice(prediction)
 
     def get_model(self, prediction: Prediction) -> str:
         return str(prediction.model_version)

@@ -2,11 +2,15 @@
 
 Accepting turns a proposal's regions (its lesion circles, its predicted mask) into human
 findings through the annotations services, each with `origin` {"kind": "accepted",
-"prediction", "model_version"}; editing creates the finding from the marks the reviewer drew
-instead, with "kind": "edited" and the IoU and Dice between the proposal's region and the final
-marks on the proposal's image (annotations.agreement). Rejecting needs a reason from the
-project's list. Each writes the prediction's provenance, reviewer and time in the same
-transaction as the findings, and a proposal is reviewed once (AlreadyReviewed after that).
+"prediction", "model_version"}. Accepting a classifier's exam-level proposal (scores only)
+records its class as the reader's own exam label (or one breast's, from the per-breast scores)
+when the class is a value of a label field: density, BI-RADS or pathology (`label_value`); the
+label's origin names the proposal and the proposed value. Editing creates the finding from the
+marks the reviewer drew instead, with "kind": "edited" and the IoU and Dice between the
+proposal's region and the final marks on the proposal's image (annotations.agreement).
+Rejecting needs a reason from the project's list. Each writes the prediction's provenance,
+reviewer and time in the same transaction as the findings, and a proposal is reviewed once
+(AlreadyReviewed after that).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from django.utils import timezone
 from annotations import services as finding_services
 from annotations.agreement import dice, iou
 from annotations.geometry import encode_mask_png
-from annotations.models import Finding, Mark
+from annotations.models import ExamLabel, Finding, Mark, Source
 from ml.models import Prediction, Provenance, VersionStatus
 from ml.services.errors import MLServiceError
 from ml.services.snapshots import load_mask
@@ -48,6 +52,13 @@ class NothingToAccept(MLServiceError):
             "This proposal outlines no region (no lesion, no mask): its scores are shown with "
             "the exam; record a finding or a label yourself, or edit it with marks."
         )
+
+
+class NotALabel(MLServiceError):
+    field = "prediction"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
 
 
 class UnknownRejectionReason(MLServiceError):
@@ -160,6 +171,69 @@ def proposal_region(prediction: Prediction) -> np.ndarray:
     return region
 
 
+# --- labels from scores ---------------------------------------------------------------------------
+
+# The exam-label field a classifier's learnt label fills; "malignant" (benign-or-normal against
+# malignant) fills pathology only for its positive class.
+LABEL_FIELDS_OF = {
+    "density": "density",
+    "birads": "birads",
+    "pathology": "pathology",
+    "benign_vs_malignant": "pathology",
+    "malignant": "pathology",
+}
+
+
+def label_value(prediction: Prediction, laterality: str = "") -> tuple[str, str]:
+    """The (exam-label field, value) a classifier's exam-level proposal says, from its top
+    class, or for one breast (L/R) from that breast's scores; NotALabel says why not."""
+    version = prediction.model_version
+    if prediction.image_id is not None:
+        raise NotALabel(
+            "Only an exam's scores (the exam-level proposal) become a label; an image's "
+            "proposal becomes a finding."
+        )
+    field = LABEL_FIELDS_OF.get(version.label)
+    if version.task != "classification" or field is None:
+        raise NotALabel(
+            f"{version} learns {version.label or version.task!r}, which no exam label records: "
+            "record the label yourself."
+        )
+    outputs = prediction.outputs or {}
+    if laterality:
+        scores = (outputs.get("breasts") or {}).get(laterality)
+        if not scores:
+            raise NotALabel(f"This proposal has no scores for the {laterality} breast.")
+        name = max(scores, key=lambda k: float(scores[k]))
+    else:
+        name = str(outputs.get("label") or "")
+    config = version.recipe_config or {}
+    classes = [str(c) for c in config.get("classes") or []]
+    values = list(config.get("values") or []) or classes
+    if name not in classes:
+        raise NotALabel(f"The proposal's class {name!r} is not one of {version}'s classes.")
+    value = values[classes.index(name)]
+    if version.label == "malignant":
+        if value not in (1, "1", True):
+            raise NotALabel(
+                f"{name!r} does not say whether the finding is benign or normal: record the "
+                "pathology yourself."
+            )
+        value = "malignant"
+    return field, str(value)
+
+
+def label_choice(prediction: Prediction) -> dict[str, str] | None:
+    """What accepting the exam-level proposal would record ({"field", "value"}), or None."""
+    if prediction.image_id is not None:
+        return None
+    try:
+        field, value = label_value(prediction)
+    except NotALabel:
+        return None
+    return {"field": field, "value": value}
+
+
 # --- review ---------------------------------------------------------------------------------------
 
 
@@ -192,9 +266,41 @@ def _finish(prediction: Prediction, user, provenance: str, review: dict[str, Any
     return prediction
 
 
+def accept_label(prediction: Prediction, user, laterality: str = "") -> ExamLabel:
+    """The reader's own exam label (or the `laterality` breast's) set to the class the
+    exam-level proposal says (`label_value`), its origin naming the proposal; the reader's
+    other label fields are kept."""
+    if laterality not in ("", "L", "R"):
+        raise NotALabel("Laterality is empty (the exam) or L or R.")
+    with transaction.atomic():
+        prediction = _locked(prediction)
+        field, value = label_value(prediction, laterality)
+        exam = prediction.exam
+        current = ExamLabel.objects.filter(
+            exam=exam, source=Source.HUMAN, laterality=laterality, author=user
+        ).first()
+        label = finding_services.save_exam_label(
+            user,
+            exam,
+            current.version if current else 0,
+            {field: value, "laterality": laterality},
+        )
+        origin = _origin(prediction, "accepted", field=field, value=value)
+        ExamLabel.objects.filter(pk=label.pk).update(origin=origin)
+        label.origin = origin
+        _finish(
+            prediction,
+            user,
+            Provenance.ACCEPTED,
+            {"labels": [label.pk], "field": field, "value": value, "laterality": laterality},
+        )
+    return label
+
+
 def accept(prediction: Prediction, user, data: dict[str, Any] | None = None) -> list[Finding]:
     """One human finding per region of the proposal (its labels from `data`: finding_type,
-    birads, pathology, laterality, note), its origin naming the proposal and its version."""
+    birads, pathology, laterality, note), its origin naming the proposal and its version.
+    An exam-level proposal is accepted as a label instead (`accept_label`)."""
     data = dict(data or {})
     data.pop("marks", None)
     with transaction.atomic():

@@ -39,6 +39,8 @@ export interface Proposal {
   /** "gradcam" (classifiers) or "probability" (segmentation, detection). */
   heatmap_kind?: string;
   mask_url?: string | null;
+  /** A classifier's exam-level scores: the exam label that accepting them records. */
+  label_choice?: { field: string; value: string } | null;
   provenance?: string;
   review?: Record<string, unknown>;
 }

@@ -1,5 +1,6 @@
 /** Review of the machine proposals of an exam, in the side panel under the findings: the class
- * scores of each reading, the proposals to review (Accept, Edit, Reject with a reason of the
+ * scores of each reading (a classifier's can be recorded as the reader's label: its
+ * `label_choice`, for the exam or one breast), the proposals to review (Accept, Edit, Reject with a reason of the
  * project's list), Accept all above a threshold after a confirmation, and the maps' opacity.
  * The server does the work (POST /api/proposals/{id}/accept|edit|reject/,
  * /api/exams/{id}/proposals/accept-all/): an accepted proposal becomes a human finding whose
@@ -12,8 +13,21 @@ import { errorText } from "../ml/common";
 import { formatPercent } from "../ml/format";
 import type { Proposal } from "./proposals";
 
+export interface ScoreBlock {
+  model: string;
+  scores: [string, number][];
+  breasts: [string, number][];
+  /** Set while the scores can be accepted as the reader's label: the proposal and the label. */
+  accept?: { id: number; field: string; value: string };
+}
+
+/** What a label choice reads as: "density C", "BI-RADS 4", "pathology malignant" (pure). */
+export function labelText(choice: { field: string; value: string }): string {
+  return `${choice.field === "birads" ? "BI-RADS" : choice.field} ${choice.value}`;
+}
+
 /** Readings' exam-level class scores, one block per model version (pure). */
-export function scoreBlocks(proposals: Proposal[]): { model: string; scores: [string, number][]; breasts: [string, number][] }[] {
+export function scoreBlocks(proposals: Proposal[]): ScoreBlock[] {
   return proposals
     .filter((p) => p.image === null && p.outputs.scores && Object.keys(p.outputs.scores).length)
     .map((p) => {
@@ -21,11 +35,13 @@ export function scoreBlocks(proposals: Proposal[]): { model: string; scores: [st
         const values = Object.values(scores);
         return [side, values.length <= 2 ? values.at(-1) ?? 0 : Math.max(...values)] as [string, number];
       });
-      return {
+      const block: ScoreBlock = {
         model: p.model ?? "model",
         scores: Object.entries(p.outputs.scores ?? {}).sort((a, b) => b[1] - a[1]),
         breasts: breasts.sort(),
       };
+      if (p.label_choice && (p.provenance ?? "proposed") === "proposed") block.accept = { id: p.id, ...p.label_choice };
+      return block;
     });
 }
 
@@ -81,15 +97,29 @@ export class ReviewPanel {
     this.proposals = proposals;
     const todo = reviewable(proposals);
     if (this.selectedId !== null && !todo.some((p) => p.id === this.selectedId)) this.selectedId = null;
-    const blocks = scoreBlocks(proposals).map((b) =>
-      h(
+    const blocks = scoreBlocks(proposals).flatMap((b) => {
+      const table = h(
         "table",
         { className: "ai-scores", dataset: { testid: "ai-scores" } },
         h("caption", {}, b.model),
         ...b.scores.map(([name, value]) => h("tr", {}, h("th", {}, name), h("td", {}, formatPercent(value)))),
         ...b.breasts.map(([side, value]) => h("tr", { className: "breast" }, h("th", {}, `${side === "L" ? "left" : "right"} breast`), h("td", {}, formatPercent(value)))),
-      ),
-    );
+      );
+      const accept = b.accept;
+      if (!accept || !this.options.canReview) return [table];
+      // The scores as the reader's own label: the exam's, or one breast's from its scores.
+      const sides = b.breasts.map(([side]) =>
+        h("button", { type: "button", title: `Record the ${side === "L" ? "left" : "right"} breast's top class as its label`, on: { click: () => void this.acceptLabel(accept.id, side) } }, side === "L" ? "left" : "right"),
+      );
+      const row = h(
+        "p",
+        { className: "ai-accept-label", dataset: { testid: "ai-accept-label" } },
+        h("button", { type: "button", className: "primary", on: { click: () => void this.acceptLabel(accept.id, "") } }, `Record ${labelText(accept)}`),
+        sides.length ? " or for one breast: " : "",
+        ...sides,
+      );
+      return [table, row];
+    });
     const slider = h("input", {
       type: "range",
       min: "0",
@@ -181,6 +211,12 @@ export class ReviewPanel {
     const target = this.current(id);
     if (target === null || !this.options.canReview) return;
     await this.run(() => this.api.post(`/api/proposals/${target}/accept/`, {}), "Accepted as a finding.");
+  }
+
+  /** The exam-level scores as the reader's exam label, or one breast's (laterality L/R). */
+  async acceptLabel(id: number, laterality: string): Promise<void> {
+    if (!this.options.canReview) return;
+    await this.run(() => this.api.post(`/api/proposals/${id}/accept/`, laterality ? { laterality } : {}), "Recorded as your label.");
   }
 
   async reject(id: number, reason: string): Promise<void> {

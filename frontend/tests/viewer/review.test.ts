@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { colourise, pictureMatrix, type Proposal } from "../../src/viewer/proposals";
-import { countAbove, describeProposal, reviewable, scoreBlocks } from "../../src/viewer/review";
+import { countAbove, describeProposal, labelText, reviewable, scoreBlocks } from "../../src/viewer/review";
 
 const proposals: Proposal[] = [
   { id: 1, image: null, model: "cls v4 (active)", outputs: { level: "exam", scores: { benign: 0.3, malignant: 0.7 }, breasts: { R: { benign: 0.4, malignant: 0.6 }, L: { benign: 0.2, malignant: 0.8 } } } },
@@ -15,6 +15,15 @@ describe("proposal review", () => {
     expect(scoreBlocks(proposals)).toEqual([
       { model: "cls v4 (active)", scores: [["malignant", 0.7], ["benign", 0.3]], breasts: [["L", 0.8], ["R", 0.6]] },
     ]);
+  });
+
+  it("offers a classifier's unreviewed exam scores as the label they say", () => {
+    const density: Proposal = { id: 9, image: null, model: "density v2 (active)", provenance: "proposed", label_choice: { field: "density", value: "C" }, outputs: { level: "exam", scores: { A: 0.1, C: 0.9 } } };
+    expect(scoreBlocks([density])[0]!.accept).toEqual({ id: 9, field: "density", value: "C" });
+    expect(scoreBlocks([{ ...density, provenance: "accepted" }])[0]!.accept).toBeUndefined();
+    expect(scoreBlocks(proposals)[0]!.accept).toBeUndefined();
+    expect(labelText({ field: "birads", value: "4A" })).toBe("BI-RADS 4A");
+    expect(labelText({ field: "density", value: "C" })).toBe("density C");
   });
 
   it("offers for review only unreviewed image proposals that outline a region", () => {
