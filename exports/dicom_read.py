@@ -121,7 +121,8 @@ def read_segmentation(path: Path, label: str) -> ReadResult:
             )
         except (AttributeError, KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
             raise DicomReadError(
-                f"{label}: its frames on source {uid} cannot be read: {exc}"
+                f"{label} is not a valid DICOM Segmentation: its frames on source {uid} "
+                f"cannot be read ({exc})"
             ) from None
         if not types:
             continue
