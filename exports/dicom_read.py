@@ -202,7 +202,7 @@ def _region_mark(group: Any, item: str) -> RegionMark | None:
     return RegionMark(key, source_uid, finding_type, mark, **values)
 
 
-def _num(value: float) -> float | int:
+def _num(value: Any) -> float | int:
     rounded = round(float(value), 3)
     return int(rounded) if rounded.is_integer() else rounded
 
@@ -220,10 +220,8 @@ def _mark(graphic_type: str, coords: np.ndarray, drawn: str | None) -> ExportMar
         points = points[:-1]
         if drawn == "box":
             xs, ys = [p[0] for p in points], [p[1] for p in points]
-            box = {"x": min(xs), "y": min(ys), "width": max(xs) - min(xs)}
-            box["height"] = _num(max(ys) - min(ys))
-            box["width"] = _num(box["width"])
-            return ExportMark("box", box)
+            width, height = _num(max(xs) - min(xs)), _num(max(ys) - min(ys))
+            return ExportMark("box", {"x": min(xs), "y": min(ys), "width": width, "height": height})
         return ExportMark(drawn if drawn in POLYLINE_KINDS else "polygon", {"points": points})
     if graphic_type == "CIRCLE":
         (cx, cy), (px, py) = coords[0], coords[1]
