@@ -10,7 +10,8 @@ nothing stored). Then, in one transaction whose files are removed again if it fa
 go through the platform's DICOM ingest (de-identified, UIDs remapped for this project) and the
 SEG and SR references find them by that same remapping: the Image of a referenced SOP Instance
 UID u is the project's Image whose UID is remap_uid(project, u) (an image already in the
-project counts too). Items that cannot be used (unknown codes, a missing image, a shape outside
+project counts too, unless this import brings it again: an import made twice adds no findings
+the second time). Items that cannot be used (unknown codes, a missing image, a shape outside
 its image) are skipped and listed in the report's `failed`.
 
 Findings (source "reference"): the SR groups sharing a finding in their tracking identifier
@@ -44,6 +45,7 @@ from exports.dicom_read import (
     DicomReadError,
     ReadResult,
     RegionMark,
+    SegmentMask,
     dicom_kind,
     read_measurement_report,
     read_segmentation,
@@ -182,6 +184,9 @@ def _store(
     """Images, then findings, in one transaction; on failure the files go too."""
     from senolab.imaging.ingest.service import ingest_paths  # heavy: import when used
 
+    # Images of this import already in the project (an import made twice): their
+    # annotations came with them the first time
+    again = set(_project_images(project, set(found.sizes)))
     with storage.files_with_rows() as batch:
         try:
             if found.images:
@@ -197,9 +202,18 @@ def _store(
             report_progress(progress, 8, 10, "Findings")
             uids = {r.source_uid for r in found.read.regions}
             uids |= {s.source_uid for s in found.read.segments}
-            images = _project_images(project, uids)
-            _add_region_findings(found.read.regions, images, report)
-            _add_mask_findings(project, found, images, report, batch)
+            images = _project_images(project, uids - again)
+            if uids & again:
+                report.failed.append(
+                    (
+                        f"{len(uids & again)} annotated images already in the project",
+                        "their SEG and SR findings are not imported again",
+                    )
+                )
+            regions = [r for r in found.read.regions if r.source_uid not in again]
+            segments = [x for x in found.read.segments if x.source_uid not in again]
+            _add_region_findings(regions, images, report)
+            _add_mask_findings(project, segments, regions, images, report, batch)
             report.exams |= {im.exam_id for im in images.values()}
         except BaseException:
             # The ingest committed its images inside this transaction: their files go with it
@@ -251,24 +265,25 @@ def _add_region_findings(
 
 def _add_mask_findings(
     project: Project,
-    found: _Set,
+    segments: list[SegmentMask],
+    regions: list[RegionMark],
     images: dict[str, Image],
     report: ImportReport,
     batch: storage.FileBatch,
 ) -> None:
     drawn: dict[tuple[str, str], list[RegionMark]] = defaultdict(list)
-    for region in found.read.regions:
+    for region in regions:
         drawn[(region.source_uid, region.finding_type)].append(region)
-    for segment in found.read.segments:
+    for segment in segments:
         image = images.get(segment.source_uid)
         item = f"SEG segment {segment.segment_number} ({segment.finding_type})"
         if image is None:
             report.failed.append(_missing(item))
             continue
         pixels = segment.mask
-        regions = drawn.get((segment.source_uid, segment.finding_type), [])
-        if regions:
-            covered = label_mask([(1, r.mark) for r in regions], image.columns, image.rows)
+        same = drawn.get((segment.source_uid, segment.finding_type), [])
+        if same:
+            covered = label_mask([(1, r.mark) for r in same], image.columns, image.rows)
             pixels = pixels & (covered == 0)
         mark = mask_mark(project, np.asarray(pixels, np.uint8), batch, image=image)
         if mark is None:

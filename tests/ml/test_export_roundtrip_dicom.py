@@ -204,3 +204,16 @@ def test_a_failure_after_the_images_are_stored_takes_them_back_with_their_files(
     assert not Image.objects.filter(project=target).exists()
     assert not Finding.objects.filter(project=target).exists()
     assert _stored_files(target) == files_before
+
+
+def test_an_export_imported_twice_adds_its_findings_once(exported, make_project, owner):
+    _, path, _ = exported
+    target = make_project("Twice", owner=owner)
+    first = import_dataset(target, "senolab-export", path, user=owner)
+    # When the same export is imported again
+    second = import_dataset(target, "senolab-export", path, user=owner)
+    # Then its images are duplicates, no finding is added, and the report says why
+    assert first.findings == 4 and second.findings == 0
+    assert second.duplicates == 3 and second.images == []
+    assert second.failed == [("3 annotated images already in the project", second.failed[0][1])]
+    assert Finding.objects.filter(project=target).count() == 4
