@@ -19,20 +19,36 @@ from tests.factories.dicom import write_dicom
 
 pytestmark = pytest.mark.django_db
 
+STUDY = "1.2.826.0.1.3680043.10.999.1.4242"
+
 
 @pytest.fixture
 def folder(tmp_path):
-    """Two mammograms; a SEG of a mass on the first, an SR with a box on the second."""
+    """Three mammograms: a SEG of a mass on the first; the second and third (two views of one
+    study) each with an SR holding a box of one calcification finding."""
     root = tmp_path / "study"
     (root / "annotations").mkdir(parents=True)
     first = pydicom.dcmread(write_dicom(root / "a.dcm", rows=48, columns=64, laterality="L"))
-    second = pydicom.dcmread(write_dicom(root / "b.dcm", rows=48, columns=64, laterality="R"))
+    views = [
+        pydicom.dcmread(
+            write_dicom(
+                root / f"{view}.dcm",
+                rows=48,
+                columns=64,
+                laterality="R",
+                view=view,
+                study_uid=STUDY,
+            )
+        )
+        for view in ("CC", "MLO")
+    ]
     mask = np.zeros((48, 64), np.uint8)
     mask[10:20, 30:45] = 1
     segmentation(first, mask, LabelMap(("mass",))).save_as(root / "annotations" / "seg.dcm")
-    box = ExportMark("box", {"x": 4, "y": 5, "width": 12.5, "height": 9})
-    finding = ExportFinding("7", "b", "calcification", birads="3", marks=(box,))
-    measurement_report(second, [finding]).save_as(root / "annotations" / "sr.dcm")
+    for n, view in enumerate(views):
+        box = ExportMark("box", {"x": 4 + n, "y": 5, "width": 12.5, "height": 9})
+        finding = ExportFinding("7", view.SOPInstanceUID, "calcification", birads="3", marks=(box,))
+        measurement_report(view, [finding]).save_as(root / "annotations" / f"sr{n}.dcm")
     return root, mask
 
 
@@ -52,21 +68,24 @@ def test_a_folder_of_images_seg_and_sr_imports_as_findings_on_its_images(folder,
         stderr=io.StringIO(),
     )
     # Then both images came in and each annotation is a reference finding on its image
-    assert "dicom-seg-sr: 2 images" in out.getvalue() and "0 failed" in out.getvalue()
+    assert "dicom-seg-sr: 3 images, 2 exams" in out.getvalue()
+    assert "0 failed" in out.getvalue()
     findings = {
         f.finding_type: f
         for f in Finding.objects.filter(project__name="Elsewhere").prefetch_related("marks")
     }
     assert set(findings) == {"mass", "calcification"}
     assert all(f.source == Source.REFERENCE for f in findings.values())
-    [box] = findings["calcification"].marks.all()
-    assert box.kind == "box" and box.geometry == {"x": 4, "y": 5, "width": 12.5, "height": 9}
+    # And the boxes of one finding on the two views are one finding with a mark on each
+    cc, mlo = sorted(findings["calcification"].marks.all(), key=lambda m: m.geometry["x"])
+    assert cc.kind == "box" and cc.geometry == {"x": 4, "y": 5, "width": 12.5, "height": 9}
+    assert (mlo.geometry["x"], mlo.image.view, cc.image.view) == (5, "MLO", "CC")
     assert findings["calcification"].birads == "3"
-    assert box.image.laterality == findings["calcification"].laterality == "R"
+    assert cc.image.laterality == findings["calcification"].laterality == "R"
     [drawn] = findings["mass"].marks.all()
     assert drawn.kind == "mask" and drawn.image.laterality == "L"
     full = np.zeros((48, 64), np.uint8)
     g = drawn.geometry
     full[g["y"] : g["y"] + g["height"], g["x"] : g["x"] + g["width"]] = load_mask(drawn.mask_key)
     assert np.array_equal(full, mask)
-    assert Image.objects.filter(project__name="Elsewhere").count() == 2
+    assert Image.objects.filter(project__name="Elsewhere").count() == 3
