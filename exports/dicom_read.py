@@ -142,8 +142,11 @@ def read_measurement_report(path: Path, label: str) -> ReadResult:
         sr = hd.sr.srread(path)
     except Exception as exc:  # noqa: BLE001 - any parser failure means the same to the user
         raise DicomReadError(f"{label} cannot be read as a DICOM SR: {exc}") from None
+    report: Any = sr.content
+    if not hasattr(report, "get_planar_roi_measurement_groups"):
+        # A valid SR of another template (a CAD or free-text report): nothing of ours to read
+        return ReadResult(skipped=[(label, "not a TID 1500 measurement report: not read")])
     try:
-        report: Any = sr.content
         planar = report.get_planar_roi_measurement_groups()
         others = len(report.get_volumetric_roi_measurement_groups()) + len(
             report.get_image_measurement_groups()

@@ -162,3 +162,27 @@ def test_a_file_that_is_not_a_segmentation_is_refused_by_name(tmp_path):
         read_segmentation(path, "image.dcm")
     (tmp_path / "notes.txt").write_text("not DICOM")
     assert dicom_kind(tmp_path / "notes.txt") is None
+
+
+def test_an_sr_of_another_template_is_reported_not_refused(tmp_path, source):
+    import highdicom as hd
+
+    # Given a valid Comprehensive SR holding a free-text report, not TID 1500
+    root = hd.sr.ContainerContentItem(name=hd.sr.CodedConcept("18748-4", "LN", "Imaging report"))
+    root.ContentSequence = hd.sr.ContentSequence(
+        [hd.sr.TextContentItem(codes.DCM.Finding, "free text", relationship_type="CONTAINS")]
+    )
+    sr = hd.sr.ComprehensiveSR(
+        evidence=[source],
+        content=root,
+        series_instance_uid=generate_uid(),
+        series_number=3,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="Elsewhere",
+    )
+    # When it is read
+    read = read_measurement_report(_save(tmp_path, sr, "text.dcm"), "text.dcm")
+    # Then it yields nothing and says so
+    assert read.regions == []
+    assert read.skipped == [("text.dcm", "not a TID 1500 measurement report: not read")]
