@@ -15,7 +15,7 @@ from datasets.importers import import_dataset
 from datasets.services import import_dataset_in_process
 from ml.services import exports
 from senolab.imaging import storage
-from senolab.imaging.models import Image
+from senolab.imaging.models import Image, Patient
 from senolab.jobs.models import JobStatus
 from senolab.jobs.services import run_job
 from tests.ml.test_export_roundtrip import findings_by_pixels
@@ -114,6 +114,10 @@ def test_the_images_are_de_identified_again_for_the_new_project(exported, make_p
     exported_uids = set(Image.objects.filter(project=project).values_list("sop_instance_uid"))
     imported_uids = set(Image.objects.filter(project=target).values_list("sop_instance_uid"))
     assert imported_uids and not imported_uids & exported_uids
+    # And the patients get this project's pseudonyms, not the exporting project's
+    exported_names = set(Patient.objects.filter(project=project).values_list("pseudonym"))
+    imported_names = set(Patient.objects.filter(project=target).values_list("pseudonym"))
+    assert len(imported_names) == 3 and not imported_names & exported_names
 
 
 def test_a_truncated_seg_refuses_the_import_and_stores_nothing(exported, make_project, owner):
