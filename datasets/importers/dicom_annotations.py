@@ -23,6 +23,7 @@ only what remains becomes a mask finding. docs/exports.md lists what a round tri
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 import zipfile
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.db.models import QuerySet
 
 from annotations.geometry import GeometryError, validate_geometry
 from datasets.importers.base import (
@@ -187,6 +189,8 @@ def _store(
     # Images of this import already in the project (an import made twice): their
     # annotations came with them the first time
     again = set(_project_images(project, set(found.sizes)))
+    hashes = [_sha256(file) for file in found.images]
+    before = set(_images_of_files(project, hashes).values_list("pk", flat=True))
     with storage.files_with_rows() as batch:
         try:
             if found.images:
@@ -216,13 +220,27 @@ def _store(
             _add_mask_findings(project, segments, regions, images, report, batch)
             report.exams |= {im.exam_id for im in images.values()}
         except BaseException:
-            # The ingest committed its images inside this transaction: their files go with it
-            for key, layout in Image.objects.filter(pk__in=report.images).values_list(
-                "storage_key", "pixel_cache"
-            ):
+            # The ingest stored its images inside this transaction (each in a savepoint), so
+            # they roll back with it: their files go too. Found by the files' checksums, so
+            # neither an image that was there before nor another import's is touched.
+            stored = _images_of_files(project, hashes).exclude(pk__in=before)
+            for key, layout in stored.values_list("storage_key", "pixel_cache"):
                 batch.keys.append(key)
                 batch.keys.extend(level["key"] for level in (layout or {}).get("levels", []))
             raise
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _images_of_files(project: Project, hashes: list[str]) -> QuerySet[Image]:
+    """The project's images ingested from files with these sha256 checksums."""
+    return Image.objects.filter(project=project, source_sha256__in=hashes)
 
 
 def _missing(item: str) -> tuple[str, str]:
