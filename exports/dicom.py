@@ -13,6 +13,7 @@ archive can place them with the image. Codes (docs/exports.md):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -60,6 +61,41 @@ PATHOLOGY_CODES: dict[str, Code] = {
 
 def finding_code(finding_type: str) -> Code:
     return FINDING_CODES.get(finding_type, FINDING_CODES["other"])
+
+
+def _key(code) -> tuple[str, str]:
+    return (str(code.value), str(code.scheme_designator))
+
+
+# The reverse of the codes above, on (code value, coding scheme): the meaning is free text.
+FINDING_TYPES_BY_CODE = {_key(code): name for name, code in FINDING_CODES.items()}
+BIRADS_BY_CODE = {_key(code): category for category, code in BIRADS_CODES.items()}
+PATHOLOGY_BY_CODE = {_key(code): name for name, code in PATHOLOGY_CODES.items()}
+
+
+def finding_type_of(code) -> str | None:
+    """Our finding type of a coded finding (a pydicom Code or highdicom CodedConcept); None
+    when the code is none of FINDING_CODES."""
+    return FINDING_TYPES_BY_CODE.get(_key(code))
+
+
+def evaluation_of(concept, value) -> tuple[str, str] | None:
+    """("birads", category) or ("pathology", name) of a qualitative evaluation; None when the
+    concept or its value is not one this module writes."""
+    if _key(concept) == _key(BIRADS_CONCEPT) and _key(value) in BIRADS_BY_CODE:
+        return "birads", BIRADS_BY_CODE[_key(value)]
+    if _key(concept) == _key(PATHOLOGY_CONCEPT) and _key(value) in PATHOLOGY_BY_CODE:
+        return "pathology", PATHOLOGY_BY_CODE[_key(value)]
+    return None
+
+
+def tracking_identifier(finding_key: str, mark_number: int, kind: str) -> str:
+    """The text identifying a measurement group: the finding it belongs to, and the drawn
+    kind, so that a reader can tell a box from a polygon with the same four corners."""
+    return f"finding {finding_key} mark {mark_number} {kind}"
+
+
+TRACKING_PATTERN = re.compile(r"^finding (?P<finding>\S+) mark (?P<mark>\d+)(?: (?P<kind>\w+))?$")
 
 
 def birads_code(birads: str) -> Code | None:
@@ -175,7 +211,8 @@ def measurement_report(
             groups.append(
                 hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
                     tracking_identifier=hd.sr.TrackingIdentifier(
-                        uid=generate_uid(), identifier=f"finding {finding.key} mark {n + 1}"
+                        uid=generate_uid(),
+                        identifier=tracking_identifier(finding.key, n + 1, mark.kind),
                     ),
                     referenced_region=region,
                     finding_type=finding_code(finding.finding_type),

@@ -66,8 +66,8 @@ class ExportFinding:
 class ExportExam:
     """Exam-level labels and clinical fields; `breasts` holds per-laterality (L/R) labels.
 
-    Today's snapshot manifest has no per-breast entry (ExamLabel rows with a laterality are
-    folded into the exam's labels); exams_from_manifest reads a "breasts" key when it is there.
+    The snapshot manifest has a "breasts" entry for exams with labels or findings of one side
+    (ml.services.snapshots.breast_labels); exams_from_manifest reads it when it is there.
     """
 
     key: str

@@ -21,6 +21,7 @@ FORMATS = {
     "dicom": ("datasets.importers.dicom", "import_dicom"),
     "slides": ("datasets.importers.slides", "import_slides"),
     "senolab-export": ("datasets.importers.senolab_export", "import_senolab_export"),
+    "dicom-seg-sr": ("datasets.importers.dicom_annotations", "import_dicom_annotations"),
 }
 
 __all__ = ["FORMATS", "ImportReport", "import_dataset"]

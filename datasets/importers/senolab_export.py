@@ -1,11 +1,13 @@
 """Importer of a Senolab export (a zip, or its unpacked folder) with its COCO annotations.
 
-The export must hold `annotations/coco.json` and the images it names (`images_png`). Each COCO
-image becomes an Image of the patient and exam it names (their pseudonyms are keys here, and
-go through this project's pseudonym map like any importer's keys); the annotations sharing a
-`senolab_finding` become one reference finding with a mark each: the drawn shape where the
-annotation carries `senolab_mark`, else a mask from an RLE segmentation, a polygon from a
-polygon segmentation, or a box from `bbox` (plain COCO files from elsewhere).
+The export must hold `annotations/coco.json` and the images it names (`images_png`); an
+export without COCO but with DICOM SEG or SR (and `images_dicom`) is read by
+datasets.importers.dicom_annotations instead. Each COCO image becomes an Image of the patient
+and exam it names (their pseudonyms are keys here, and go through this project's pseudonym
+map like any importer's keys); the annotations sharing a `senolab_finding` become one
+reference finding with a mark each: the drawn shape where the annotation carries
+`senolab_mark`, else a mask from an RLE segmentation, a polygon from a polygon segmentation,
+or a box from `bbox` (plain COCO files from elsewhere).
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ from datasets.importers.base import (
     mask_mark,
     report_progress,
 )
+from datasets.importers.dicom_annotations import import_dicom_annotations
 from senolab.imaging import storage
 from senolab.imaging.ingest.raster import RasterError, decode_raster, store_raster
 from senolab.projects.models import Project
 
+FORMAT = "senolab-export"
 COCO_MEMBER = "annotations/coco.json"
+DICOM_FOLDERS = ("dicom/seg/", "dicom/sr/")
 MARK_KINDS = {"box", "ellipse", "polygon", "freehand", "point", "length"}
 
 
@@ -45,6 +50,11 @@ class _Source:
             return name in self.archive.namelist()
         return (self.path / name).is_file()
 
+    def has_any(self, folders: tuple[str, ...]) -> bool:
+        if self.archive is not None:
+            return any(n.startswith(folders) for n in self.archive.namelist())
+        return any((self.path / f).is_dir() for f in folders)
+
     def read(self, name: str) -> bytes:
         if self.archive is not None:
             return self.archive.read(name)
@@ -58,7 +68,7 @@ class _Source:
 def import_senolab_export(
     project: Project, path: Path, *, user: Any = None, progress: Progress | None = None
 ) -> ImportReport:
-    report = ImportReport("senolab-export")
+    report = ImportReport(FORMAT)
     try:
         source = _Source(Path(path))
     except zipfile.BadZipFile:
@@ -66,7 +76,17 @@ def import_senolab_export(
         return report
     try:
         if not source.has(COCO_MEMBER):
-            report.failed.append(("archive", f"no {COCO_MEMBER}: export with the coco format"))
+            if source.has_any(DICOM_FOLDERS):
+                return import_dicom_annotations(
+                    project, Path(path), user=user, progress=progress, report_format=FORMAT
+                )
+            report.failed.append(
+                (
+                    "archive",
+                    f"no {COCO_MEMBER} and no DICOM SEG or SR: export with the coco format, "
+                    "or with dicom_seg or dicom_sr and images_dicom",
+                )
+            )
             return report
         coco = json.loads(source.read(COCO_MEMBER))
         categories = {c["id"]: c["name"] for c in coco.get("categories", [])}

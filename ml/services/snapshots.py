@@ -1,7 +1,8 @@
 """Immutable data set snapshots: annotated exams of a project turned into the engine's Cases.
 
-A snapshot's manifest is plain JSON: per case its patient, clinical record, labels, lesions and
-images (pixel-cache layouts, materialised ground-truth masks). The engine's Cases are rebuilt from
+A snapshot's manifest is plain JSON: per case its patient, clinical record, labels, per-breast
+labels where a breast has its own (`breasts`), lesions and images (pixel-cache layouts,
+materialised ground-truth masks). The engine's Cases are rebuilt from
 the manifest alone, so a run trains on exactly what was hashed even if annotations change later.
 
 Ground truth is read from the annotations app: ExamLabel (density, BI-RADS, pathology), Finding
@@ -180,6 +181,31 @@ def exam_labels(
     return out
 
 
+def breast_labels(
+    exam: Exam,
+    labels: list[ExamLabel],
+    findings: list[Finding],
+    image_sides: dict[int, str],
+) -> dict[str, dict[str, Any]]:
+    """Per-breast labels, "L"/"R" -> labels named as exam_labels names them, from the exam
+    labels recorded for that side and the findings on it (their laterality, else that of the
+    images their marks are on); only sides with such a label or finding."""
+    out: dict[str, dict[str, Any]] = {}
+    for side in ("L", "R"):
+        side_labels = [x for x in labels if x.laterality == side]
+        side_findings = [f for f in findings if _finding_side(f, image_sides) == side]
+        if side_labels or side_findings:
+            out[side] = exam_labels(exam, side_labels, side_findings, None)
+    return out
+
+
+def _finding_side(finding: Finding, image_sides: dict[int, str]) -> str:
+    if finding.laterality in ("L", "R"):
+        return finding.laterality
+    sides = {image_sides.get(m.image_id or 0, "") for m in finding.marks.all()}
+    return sides.pop() if len(sides) == 1 else ""
+
+
 def lesion_of(mark: Mark, finding: Finding) -> dict[str, Any] | None:
     """A lesion centre and radius (pixels) from a mark's geometry, or None when it has no area."""
     g = mark.geometry or {}
@@ -310,19 +336,22 @@ def build_manifest(
                 pending_masks[digest] = data
                 entry["mask_sha256"] = digest
             image_entries.append(entry)
-        entries.append(
-            {
-                "key": str(exam.pk),
-                "patient": exam.patient.pseudonym,
-                "site": exam.site,
-                "clinical": _clinical(clinical),
-                "labels": decided
-                if decided is not None
-                else exam_labels(exam, labels, findings, clinical),
-                "lesions": lesions,
-                "images": image_entries,
-            }
-        )
+        case: dict[str, Any] = {
+            "key": str(exam.pk),
+            "patient": exam.patient.pseudonym,
+            "site": exam.site,
+            "clinical": _clinical(clinical),
+            "labels": decided
+            if decided is not None
+            else exam_labels(exam, labels, findings, clinical),
+            "lesions": lesions,
+            "images": image_entries,
+        }
+        # Only where a breast has labels of its own, so other exams' hashes stay as they were
+        breasts = breast_labels(exam, labels, findings, {im.pk: im.laterality for im in images})
+        if breasts:
+            case["breasts"] = breasts
+        entries.append(case)
     return entries, pending_masks
 
 

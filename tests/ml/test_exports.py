@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from annotations.models import Finding, Mark, Source
+from annotations.models import ExamLabel, Finding, Mark, Source
 from ml.models import DatasetExport
 from ml.services import exports
 from senolab.imaging import storage
@@ -121,6 +121,28 @@ def test_the_csv_masks_and_datalist_agree_with_the_annotations(export_project):
     entries = [e for part in datalist.values() for e in part]
     assert {"image": f"images/{image.pk}.png", "label": f"masks/{image.pk}.nii"} in entries
     assert len(entries) == 3
+
+
+def test_the_breast_csv_holds_each_breast_with_labels_or_findings_of_its_own(export_project):
+    project, image, accepted, masked, _ = export_project
+    # Given a label recorded for the right breast of the mammogram's exam (its image is the
+    # left breast, where the box and mask findings lie, their own laterality not set)
+    ExamLabel.objects.create(
+        project=project, exam=image.exam, laterality="R", birads="2", density="B"
+    )
+    assert image.laterality == "L" and accepted.laterality == masked.laterality == ""
+    # When the CSV is exported
+    _, archive = run(project, ["csv"])
+    rows = list(csv.DictReader(io.StringIO(archive.read("labels/breasts.csv").decode())))
+    # Then each breast of that exam is a row with its own labels, and no other exam has one
+    assert [(r["exam"], r["laterality"]) for r in rows] == [
+        (str(image.exam_id), "L"),
+        (str(image.exam_id), "R"),
+    ]
+    left, right = rows
+    assert (left["birads"], left["pathology"], left["density"]) == ("4", "malignant", "")
+    assert (right["birads"], right["pathology"], right["density"]) == ("2", "", "B")
+    assert left["patient"] == right["patient"] != ""
 
 
 def test_dicom_seg_and_sr_read_back_and_pass_dciodvfy(export_project, tmp_path):
