@@ -1,7 +1,8 @@
 """Per-case outcomes of a model, and what is computed from them without the model: figures per
 group of cases (site, scanner manufacturer) with bootstrap intervals, and the paired comparison
 of two models on the same cases (challenger against champion). NumPy, SciPy and scikit-learn
-only: a test builds CaseOutcomes by hand.
+only (the latter two imported on first use: the web process reads the metric names here): a test
+builds CaseOutcomes by hand.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
-from sklearn import metrics as skm
 
 # The metrics a comparison or a group figure can use, by the kind of outcomes that has them.
 METRICS_OF_KIND: dict[str, tuple[str, ...]] = {
@@ -68,6 +67,8 @@ class CaseOutcomes:
 
 def _binary_auc(y: np.ndarray, s: np.ndarray) -> float | None:
     # The Mann-Whitney form of the AUC (ties count half): fast enough to bootstrap.
+    from scipy.stats import rankdata
+
     pos, neg = s[y == 1], s[y == 0]
     if not len(pos) or not len(neg):
         return None
@@ -107,6 +108,8 @@ def metric_value(
     k = s.shape[1]
     if len(np.unique(y)) < k:
         return None
+    from sklearn import metrics as skm
+
     probs = s / s.sum(axis=1, keepdims=True)
     return float(skm.roc_auc_score(y, probs, multi_class="ovr", labels=list(range(k))))
 

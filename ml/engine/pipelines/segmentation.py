@@ -69,7 +69,7 @@ class SegmentationPipeline(Pipeline):
         pred = (torch.sigmoid(logits[:, 0]) >= cut).numpy()
         target = cache.masks[:, 0].cpu().numpy() if cache.masks is not None else np.zeros_like(pred)
         scores = dice_scores(pred, target)
-        has_lesion = target.reshape(len(target), -1).any(1)
+        has_lesion = np.asarray(target.reshape(len(target), -1).any(1))
         per_case: dict[int, list[float]] = {}
         for i, sample in enumerate(cache.samples):
             values = per_case.setdefault(sample.case_index, [])
