@@ -34,6 +34,7 @@ from ml.engine.compare import (
     paired_by_group,
     paired_comparison,
 )
+from ml.engine.recipes import Recipe
 from ml.models import (
     GroundTruth,
     ModelVersion,
@@ -54,6 +55,8 @@ from senolab.jobs.models import FINISHED_STATUSES, Job, JobKind
 
 RETRAIN_TASK = "ml.retrain_task"
 CHECK_TASK = "ml.check_retraining_policy_task"
+# What a policy's overrides may replace (as a training run's): the recipe's own fields.
+RECIPE_FIELDS = frozenset(f.name for f in dataclasses.fields(Recipe)) - {"name", "task"}
 # Resamples of the paired bootstrap (its RNG is seeded with the policy's snapshot seed).
 N_BOOT = 1000
 
@@ -106,6 +109,11 @@ def check_policy_fields(policy: RetrainingPolicy) -> None:
         usable = metrics_of_recipe(policy.recipe)
     except RecipeNotFound as exc:
         raise RetrainingRefused("recipe", str(exc)) from exc
+    if not isinstance(policy.overrides, dict):
+        raise RetrainingRefused("overrides", "Give recipe fields and their values.")
+    unknown = sorted(set(policy.overrides) - RECIPE_FIELDS)
+    if unknown:
+        raise RetrainingRefused("overrides", f"{unknown[0]!r} is not a recipe field.")
     if policy.metric not in usable:
         raise RetrainingRefused(
             "metric",
