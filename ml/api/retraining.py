@@ -82,7 +82,10 @@ class RetrainingPolicySerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        extra_kwargs = {"interval_seconds": {"min_value": 1, "max_value": 2**31 - 1}}
+        extra_kwargs = {
+            "interval_seconds": {"min_value": 1, "max_value": 2**31 - 1},
+            "margin": {"min_value": 0, "max_value": 1000},
+        }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None and "project" in attrs:

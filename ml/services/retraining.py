@@ -14,6 +14,7 @@ site; otherwise the challenger stays a candidate with the reason.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from typing import Any
 
@@ -123,6 +124,13 @@ def check_policy_fields(policy: RetrainingPolicy) -> None:
         filters = ExportFilters.of(dataclasses.asdict(ExportFilters.from_json(policy.filters)))
     except (ExportRequestError, TypeError, ValueError, AttributeError) as exc:
         raise RetrainingRefused("filters", str(exc)) from exc
+    for field in dataclasses.fields(ExportFilters):
+        value, default = getattr(filters, field.name), field.default
+        wanted: Any = (dt.date, type(None)) if default is None else type(default)
+        if isinstance(default, str):
+            wanted = str  # a TextChoices default takes the plain string
+        if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+            raise RetrainingRefused("filters", f"filters.{field.name} is not a {field.type}.")
     if filters.ground_truth == GroundTruth.READER and policy.ground_truth_reader_id is None:
         raise RetrainingRefused(
             "ground_truth_reader", "Name the reader whose reads are the ground truth."
