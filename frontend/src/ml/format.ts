@@ -5,7 +5,7 @@
 import type { JobStatus } from "../jobs";
 
 /** Keys holding curves or matrices: drawn as charts, never listed as numbers. */
-export const CURVE_KEYS = new Set(["roc", "confusion", "calibration", "froc_curve", "auc_ci"]);
+export const CURVE_KEYS = new Set(["roc", "confusion", "calibration", "froc_curve", "auc_ci", "groups"]);
 
 const LABELS: Record<string, string> = {
   n: "Cases",
@@ -127,4 +127,24 @@ export function formatWhen(iso: string | null | undefined): string {
   if (Number.isNaN(d.getTime())) return "—";
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+const GROUPINGS: Record<string, string> = { site: "Site", manufacturer: "Scanner manufacturer" };
+const GROUP_METRICS = ["auc", "accuracy", "sensitivity", "specificity", "dice"];
+
+/** The figures of an evaluation's `groups` ({"site": {"North": {n, auc, auc_ci, ...}}}) as
+ * table rows: [grouping, group, cases, then each metric the groups hold with its interval]. */
+export function groupRows(groups: unknown): { header: string[]; rows: string[][] } {
+  const byName = (groups && typeof groups === "object" ? groups : {}) as Record<string, Record<string, Record<string, unknown>>>;
+  const entries = Object.entries(byName).flatMap(([name, values]) => Object.entries(values ?? {}).map(([value, figures]) => ({ name, value, figures: figures ?? {} })));
+  const metrics = GROUP_METRICS.filter((m) => entries.some((e) => m in e.figures));
+  return {
+    header: ["Grouping", "Group", metricLabel("n"), ...metrics.map((m) => `${metricLabel(m)} (95% CI)`)],
+    rows: entries.map(({ name, value, figures }) => [
+      GROUPINGS[name] ?? name,
+      value,
+      formatValue("n", figures.n),
+      ...metrics.map((m) => formatAuc(figures[m], figures[`${m}_ci`])),
+    ]),
+  };
 }

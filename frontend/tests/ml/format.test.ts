@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAuc, formatPercent, formatValue, metricLabel, metricRows } from "../../src/ml/format";
+import { formatAuc, formatPercent, formatValue, groupRows, metricLabel, metricRows } from "../../src/ml/format";
 
 describe("metric formatting", () => {
   it("writes the AUC with its bootstrap interval to three decimals", () => {
@@ -40,6 +40,22 @@ describe("metric formatting", () => {
     });
     expect(rows[0]).toEqual(["AUC (95% CI)", "0.809 [0.682, 0.915]"]);
     expect(rows.map((r) => r[0])).toEqual(["AUC (95% CI)", "Accuracy", "Cases"]);
+  });
+
+  it("leaves the per-site groups out of the metrics table and lists them as their own rows", () => {
+    const groups = {
+      site: { North: { n: 6, auc: 0.9, auc_ci: [0.7, 1], accuracy: 0.8333, accuracy_ci: null }, South: { n: 4, auc: null, auc_ci: null, accuracy: 0.5, accuracy_ci: [0.25, 0.75] } },
+      manufacturer: { "(unknown)": { n: 10, auc: 0.8, auc_ci: null, accuracy: 0.7, accuracy_ci: null } },
+    };
+    expect(metricRows({ n: 10, accuracy: 0.7, groups }).map((r) => r[0])).toEqual(["Accuracy", "Cases"]);
+    const { header, rows } = groupRows(groups);
+    expect(header).toEqual(["Grouping", "Group", "Cases", "AUC (95% CI)", "Accuracy (95% CI)"]);
+    expect(rows).toEqual([
+      ["Site", "North", "6", "0.900 [0.700, 1.000]", "0.833"],
+      ["Site", "South", "4", "—", "0.500 [0.250, 0.750]"],
+      ["Scanner manufacturer", "(unknown)", "10", "0.800", "0.700"],
+    ]);
+    expect(groupRows(undefined).rows).toEqual([]);
   });
 
   it("writes progress as a whole percentage, clamped", () => {
