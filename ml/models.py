@@ -374,6 +374,7 @@ class RetrainingDecision(models.TextChoices):
     PENDING = "pending", "Pending (training or evaluating)"
     PROMOTED = "promoted", "Promoted (the challenger is active)"
     KEPT = "kept", "Kept as a candidate"
+    FAILED = "failed", "Failed or cancelled before a decision"
 
 
 class RetrainingRun(models.Model):

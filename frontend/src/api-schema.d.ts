@@ -1794,9 +1794,10 @@ export interface components {
          * @description * `pending` - Pending (training or evaluating)
          *     * `promoted` - Promoted (the challenger is active)
          *     * `kept` - Kept as a candidate
+         *     * `failed` - Failed or cancelled before a decision
          * @enum {string}
          */
-        DecisionEnum: "pending" | "promoted" | "kept";
+        DecisionEnum: "pending" | "promoted" | "kept" | "failed";
         /** @description The body of every error answer of the API (schema only). */
         Error: {
             error: components["schemas"]["ErrorBody"];
@@ -6977,8 +6978,9 @@ export interface operations {
                  * @description * `pending` - Pending (training or evaluating)
                  *     * `promoted` - Promoted (the challenger is active)
                  *     * `kept` - Kept as a candidate
+                 *     * `failed` - Failed or cancelled before a decision
                  */
-                decision?: "kept" | "pending" | "promoted";
+                decision?: "failed" | "kept" | "pending" | "promoted";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */

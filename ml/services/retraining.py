@@ -255,8 +255,11 @@ def check_policy(policy_id: int) -> dict[str, Any]:
                 f"{policy.min_new_annotations} are needed."
             )
         else:
-            run = start_retraining(policy, trigger="schedule", new_annotations=count)
-            why = f"Started retraining run {run.pk} on {count} newly reviewed annotation(s)."
+            try:
+                run = start_retraining(policy, trigger="schedule", new_annotations=count)
+                why = f"Started retraining run {run.pk} on {count} newly reviewed annotation(s)."
+            except MLServiceError as exc:  # e.g. a recipe that is no longer shipped
+                why = f"Not started: {exc}"
     RetrainingPolicy.objects.filter(pk=policy.pk).update(
         last_checked_at=timezone.now(), last_check=why[:300]
     )
@@ -314,7 +317,26 @@ def _stage(progress: jobs.Progress, low: float, high: float):
 
 
 def run_retraining(job: Job, progress: jobs.Progress) -> dict[str, Any]:
-    """The work of a retrain Job: snapshot, train, compare, decide. Raises to fail the job."""
+    """The work of a retrain Job: snapshot, train, compare, decide. Raises to fail the job; the
+    run's decision is then "failed" with the reason (a challenger already registered stays a
+    candidate)."""
+    try:
+        return _run_retraining(job, progress)
+    except jobs.JobCancelled:
+        _settle_unfinished(job, "The retraining was cancelled.")
+        raise
+    except Exception as exc:
+        _settle_unfinished(job, f"The retraining failed: {exc}")
+        raise
+
+
+def _settle_unfinished(job: Job, reason: str) -> None:
+    RetrainingRun.objects.filter(job=job, decision=RetrainingDecision.PENDING).update(
+        decision=RetrainingDecision.FAILED, reason=reason[:2000], finished_at=timezone.now()
+    )
+
+
+def _run_retraining(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     retraining = RetrainingRun.objects.select_related("project", "policy").get(job=job)
     policy = retraining.policy
     if policy is None:

@@ -233,6 +233,18 @@ def test_run_now_starts_a_retraining_job_and_refuses_a_second_while_it_runs(memb
     assert stranger.get("/api/retraining-runs/").json()["results"] == []
 
 
+@pytest.mark.django_db
+def test_a_retraining_that_cannot_build_its_snapshot_fails_and_its_run_says_why():
+    project = case_project(n_patients=2, exams_per_patient=1)
+    policy = make_policy(project, filters={"site": "Nowhere"})
+    run = retraining.start_retraining(policy, enqueue=False)
+    job = run_job(run.job_id, retraining.run_retraining)
+    assert job.status == JobStatus.FAILED and job.message == "No exam matches the policy's filters."
+    run.refresh_from_db()
+    assert run.decision == "failed" and run.challenger is None and run.finished_at is not None
+    assert run.reason == "The retraining failed: No exam matches the policy's filters."
+
+
 # --- a real retraining -----------------------------------------------------------------------
 
 
