@@ -148,3 +148,14 @@ export function groupRows(groups: unknown): { header: string[]; rows: string[][]
     ]),
   };
 }
+
+/** A paired comparison as "+0.210 [0.120, 0.300] (0.910 vs 0.700)": the challenger's metric minus
+ * the champion's with its 95% interval, then both values; "—" when there was none. */
+export function comparisonText(overall: unknown): string {
+  const o = (overall && typeof overall === "object" ? overall : {}) as Record<string, unknown>;
+  if (!isNumber(o.difference)) return "—";
+  const ci = Array.isArray(o.ci) && o.ci.length === 2 && o.ci.every(isNumber) ? ` [${o.ci[0].toFixed(3)}, ${o.ci[1].toFixed(3)}]` : "";
+  const sign = o.difference >= 0 ? "+" : "";
+  const both = isNumber(o.challenger) && isNumber(o.champion) ? ` (${o.challenger.toFixed(3)} vs ${o.champion.toFixed(3)})` : "";
+  return `${sign}${o.difference.toFixed(3)}${ci}${both}`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAuc, formatPercent, formatValue, groupRows, metricLabel, metricRows } from "../../src/ml/format";
+import { comparisonText, formatAuc, formatPercent, formatValue, groupRows, metricLabel, metricRows } from "../../src/ml/format";
 
 describe("metric formatting", () => {
   it("writes the AUC with its bootstrap interval to three decimals", () => {
@@ -56,6 +56,12 @@ describe("metric formatting", () => {
       ["Scanner manufacturer", "(unknown)", "10", "0.800", "0.700"],
     ]);
     expect(groupRows(undefined).rows).toEqual([]);
+  });
+
+  it("writes a paired comparison as the signed difference, its interval and both values", () => {
+    expect(comparisonText({ difference: 0.21, ci: [0.12, 0.3], challenger: 0.91, champion: 0.7 })).toBe("+0.210 [0.120, 0.300] (0.910 vs 0.700)");
+    expect(comparisonText({ difference: -0.05, ci: null, challenger: 0.65, champion: 0.7 })).toBe("-0.050 (0.650 vs 0.700)");
+    expect(comparisonText(undefined)).toBe("—");
   });
 
   it("writes progress as a whole percentage, clamped", () => {
