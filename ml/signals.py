@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 @receiver(jobs_finished_elsewhere)
 def settle_runs_when_jobs_finish_elsewhere(sender: Any = None, **kwargs: Any) -> int:
-    return training.settle_runs_of_finished_jobs()
+    # Retraining runs too: their decision becomes "failed" with the job's message.
+    return training.settle_runs_of_finished_jobs() + retraining.settle_runs_of_finished_jobs()
 
 
 @worker_ready.connect

@@ -336,6 +336,25 @@ def _settle_unfinished(job: Job, reason: str) -> None:
     )
 
 
+def settle_runs_of_finished_jobs() -> int:
+    """Runs whose job was finished elsewhere (a lost worker, the reaper, a cancel while queued)
+    end as failed with the job's message. One UPDATE per run; safe at any time."""
+    count = 0
+    pending = RetrainingRun.objects.filter(
+        decision=RetrainingDecision.PENDING, job__status__in=FINISHED_STATUSES
+    ).select_related("job")
+    for run in pending:
+        assert run.job is not None
+        count += RetrainingRun.objects.filter(
+            pk=run.pk, decision=RetrainingDecision.PENDING
+        ).update(
+            decision=RetrainingDecision.FAILED,
+            reason=f"The retraining Job ended {run.job.status}: {run.job.message}"[:2000],
+            finished_at=run.job.finished_at or timezone.now(),
+        )
+    return count
+
+
 def _run_retraining(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     retraining = RetrainingRun.objects.select_related("project", "policy").get(job=job)
     policy = retraining.policy
@@ -524,6 +543,7 @@ __all__ = [
     "lineage",
     "new_reviewed_annotations",
     "run_retraining",
+    "settle_runs_of_finished_jobs",
     "start_retraining",
     "sync_schedule",
 ]

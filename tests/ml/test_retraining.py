@@ -13,7 +13,7 @@ from ml.models import ModelVersion, RetrainingPolicy, RetrainingRun, TrainingRun
 from ml.services import registry, retraining, training
 from senolab.imaging.models import Exam
 from senolab.jobs.models import Job, JobKind, JobStatus
-from senolab.jobs.services import run_job
+from senolab.jobs.services import request_cancel, run_job
 from tests.factories import case_project, create_user
 
 TINY = {"epochs": 8, "input_size": [32, 32], "batch_size": 8}
@@ -243,6 +243,16 @@ def test_a_retraining_that_cannot_build_its_snapshot_fails_and_its_run_says_why(
     run.refresh_from_db()
     assert run.decision == "failed" and run.challenger is None and run.finished_at is not None
     assert run.reason == "The retraining failed: No exam matches the policy's filters."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retraining_cancelled_while_queued_ends_failed_with_the_jobs_message():
+    project = case_project(n_patients=2, exams_per_patient=1)
+    run = retraining.start_retraining(make_policy(project), enqueue=False)
+    request_cancel(run.job)  # finished by the jobs app, which announces it after the commit
+    run.refresh_from_db()
+    assert run.decision == "failed" and run.finished_at is not None
+    assert run.reason == "The retraining Job ended cancelled: Cancelled before it started."
 
 
 # --- a real retraining -----------------------------------------------------------------------
