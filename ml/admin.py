@@ -1,6 +1,17 @@
+import copy
+
+from django import forms
 from django.contrib import admin
 
-from ml.models import DatasetSnapshot, ModelVersion, Prediction, TrainingRun
+from ml.models import (
+    DatasetSnapshot,
+    ModelVersion,
+    Prediction,
+    RetrainingPolicy,
+    RetrainingRun,
+    TrainingRun,
+)
+from ml.services import retraining
 
 
 @admin.register(DatasetSnapshot)
@@ -31,3 +42,68 @@ class PredictionAdmin(admin.ModelAdmin):
     list_display = ["id", "model_version", "exam", "image", "provenance", "created_at"]
     list_filter = ["provenance"]
     raw_id_fields = ["exam", "image", "job"]
+
+
+class RetrainingPolicyForm(forms.ModelForm):
+    """Refuses, under the field at fault, what the API refuses (ml.services.retraining)."""
+
+    class Meta:
+        model = RetrainingPolicy
+        fields = [
+            "project",
+            "recipe",
+            "overrides",
+            "filters",
+            "ground_truth_reader",
+            "cron",
+            "interval_seconds",
+            "enabled",
+            "min_new_annotations",
+            "metric",
+            "margin",
+            "protected_sites",
+            "created_by",
+        ]
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        policy = copy.copy(self.instance)
+        for name, value in data.items():
+            setattr(policy, name, value)
+        try:
+            retraining.check_policy_fields(policy)
+        except retraining.RetrainingRefused as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, str(exc))
+        return data
+
+
+@admin.register(RetrainingPolicy)
+class RetrainingPolicyAdmin(admin.ModelAdmin):
+    """Saving writes the policy's PeriodicTask (django-celery-beat) from cron or
+    interval_seconds; it is listed under Periodic tasks too."""
+
+    list_display = [
+        "id",
+        "project",
+        "recipe",
+        "cron",
+        "interval_seconds",
+        "enabled",
+        "min_new_annotations",
+        "metric",
+        "margin",
+        "last_checked_at",
+        "last_check",
+    ]
+    list_filter = ["enabled", "metric"]
+    readonly_fields = ["periodic_task", "last_checked_at", "last_check", "created_at"]
+    raw_id_fields = ["ground_truth_reader", "created_by"]
+
+    form = RetrainingPolicyForm
+
+
+@admin.register(RetrainingRun)
+class RetrainingRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "policy", "trigger", "decision", "challenger", "created_at"]
+    list_filter = ["decision", "trigger"]
+    readonly_fields = [f.name for f in RetrainingRun._meta.fields]

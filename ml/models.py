@@ -312,3 +312,120 @@ class ActiveLearningRound(models.Model):
 
     def __str__(self) -> str:
         return f"round {self.pk} of project {self.project_id} ({self.strategy}, {self.state})"
+
+
+class RetrainingPolicy(models.Model):
+    """A project's scheduled retraining (ml.services.retraining): what to train and on which
+    snapshot, when to look (a django-celery-beat PeriodicTask kept in step with `cron` or
+    `interval_seconds` on every save and deleted with the policy), when a look starts a run
+    (enough newly reviewed annotations) and what a challenger must show to replace the champion.
+    """
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="retraining_policy"
+    )
+    recipe = models.CharField(max_length=100)
+    # Recipe fields replaced for these runs (as a training run's overrides), e.g. {"epochs": 5}.
+    overrides = models.JSONField(default=dict, blank=True)
+    # The snapshot's exams and ground truth: ml.services.exports.ExportFilters as JSON (modality,
+    # reviewed_only, site, dates, label_status, ground_truth, seed).
+    filters = models.JSONField(default=dict, blank=True)
+    ground_truth_reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The schedule, one of the two (neither: runs only when asked). Five cron fields
+    # ("minute hour day-of-month month day-of-week") or a period in seconds.
+    cron = models.CharField(max_length=100, blank=True)
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    min_new_annotations = models.PositiveIntegerField(
+        default=10, help_text="A scheduled look starts a run only from this many"
+    )
+    metric = models.CharField(max_length=20, default="auc")
+    margin = models.FloatField(default=0.0, help_text="The challenger must win by at least this")
+    protected_sites = models.JSONField(
+        default=list, blank=True, help_text="Sites the challenger must not be worse on"
+    )
+    # The last scheduled look: when, and what it did or why it did nothing.
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "retraining policies"
+
+    def __str__(self) -> str:
+        return f"retraining of {self.recipe} for project {self.project_id}"
+
+
+class RetrainingDecision(models.TextChoices):
+    PENDING = "pending", "Pending (training or evaluating)"
+    PROMOTED = "promoted", "Promoted (the challenger is active)"
+    KEPT = "kept", "Kept as a candidate"
+    FAILED = "failed", "Failed or cancelled before a decision"
+
+
+class RetrainingRun(models.Model):
+    """One retraining: a new snapshot, a challenger trained on it, the challenger and the
+    champion evaluated on the snapshot's test split, the paired comparison and the decision.
+
+    `comparison` is {"overall": paired comparison, "sites": {site: paired comparison},
+    "manufacturers": {...}, "challenger": figures, "champion": figures} (ml.engine.compare).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="retraining_runs")
+    policy = models.ForeignKey(
+        RetrainingPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    job = models.OneToOneField(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="retraining_run"
+    )
+    trigger = models.CharField(max_length=20, help_text="schedule or manual")
+    new_annotations = models.PositiveIntegerField(default=0)
+    snapshot = models.ForeignKey(
+        DatasetSnapshot, null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
+    )
+    training_run = models.OneToOneField(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="retraining"
+    )
+    challenger = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    champion = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The policy's rule as it was when the run started.
+    metric = models.CharField(max_length=20)
+    margin = models.FloatField(default=0.0)
+    protected_sites = models.JSONField(default=list, blank=True)
+    comparison = models.JSONField(default=dict, blank=True)
+    decision = models.CharField(
+        max_length=20,
+        choices=RetrainingDecision.choices,
+        default=RetrainingDecision.PENDING,
+        db_index=True,
+    )
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"retraining {self.pk} of project {self.project_id} ({self.decision})"

@@ -1,5 +1,6 @@
-"""Receivers of the ML app: training runs settled when their job finished elsewhere, and new
-exams pre-annotated after ingest.
+"""Receivers of the ML app: training runs settled when their job finished elsewhere, new
+exams pre-annotated after ingest, and a retraining policy's PeriodicTask kept in step with it
+(every save, the admin's included, writes it; deleting the policy deletes it).
 
 Keep TrainingRun.status true when a run's job was finished outside the ML code.
 
@@ -17,9 +18,11 @@ import logging
 from typing import Any
 
 from celery.signals import worker_ready
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from ml.services import prediction, training
+from ml.models import RetrainingPolicy
+from ml.services import prediction, retraining, training
 from ml.services.errors import NoActiveModel
 from senolab.imaging.ingest.service import images_ingested
 from senolab.imaging.models import Image
@@ -30,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 @receiver(jobs_finished_elsewhere)
 def settle_runs_when_jobs_finish_elsewhere(sender: Any = None, **kwargs: Any) -> int:
-    return training.settle_runs_of_finished_jobs()
+    # Retraining runs too: their decision becomes "failed" with the job's message.
+    return training.settle_runs_of_finished_jobs() + retraining.settle_runs_of_finished_jobs()
 
 
 @worker_ready.connect
@@ -56,3 +60,13 @@ def preannotate_ingested_exams(sender: Any = None, *, project=None, images=(), *
     except NoActiveModel:
         logger.info("project %s pre-annotates on ingest but has no active model", project.pk)
         return None
+
+
+@receiver(post_save, sender=RetrainingPolicy)
+def schedule_retraining_policy(sender: Any, instance: RetrainingPolicy, **kwargs: Any) -> None:
+    retraining.sync_schedule(instance)
+
+
+@receiver(post_delete, sender=RetrainingPolicy)
+def unschedule_retraining_policy(sender: Any, instance: RetrainingPolicy, **kwargs: Any) -> None:
+    retraining.delete_schedule(instance)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ml.services import active_learning, evaluation, exports, prediction, training
+from ml.services import active_learning, evaluation, exports, prediction, retraining, training
 from senolab.jobs.base import JobTask
 from senolab.jobs.models import Job
 
@@ -44,3 +44,18 @@ def export_task(self: JobTask, job_id: str) -> str:
 @shared_task(bind=True, base=JobTask, name=active_learning.ROUND_TASK)
 def active_round_task(self: JobTask, job_id: str) -> str:
     return self.run_job(job_id, active_learning.run_round)
+
+
+@shared_task(bind=True, base=JobTask, name=retraining.RETRAIN_TASK)
+def retrain_task(self: JobTask, job_id: str) -> str:
+    try:
+        return self.run_job(job_id, retraining.run_retraining)
+    finally:
+        training.mirror_run_status(Job.objects.get(pk=job_id))
+
+
+# The beat's look at a policy: a few queries, no Job (a run it starts is one). Its PeriodicTask
+# names the default queue, which wins over the "ml.*" route to the gpu queue.
+@shared_task(name=retraining.CHECK_TASK)
+def check_retraining_policy_task(policy_id: int) -> dict:
+    return retraining.check_policy(policy_id)

@@ -56,6 +56,13 @@ export async function apiGet<T>(page: Page, path: string): Promise<T> {
   return (await response.json()) as T;
 }
 
+/** POST/PATCH/DELETE JSON to the API with the page's session cookie and CSRF token. */
+export async function apiSend<T>(page: Page, method: string, path: string, data?: unknown, timeout = 180_000): Promise<{ status: number; body: T }> {
+  const csrf = (await page.context().cookies()).find((c) => c.name === "csrftoken")?.value ?? "";
+  const response = await page.request.fetch(`/api/${path}`, { method, data, timeout, headers: { "X-CSRFToken": csrf, Referer: page.url() } });
+  return { status: response.status(), body: (await response.json().catch(() => null)) as T };
+}
+
 /** The reader-made findings of an exam as the server holds them (imported ones left out). */
 export async function humanFindings(page: Page, exam: number): Promise<FindingJson[]> {
   const body = await apiGet<{ results: FindingJson[] }>(page, `findings/?exam=${exam}&source=human&page_size=100`);

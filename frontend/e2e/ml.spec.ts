@@ -1,7 +1,8 @@
 /** The ML pages from the browser: a training started from /ml/runs/ with its progress bar until
  * it ends on the registered model version; the version page (trained by, rounded metrics, charts)
  * activating it; the exam viewer's AI layer saying why it shows nothing, then running a
- * prediction with its progress; a prediction started from the version page.
+ * prediction with its progress; a prediction started from the version page; a retraining policy
+ * run now, its decision on the runs page.
  *
  * frontend/e2e/server.py runs Celery eagerly: a job runs inside the POST that starts it, so its
  * progress cannot be seen moving. The page shows the bar from the click (a moving bar while the
@@ -9,7 +10,7 @@
 
 import { expect, test, type Page } from "@playwright/test";
 import { SYNTHETIC_RUN, SYNTHETIC_VERSION } from "./fixtures/mlSynthetic";
-import { READER, apiGet, keepScreenshot, signIn } from "./helpers";
+import { READER, apiGet, apiSend, keepScreenshot, signIn } from "./helpers";
 
 // A small classification recipe the Demo project has labels for (breast density on its
 // synthetic mammograms); one epoch trains in seconds on a CPU.
@@ -157,4 +158,32 @@ test("pictures of a version with test metrics and of a run with its curves (reco
   await expect(main.locator("figure.chart-figure")).toHaveCount(2);
   await expect(main.locator("figure.chart-figure").first().locator(".chart-legend li")).toHaveText(["Training loss", "Validation loss"]);
   await keepScreenshot(page, testInfo, "ml-run");
+});
+
+test("a retraining policy run now ends on its decision and lineage in the runs page", async ({ page }) => {
+  test.setTimeout(240_000);
+  expect(versionId, "the training test registered a version").toBeGreaterThan(0);
+  await signIn(page);
+  await page.goto("/ml/runs/");
+  const { project } = await apiGet<{ project: number }>(page, `model-versions/${versionId}/`);
+  // A policy with an hourly look; a metric the recipe does not report is refused by name.
+  const policy = { project, recipe: RECIPE, overrides: { epochs: 1 }, interval_seconds: 3600, metric: "auc", margin: 0.05 };
+  const refused = await apiSend<{ error: { detail: Record<string, string[]> } }>(page, "POST", "retraining-policies/", { ...policy, metric: "dice" });
+  expect(refused.status).toBe(400);
+  expect(Object.keys(refused.body.error.detail)).toEqual(["metric"]);
+  const created = await apiSend<{ id: number; periodic_task: number | null }>(page, "POST", "retraining-policies/", policy);
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  expect(created.body.periodic_task).not.toBeNull();
+  // Run now (eager here: the retraining runs inside the request).
+  const run = await apiSend<{ id: number; decision: string; reason: string }>(page, "POST", `retraining-policies/${created.body.id}/run/`);
+  expect(run.status, JSON.stringify(run.body)).toBe(201);
+  // The Demo project's snapshot has no test case: the challenger is kept, and the page says why.
+  expect(run.body.decision).toBe("kept");
+  await page.reload();
+  const row = page.locator(`#retraining tr[data-retraining="${run.body.id}"]`);
+  await expect(row).toContainText("kept");
+  await expect(row).toContainText("no test cases to compare on");
+  await expect(row).toContainText(/snapshot [0-9a-f]{8} \(\d+ cases\)/);
+  await expect(page.locator("main")).not.toContainText("{");
+  expect((await apiSend(page, "DELETE", `retraining-policies/${created.body.id}/`)).status).toBe(204);
 });

@@ -1145,6 +1145,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/retraining-policies/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Reviewers create, edit, delete and run a project's retraining policy; members read it. */
+        get: operations["retraining_policies_list"];
+        put?: never;
+        /** @description Reviewers create, edit, delete and run a project's retraining policy; members read it. */
+        post: operations["retraining_policies_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/retraining-policies/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Reviewers create, edit, delete and run a project's retraining policy; members read it. */
+        get: operations["retraining_policies_retrieve"];
+        /** @description Reviewers create, edit, delete and run a project's retraining policy; members read it. */
+        put: operations["retraining_policies_update"];
+        post?: never;
+        /** @description Reviewers create, edit, delete and run a project's retraining policy; members read it. */
+        delete: operations["retraining_policies_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Reviewers create, edit, delete and run a project's retraining policy; members read it. */
+        patch: operations["retraining_policies_partial_update"];
+        trace?: never;
+    };
+    "/api/retraining-policies/{id}/run/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Start a retraining now, whatever the trigger says (400 while one is in progress). */
+        post: operations["retraining_policies_run_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/retraining-runs/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The retraining runs: decision, reason, figures and lineage (viewer+). */
+        get: operations["retraining_runs_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/retraining-runs/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The retraining runs: decision, reason, figures and lineage (viewer+). */
+        get: operations["retraining_runs_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/series/": {
         parameters: {
             query?: never;
@@ -1705,6 +1794,14 @@ export interface components {
                 [key: string]: unknown;
             }[] | null;
         };
+        /**
+         * @description * `pending` - Pending (training or evaluating)
+         *     * `promoted` - Promoted (the challenger is active)
+         *     * `kept` - Kept as a candidate
+         *     * `failed` - Failed or cancelled before a decision
+         * @enum {string}
+         */
+        DecisionEnum: "pending" | "promoted" | "kept" | "failed";
         /** @description The body of every error answer of the API (schema only). */
         Error: {
             error: components["schemas"]["ErrorBody"];
@@ -1969,9 +2066,10 @@ export interface components {
          *     * `predict` - Prediction
          *     * `export` - Data set export
          *     * `active_round` - Active-learning round
+         *     * `retrain` - Retraining
          * @enum {string}
          */
-        JobKindEnum: "ingest" | "import_dataset" | "train" | "evaluate" | "predict" | "export" | "active_round";
+        JobKindEnum: "ingest" | "import_dataset" | "train" | "evaluate" | "predict" | "export" | "active_round" | "retrain";
         /**
          * @description * `queued` - Queued
          *     * `running` - Running
@@ -2346,6 +2444,36 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["PseudonymEntry"][];
         };
+        PaginatedRetrainingPolicyList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["RetrainingPolicy"][];
+        };
+        PaginatedRetrainingRunList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["RetrainingRun"][];
+        };
         PaginatedRoundList: {
             /** @example 123 */
             count: number;
@@ -2442,6 +2570,31 @@ export interface components {
             adjudication_rules?: unknown;
             /** @description The reasons a reviewer can give for rejecting a model proposal. */
             rejection_reasons?: unknown;
+        };
+        PatchedRetrainingPolicyRequest: {
+            project?: number;
+            recipe?: string;
+            /** @description Recipe fields replaced for these runs, e.g. {'epochs': 5} */
+            overrides?: unknown;
+            /** @description Which exams the snapshot takes and its ground truth: modality, reviewed_only, site, date_from, date_to, label_status, ground_truth, seed (as a data set export's) */
+            filters?: unknown;
+            /** @description The reader whose reads are the ground truth (filters.ground_truth 'reader') */
+            ground_truth_reader?: string | null;
+            cron?: string;
+            interval_seconds?: number | null;
+            enabled?: boolean;
+            /**
+             * Format: int64
+             * @description A scheduled look starts a run only from this many
+             */
+            min_new_annotations?: number;
+            metric?: string;
+            /**
+             * Format: double
+             * @description The challenger must win by at least this
+             */
+            margin?: number;
+            protected_sites?: string[];
         };
         /** @description A patient by pseudonym, with how many exams they have. */
         Patient: {
@@ -2624,6 +2777,97 @@ export interface components {
         };
         RejectRequest: {
             reason: string;
+        };
+        RetrainingPolicy: {
+            readonly id: number;
+            project: number;
+            recipe: string;
+            /** @description Recipe fields replaced for these runs, e.g. {'epochs': 5} */
+            overrides?: unknown;
+            /** @description Which exams the snapshot takes and its ground truth: modality, reviewed_only, site, date_from, date_to, label_status, ground_truth, seed (as a data set export's) */
+            filters?: unknown;
+            /** @description The reader whose reads are the ground truth (filters.ground_truth 'reader') */
+            ground_truth_reader?: string | null;
+            cron?: string;
+            interval_seconds?: number | null;
+            enabled?: boolean;
+            readonly periodic_task: number | null;
+            /**
+             * Format: int64
+             * @description A scheduled look starts a run only from this many
+             */
+            min_new_annotations?: number;
+            metric?: string;
+            /**
+             * Format: double
+             * @description The challenger must win by at least this
+             */
+            margin?: number;
+            protected_sites?: string[];
+            /** Format: date-time */
+            readonly last_checked_at: string | null;
+            readonly last_check: string;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        RetrainingPolicyRequest: {
+            project: number;
+            recipe: string;
+            /** @description Recipe fields replaced for these runs, e.g. {'epochs': 5} */
+            overrides?: unknown;
+            /** @description Which exams the snapshot takes and its ground truth: modality, reviewed_only, site, date_from, date_to, label_status, ground_truth, seed (as a data set export's) */
+            filters?: unknown;
+            /** @description The reader whose reads are the ground truth (filters.ground_truth 'reader') */
+            ground_truth_reader?: string | null;
+            cron?: string;
+            interval_seconds?: number | null;
+            enabled?: boolean;
+            /**
+             * Format: int64
+             * @description A scheduled look starts a run only from this many
+             */
+            min_new_annotations?: number;
+            metric?: string;
+            /**
+             * Format: double
+             * @description The challenger must win by at least this
+             */
+            margin?: number;
+            protected_sites?: string[];
+        };
+        RetrainingRun: {
+            readonly id: number;
+            readonly project: number;
+            readonly policy: number | null;
+            readonly job: components["schemas"]["Job"] | null;
+            /** @description schedule or manual */
+            readonly trigger: string;
+            readonly new_annotations: number;
+            readonly snapshot: number | null;
+            readonly training_run: number | null;
+            readonly challenger: number | null;
+            readonly champion: number | null;
+            readonly metric: string;
+            /** Format: double */
+            readonly margin: number;
+            readonly protected_sites: unknown;
+            readonly comparison: unknown;
+            readonly decision: components["schemas"]["DecisionEnum"];
+            readonly reason: string;
+            /** @description snapshot -> training run -> model version -> proposals -> reader decisions. */
+            readonly lineage: {
+                [key: string]: unknown;
+            };
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly finished_at: string | null;
         };
         ReviewResult: {
             proposal: components["schemas"]["Prediction"];
@@ -4691,8 +4935,9 @@ export interface operations {
                  *     * `predict` - Prediction
                  *     * `export` - Data set export
                  *     * `active_round` - Active-learning round
+                 *     * `retrain` - Retraining
                  */
-                kind?: "active_round" | "evaluate" | "export" | "import_dataset" | "ingest" | "predict" | "train";
+                kind?: "active_round" | "evaluate" | "export" | "import_dataset" | "ingest" | "predict" | "retrain" | "train";
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A page number within the paginated result set. */
@@ -6504,6 +6749,298 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RecipeList"];
+                };
+            };
+        };
+    };
+    retraining_policies_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                project?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRetrainingPolicyList"];
+                };
+            };
+        };
+    };
+    retraining_policies_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetrainingPolicyRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RetrainingPolicyRequest"];
+                "multipart/form-data": components["schemas"]["RetrainingPolicyRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrainingPolicy"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retraining_policies_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrainingPolicy"];
+                };
+            };
+        };
+    };
+    retraining_policies_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetrainingPolicyRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RetrainingPolicyRequest"];
+                "multipart/form-data": components["schemas"]["RetrainingPolicyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrainingPolicy"];
+                };
+            };
+        };
+    };
+    retraining_policies_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    retraining_policies_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedRetrainingPolicyRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedRetrainingPolicyRequest"];
+                "multipart/form-data": components["schemas"]["PatchedRetrainingPolicyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrainingPolicy"];
+                };
+            };
+        };
+    };
+    retraining_policies_run_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrainingRun"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retraining_runs_list: {
+        parameters: {
+            query?: {
+                /**
+                 * @description * `pending` - Pending (training or evaluating)
+                 *     * `promoted` - Promoted (the challenger is active)
+                 *     * `kept` - Kept as a candidate
+                 *     * `failed` - Failed or cancelled before a decision
+                 */
+                decision?: "failed" | "kept" | "pending" | "promoted";
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                policy?: number;
+                project?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRetrainingRunList"];
+                };
+            };
+        };
+    };
+    retraining_runs_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrainingRun"];
                 };
             };
         };

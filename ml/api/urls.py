@@ -5,6 +5,7 @@ from ml.api import review
 from ml.api.artifacts import ModelImportView, ModelPackageView
 from ml.api.automation_bias import AutomationBiasView
 from ml.api.exports import DatasetExportViewSet
+from ml.api.retraining import RetrainingPolicyViewSet, RetrainingRunViewSet
 from ml.api.rounds import ActiveLearningRoundViewSet
 from ml.api.snapshots import SnapshotViewSet
 from ml.api.views import (
@@ -21,6 +22,8 @@ router.register("predictions", PredictionViewSet, basename="prediction")
 router.register("snapshots", SnapshotViewSet, basename="snapshot")
 router.register("dataset-exports", DatasetExportViewSet, basename="dataset-export")
 router.register("active-rounds", ActiveLearningRoundViewSet, basename="active-round")
+router.register("retraining-policies", RetrainingPolicyViewSet, basename="retraining-policy")
+router.register("retraining-runs", RetrainingRunViewSet, basename="retraining-run")
 urlpatterns = [
     path("recipes/", RecipeListView.as_view(), name="recipes"),
     path("automation-bias/", AutomationBiasView.as_view(), name="automation-bias"),

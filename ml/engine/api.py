@@ -3,14 +3,15 @@
 recipe = load_recipe("busi-malignancy")
 splits = split_cases(cases, seed=0, stratify=recipe.label)
 result = train(recipe, splits, "/tmp/run", progress=cb, should_stop=flag)
-metrics = evaluate(result.artifact_path, other_cases)
+metrics = evaluate(result.artifact_path, other_cases)  # with metrics["groups"] per site
+outcomes = case_outcomes(result.artifact_path, test_cases)  # per case, for paired comparisons
 outputs = predict(result.artifact_path, cases, explain=True)
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import torch
 
 from ml.engine.artifact import load_artifact, load_matching_weights, save_artifact
 from ml.engine.cases import Case, ProgressCallback
+from ml.engine.compare import CaseOutcomes, group_figures
 from ml.engine.data import TensorCache, unlocated_cases
 from ml.engine.errors import Cancelled, LesionsRequired, RecipeError
 from ml.engine.pipelines import Pipeline, pipeline_for
@@ -26,6 +28,7 @@ from ml.engine.results import CasePrediction, TrainResult
 from ml.engine.splits import snapshot_hash, split_cases
 
 __all__ = [
+    "CaseOutcomes",
     "CasePrediction",
     "Cancelled",
     "LesionsRequired",
@@ -33,6 +36,7 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "TrainResult",
+    "case_outcomes",
     "default_device",
     "evaluate",
     "list_recipes",
@@ -94,8 +98,12 @@ def train(
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     init_checkpoint: str | Path | None = None,
+    groups: Mapping[str, Mapping[str, str]] | None = None,
 ) -> TrainResult:
     """Train `recipe` on splits["train"], select on splits["val"], report on splits["test"].
+
+    The test metrics hold "groups": figures per site (Case.site) and per grouping in `groups`
+    (name -> case key -> value, e.g. the scanner manufacturer), each with 95% intervals.
 
     Raises Cancelled as soon as should_stop() is true (checked per batch); nothing is written
     to the artifact path unless the run finishes. ValueError when there is nothing to learn from.
@@ -149,6 +157,10 @@ def train(
         metrics = pipe.evaluate_outputs(
             test_cache, test_logits, temperature=temperature, threshold=threshold, n_boot=1000
         )
+        outcomes = pipe.case_outcomes(
+            test_cache, test_logits, temperature=temperature, threshold=threshold
+        )
+        metrics["groups"] = group_figures(outcomes, case_groups(splits.get("test", []), groups))
     else:
         metrics = {"n": 0}
     if len(val_cache):
@@ -207,6 +219,13 @@ def _run(
     return pipe, model, payload, cache, logits
 
 
+def case_groups(
+    cases: Sequence[Case], groups: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, Mapping[str, str]]:
+    """The groupings figures are given for: "site" (each Case's site), then those asked for."""
+    return {"site": {case.key: case.site for case in cases}, **(groups or {})}
+
+
 def evaluate(
     artifact_path: str | Path,
     cases: Sequence[Case],
@@ -214,9 +233,11 @@ def evaluate(
     device: str | None = None,
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    groups: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The model's metrics on labelled `cases` (same flat keys as TrainResult.metrics), at the
-    temperature and threshold stored with the model."""
+    temperature and threshold stored with the model, and "groups": the figures with 95%
+    intervals per site and per grouping in `groups` (name -> case key -> value)."""
     pipe, model, payload, cache, logits = _run(
         artifact_path, cases, device, True, progress, should_stop, "Evaluating"
     )
@@ -227,8 +248,32 @@ def evaluate(
         threshold=payload["threshold"],
         n_boot=1000,
     )
+    outcomes = pipe.case_outcomes(
+        cache, logits, temperature=payload["temperature"], threshold=payload["threshold"]
+    )
+    metrics["groups"] = group_figures(outcomes, case_groups(cases, groups))
     _report(progress, 1.0, "Evaluated")
     return metrics
+
+
+def case_outcomes(
+    artifact_path: str | Path,
+    cases: Sequence[Case],
+    *,
+    device: str | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> CaseOutcomes:
+    """The model's per-case outcomes on labelled `cases` at its stored temperature and
+    threshold: what ml.engine.compare pairs against another model's on the same cases."""
+    pipe, model, payload, cache, logits = _run(
+        artifact_path, cases, device, True, progress, should_stop, "Evaluating"
+    )
+    outcomes = pipe.case_outcomes(
+        cache, logits, temperature=payload["temperature"], threshold=payload["threshold"]
+    )
+    _report(progress, 1.0, "Evaluated")
+    return outcomes
 
 
 class Predictor:

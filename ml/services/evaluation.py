@@ -17,7 +17,12 @@ from ml.models import ModelVersion
 from ml.services import engine, registry
 from ml.services.errors import NothingToEvaluate
 from ml.services.results import flat_metrics, json_safe
-from ml.services.snapshots import build_manifest, cases_from_manifest, snapshot_cases
+from ml.services.snapshots import (
+    build_manifest,
+    case_manufacturers,
+    cases_from_manifest,
+    snapshot_cases,
+)
 from senolab.imaging import storage
 from senolab.jobs import services as jobs
 from senolab.jobs.models import Job, JobKind
@@ -71,11 +76,14 @@ def run_evaluation(job: Job, progress: jobs.Progress) -> dict[str, Any]:
         cases,
         device=engine.default_device(),
         progress=engine.job_progress(progress),
+        groups={"manufacturer": case_manufacturers(cases)},
     )
     return {
         "model_version": version.pk,
         "split": split,
         "metrics": json_safe(flat_metrics(metrics)),
+        # Figures with 95% intervals per site and per scanner manufacturer.
+        "groups": json_safe(metrics.get("groups", {})),
     }
 
 
@@ -112,6 +120,7 @@ def evaluate_folder(
             cases,
             device=device or engine.default_device(),
             progress=progress,
+            groups={"manufacturer": case_manufacturers(cases)},
         )
         return json_safe(metrics)
     finally:

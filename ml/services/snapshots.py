@@ -523,6 +523,7 @@ def build_snapshot_for(
     ground_truth: str = "any",
     user=None,
     ground_truth_reader=None,
+    exam_ids: Iterable[int] | None = None,
 ) -> DatasetSnapshot:
     # Classifiers learn a case label; segmentation and detection learn masks and lesions, so
     # their "label" only names what is outlined and every case is kept (normals are negatives).
@@ -536,7 +537,21 @@ def build_snapshot_for(
         require_label=label if classifier else "",
         user=user,
         ground_truth_reader=ground_truth_reader,
+        exam_ids=exam_ids,
     )
+
+
+def case_manufacturers(cases: Iterable[Case]) -> dict[str, str]:
+    """Case key -> the scanner manufacturer its images' DICOM named (the first one that did;
+    cases without one are left out), for figures per manufacturer."""
+    image_case = {im.key: case.key for case in cases for im in case.images}
+    out: dict[str, str] = {}
+    rows = Image.objects.filter(pk__in=[int(k) for k in image_case]).values_list("pk", "extra")
+    for pk, extra in sorted(rows):
+        maker = str((extra or {}).get("Manufacturer") or "").strip()
+        if maker:
+            out.setdefault(image_case[str(pk)], maker)
+    return out
 
 
 def split_of(snapshot: DatasetSnapshot) -> dict[str, list]:

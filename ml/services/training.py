@@ -24,7 +24,12 @@ from ml.models import ModelVersion, TrainingRun
 from ml.services import engine, registry
 from ml.services.errors import NothingToTrain, ParentVersionMismatch, RecipeNotFound
 from ml.services.results import flat_metrics
-from ml.services.snapshots import build_snapshot_for, split_of
+from ml.services.snapshots import (
+    build_snapshot_for,
+    case_manufacturers,
+    snapshot_cases,
+    split_of,
+)
 from senolab.jobs import services as jobs
 from senolab.jobs.models import FINISHED_STATUSES, Job, JobKind, JobStatus
 from senolab.projects.models import Project
@@ -166,7 +171,8 @@ def _run_training(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     progress(0.01, "Building the data set snapshot")
     label = getattr(recipe, "label", "") or ""
     try:
-        snapshot = build_snapshot_for(
+        # A run made with its snapshot (a retraining's, chosen by the policy's filters) keeps it.
+        snapshot = run.snapshot or build_snapshot_for(
             run.project,
             recipe,
             seed=run.params.get("seed", 0),
@@ -196,6 +202,7 @@ def _run_training(job: Job, progress: jobs.Progress) -> dict[str, Any]:
                 progress=reporter,
                 should_stop=reporter.should_stop,
                 init_checkpoint=init,
+                groups={"manufacturer": case_manufacturers(snapshot_cases(snapshot, "test"))},
             )
         except api.Cancelled as exc:
             raise jobs.JobCancelled() from exc

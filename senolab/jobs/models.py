@@ -28,6 +28,7 @@ class JobKind(models.TextChoices):
     PREDICT = "predict", "Prediction"
     EXPORT = "export", "Data set export"  # ml.services.exports
     ACTIVE_ROUND = "active_round", "Active-learning round"
+    RETRAIN = "retrain", "Retraining"  # ml.services.retraining
 
 
 FINISHED_STATUSES = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}

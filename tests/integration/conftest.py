@@ -166,12 +166,8 @@ class WorkerProcess:
         self.process.wait(10)
 
 
-@pytest.fixture
-def start_worker(
-    redis_url: str, live_celery: object, tmp_path: Path, transactional_db: None
-) -> Iterator[Callable[..., WorkerProcess]]:
-    """start_worker(name, queues="default,gpu", pool="solo") -> a running WorkerProcess."""
-    workers: list[WorkerProcess] = []
+def _celery_env(redis_url: str) -> dict[str, str]:
+    """The environment of a worker or beat: this test database, data dir and Redis."""
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE=WORKER_SETTINGS,
@@ -180,6 +176,16 @@ def start_worker(
         SENOLAB_TEST_DATABASE_NAME=str(connection.settings_dict["NAME"]),
         SENOLAB_DATA_DIR=str(settings.DATA_DIR),
     )
+    return env
+
+
+@pytest.fixture
+def start_worker(
+    redis_url: str, live_celery: object, tmp_path: Path, transactional_db: None
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """start_worker(name, queues="default,gpu", pool="solo") -> a running WorkerProcess."""
+    workers: list[WorkerProcess] = []
+    env = _celery_env(redis_url)
 
     def start(
         name: str = "itest@localhost", queues: str = "default,gpu", pool: str = "solo"
@@ -192,6 +198,57 @@ def start_worker(
     for worker in workers:
         worker.stop()
     _purge_queues()
+
+
+@pytest.fixture
+def start_beat(
+    redis_url: str, live_celery: object, tmp_path: Path, transactional_db: None
+) -> Iterator[Callable[[], subprocess.Popen]]:
+    """start_beat() -> a running `celery -A senolab beat` with django-celery-beat's database
+    scheduler on this test database, looking for changed schedules every second."""
+    processes: list[subprocess.Popen] = []
+    log_path = tmp_path / "beat.log"
+
+    def start() -> subprocess.Popen:
+        with open(log_path, "a") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "senolab",
+                    "beat",
+                    "-S",
+                    "django_celery_beat.schedulers:DatabaseScheduler",
+                    "--max-interval",
+                    "1",
+                    "-l",
+                    "info",
+                ],
+                cwd=settings.BASE_DIR,
+                env=_celery_env(redis_url),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        processes.append(process)
+        deadline = time.monotonic() + 60
+        while "beat: Starting" not in log_path.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"beat did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        return process
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
 
 
 def _purge_queues() -> None:

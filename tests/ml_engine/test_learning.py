@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from ml.engine import api
 from ml.engine.artifact import file_sha256, load_artifact
+from ml.engine.compare import metric_value
 from ml.engine.synthetic import blob_cases
 from tests.ml_engine.synthetic import tiny_recipe
 
@@ -71,6 +74,36 @@ def test_artifact_round_trip_keeps_recipe_weights_and_calibration(trained_classi
     assert metrics["auc"] == pytest.approx(result.metrics["auc"], abs=1e-6)
 
 
+def test_evaluation_gives_figures_per_site_and_asked_grouping_from_the_same_outputs(
+    trained_classifier, splits
+):
+    # given test cases from two sites, and a scanner maker known for some of them
+    _, result, _ = trained_classifier
+    cases = [
+        dataclasses.replace(c, site="A" if i % 2 else "B") for i, c in enumerate(splits["test"])
+    ]
+    makers = {c.key: "Acme" for c in cases[:4]}
+    # when the artifact is evaluated with that grouping
+    metrics = api.evaluate(
+        result.artifact_path, cases, device="cpu", groups={"manufacturer": makers}
+    )
+    # then every site has its count and accuracy within its interval, the counts add up
+    sites = metrics["groups"]["site"]
+    assert sorted(sites) == ["A", "B"]
+    assert sum(s["n"] for s in sites.values()) == metrics["n"] == len(cases)
+    for figures in sites.values():
+        low, high = figures["accuracy_ci"]
+        assert low <= figures["accuracy"] <= high
+    # and cases without a maker are grouped as unknown
+    makers_seen = metrics["groups"]["manufacturer"]
+    assert makers_seen["Acme"]["n"] == 4 and makers_seen["(unknown)"]["n"] == len(cases) - 4
+    # and the per-case outcomes give the same AUC and accuracy as the evaluation itself
+    outcomes = api.case_outcomes(result.artifact_path, cases, device="cpu")
+    assert sorted(outcomes.keys) == sorted(c.key for c in cases)
+    assert metric_value(outcomes, "auc") == pytest.approx(metrics["auc"], abs=1e-9)
+    assert metric_value(outcomes, "accuracy") == pytest.approx(metrics["accuracy"], abs=1e-9)
+
+
 def test_predict_gives_one_prediction_per_case_with_grad_cam(trained_classifier, splits):
     _, result, _ = trained_classifier
     cases = splits["test"]
@@ -102,6 +135,10 @@ def test_segmentation_learns_disc_masks(tmp_path, splits):
     losses = [h["train_loss"] for h in result.history]
     assert losses[-1] < losses[0]
     assert result.metrics["dice"] >= 0.7
+    # the per-case Dice of one-image cases averages to the run's Dice on the test split
+    outcomes = api.case_outcomes(result.artifact_path, splits["test"], device="cpu")
+    assert metric_value(outcomes, "dice") == pytest.approx(result.metrics["dice"], abs=1e-6)
+    assert result.metrics["groups"]["site"]["(unknown)"]["n"] == len(splits["test"])
     cases = splits["test"][:2]
     preds = api.predict(result.artifact_path, cases, device="cpu", explain=True)
     assert preds[0].mask is not None and preds[0].mask.shape == (32, 32)
@@ -125,6 +162,8 @@ def test_localisation_finds_disc_centres(tmp_path, splits):
     assert result.metrics["n"] == len(splits["test"])
     assert result.metrics["auc"] >= 0.9
     assert result.metrics["auc_ci"][0] <= result.metrics["auc"] <= result.metrics["auc_ci"][1]
+    outcomes = api.case_outcomes(result.artifact_path, splits["test"], device="cpu")
+    assert metric_value(outcomes, "auc") == pytest.approx(result.metrics["auc"], abs=1e-6)
     preds = api.predict(result.artifact_path, splits["test"], device="cpu")
     assert {p.label for p in preds} <= set(recipe.classes)  # ("background", its label)
     assert all(p.heatmap_kind == "probability" and p.image_keys for p in preds)

@@ -5,7 +5,7 @@
 import type { JobStatus } from "../jobs";
 
 /** Keys holding curves or matrices: drawn as charts, never listed as numbers. */
-export const CURVE_KEYS = new Set(["roc", "confusion", "calibration", "froc_curve", "auc_ci"]);
+export const CURVE_KEYS = new Set(["roc", "confusion", "calibration", "froc_curve", "auc_ci", "groups"]);
 
 const LABELS: Record<string, string> = {
   n: "Cases",
@@ -127,4 +127,35 @@ export function formatWhen(iso: string | null | undefined): string {
   if (Number.isNaN(d.getTime())) return "—";
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+const GROUPINGS: Record<string, string> = { site: "Site", manufacturer: "Scanner manufacturer" };
+const GROUP_METRICS = ["auc", "accuracy", "sensitivity", "specificity", "dice"];
+
+/** The figures of an evaluation's `groups` ({"site": {"North": {n, auc, auc_ci, ...}}}) as
+ * table rows: [grouping, group, cases, then each metric the groups hold with its interval]. */
+export function groupRows(groups: unknown): { header: string[]; rows: string[][] } {
+  const byName = (groups && typeof groups === "object" ? groups : {}) as Record<string, Record<string, Record<string, unknown>>>;
+  const entries = Object.entries(byName).flatMap(([name, values]) => Object.entries(values ?? {}).map(([value, figures]) => ({ name, value, figures: figures ?? {} })));
+  const metrics = GROUP_METRICS.filter((m) => entries.some((e) => m in e.figures));
+  return {
+    header: ["Grouping", "Group", metricLabel("n"), ...metrics.map((m) => `${metricLabel(m)} (95% CI)`)],
+    rows: entries.map(({ name, value, figures }) => [
+      GROUPINGS[name] ?? name,
+      value,
+      formatValue("n", figures.n),
+      ...metrics.map((m) => formatAuc(figures[m], figures[`${m}_ci`])),
+    ]),
+  };
+}
+
+/** A paired comparison as "+0.210 [0.120, 0.300] (0.910 vs 0.700)": the challenger's metric minus
+ * the champion's with its 95% interval, then both values; "—" when there was none. */
+export function comparisonText(overall: unknown): string {
+  const o = (overall && typeof overall === "object" ? overall : {}) as Record<string, unknown>;
+  if (!isNumber(o.difference)) return "—";
+  const ci = Array.isArray(o.ci) && o.ci.length === 2 && o.ci.every(isNumber) ? ` [${o.ci[0].toFixed(3)}, ${o.ci[1].toFixed(3)}]` : "";
+  const sign = o.difference >= 0 ? "+" : "";
+  const both = isNumber(o.challenger) && isNumber(o.champion) ? ` (${o.challenger.toFixed(3)} vs ${o.champion.toFixed(3)})` : "";
+  return `${sign}${o.difference.toFixed(3)}${ci}${both}`;
 }

@@ -20,14 +20,40 @@ import {
   type Recipe,
   type TrainingRun,
 } from "./common";
-import { formatAuc, formatNumber, formatWhen, statusText } from "./format";
+import { comparisonText, formatAuc, formatNumber, formatWhen, statusText } from "./format";
 import { JobProgress } from "./progress";
+
+/** A retraining run as /api/retraining-runs/ gives it (the fields this page shows). */
+interface RetrainingRun {
+  id: number;
+  project: number;
+  trigger: string;
+  metric: string;
+  margin: number;
+  decision: string;
+  reason: string;
+  challenger: number | null;
+  champion: number | null;
+  comparison: { overall?: unknown };
+  lineage: { snapshot: { content_hash: string; cases: number } | null; proposals: number; reader_decisions: Record<string, number> };
+  created_at: string;
+}
 
 export class RunsView {
   readonly el: HTMLElement;
   private readonly main: HTMLElement;
   private readonly runsBody = h("tbody");
   private readonly versionsBody = h("tbody");
+  private readonly retrainingBody = h("tbody");
+  private readonly retrainingSection = section(
+    "Scheduled retraining decisions",
+    h(
+      "table",
+      { className: "ml-table", id: "retraining" },
+      h("thead", {}, h("tr", {}, ...["Run", "Trigger", "Decision", "Difference (95% CI)", "Challenger", "Champion", "Why", "Lineage"].map((t) => h("th", {}, t)))),
+      this.retrainingBody,
+    ),
+  );
   private readonly polling = new Set<string>();
 
   constructor(
@@ -90,6 +116,45 @@ export class RunsView {
     ]);
     this.showRuns(Array.isArray(runs) ? runs : runs.results);
     this.showVersions(Array.isArray(versions) ? versions : versions.results);
+    const retraining = await this.api
+      .get<{ results: RetrainingRun[] } | RetrainingRun[]>("/api/retraining-runs/", this.query())
+      .catch(() => []);
+    this.showRetraining(Array.isArray(retraining) ? retraining : retraining.results);
+  }
+
+  /** The section appears once a project has retraining runs (policies are set in the API or
+   * the Django admin). */
+  private showRetraining(runs: RetrainingRun[]): void {
+    this.retrainingBody.replaceChildren();
+    if (!runs.length) {
+      this.retrainingSection.remove();
+      return;
+    }
+    if (!this.retrainingSection.isConnected) this.main.append(this.retrainingSection);
+    const version = (id: number | null) => (id ? link(`/ml/versions/${id}/`, `v${id}`) : "—");
+    for (const run of runs) {
+      const d = run.lineage.reader_decisions;
+      const snapshot = run.lineage.snapshot;
+      this.retrainingBody.append(
+        h(
+          "tr",
+          { dataset: { retraining: run.id } },
+          h("td", {}, `#${run.id} ${formatWhen(run.created_at)}`),
+          h("td", {}, run.trigger),
+          h("td", {}, h("span", { className: `status-pill ${run.decision}` }, run.decision)),
+          h("td", { className: "num", title: `${run.metric}, margin ${run.margin}` }, comparisonText(run.comparison.overall)),
+          h("td", {}, version(run.challenger)),
+          h("td", {}, version(run.champion)),
+          h("td", {}, run.reason || "—"),
+          h(
+            "td",
+            {},
+            snapshot ? `snapshot ${snapshot.content_hash.slice(0, 8)} (${snapshot.cases} cases) → ` : "",
+            `${run.lineage.proposals} proposals: ${d.accepted ?? 0} accepted, ${d.edited ?? 0} edited, ${d.rejected ?? 0} rejected`,
+          ),
+        ),
+      );
+    }
   }
 
   private showRuns(runs: TrainingRun[]): void {

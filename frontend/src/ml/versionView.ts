@@ -9,13 +9,25 @@ import { h } from "../findings/dom";
 import type { Job } from "../jobs";
 import { calibrationChart, confusionTable, rocChart } from "./charts";
 import { canRunJobs, errorText, facts, frame, link, notice, projectName, section, type ModelVersion } from "./common";
-import { formatAuc, formatNumber, formatWhen, metricRows, statusText } from "./format";
+import { formatAuc, formatNumber, formatWhen, groupRows, metricRows, statusText } from "./format";
 import { JobProgress } from "./progress";
 
 export function metricsTable(metrics: Record<string, unknown> | null | undefined): HTMLElement {
   const rows = metricRows(metrics);
   if (!rows.length) return h("p", { className: "muted" }, "No metrics.");
   return h("table", { className: "ml-table metrics" }, h("tbody", {}, ...rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", { className: "num" }, v)))));
+}
+
+/** Per site and scanner manufacturer, each figure with its interval; nothing when not stored. */
+export function groupsTable(groups: unknown): HTMLElement | null {
+  const { header, rows } = groupRows(groups);
+  if (!rows.length) return null;
+  return h(
+    "table",
+    { className: "ml-table groups" },
+    h("thead", {}, h("tr", {}, ...header.map((text) => h("th", {}, text)))),
+    h("tbody", {}, ...rows.map((row) => h("tr", {}, ...row.map((text, i) => (i < 2 ? h("th", {}, text) : h("td", { className: "num" }, text)))))),
+  );
 }
 
 export class VersionView {
@@ -76,6 +88,7 @@ export class VersionView {
         "Metrics on the test split",
         v.metrics.n === 0 ? notice("The test split of this version's snapshot holds no cases: there are no test metrics. Train on more annotated exams, or evaluate on another split below.") : null,
         metricsTable(v.metrics),
+        groupsTable(v.metrics.groups),
       ),
       section("Charts", charts.length ? h("div", { className: "charts" }, ...charts) : h("p", { className: "muted" }, "No curves stored for this version.")),
       manage ? this.evaluateSection(v) : null,

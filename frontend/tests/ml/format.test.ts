@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAuc, formatPercent, formatValue, metricLabel, metricRows } from "../../src/ml/format";
+import { comparisonText, formatAuc, formatPercent, formatValue, groupRows, metricLabel, metricRows } from "../../src/ml/format";
 
 describe("metric formatting", () => {
   it("writes the AUC with its bootstrap interval to three decimals", () => {
@@ -40,6 +40,28 @@ describe("metric formatting", () => {
     });
     expect(rows[0]).toEqual(["AUC (95% CI)", "0.809 [0.682, 0.915]"]);
     expect(rows.map((r) => r[0])).toEqual(["AUC (95% CI)", "Accuracy", "Cases"]);
+  });
+
+  it("leaves the per-site groups out of the metrics table and lists them as their own rows", () => {
+    const groups = {
+      site: { North: { n: 6, auc: 0.9, auc_ci: [0.7, 1], accuracy: 0.8333, accuracy_ci: null }, South: { n: 4, auc: null, auc_ci: null, accuracy: 0.5, accuracy_ci: [0.25, 0.75] } },
+      manufacturer: { "(unknown)": { n: 10, auc: 0.8, auc_ci: null, accuracy: 0.7, accuracy_ci: null } },
+    };
+    expect(metricRows({ n: 10, accuracy: 0.7, groups }).map((r) => r[0])).toEqual(["Accuracy", "Cases"]);
+    const { header, rows } = groupRows(groups);
+    expect(header).toEqual(["Grouping", "Group", "Cases", "AUC (95% CI)", "Accuracy (95% CI)"]);
+    expect(rows).toEqual([
+      ["Site", "North", "6", "0.900 [0.700, 1.000]", "0.833"],
+      ["Site", "South", "4", "—", "0.500 [0.250, 0.750]"],
+      ["Scanner manufacturer", "(unknown)", "10", "0.800", "0.700"],
+    ]);
+    expect(groupRows(undefined).rows).toEqual([]);
+  });
+
+  it("writes a paired comparison as the signed difference, its interval and both values", () => {
+    expect(comparisonText({ difference: 0.21, ci: [0.12, 0.3], challenger: 0.91, champion: 0.7 })).toBe("+0.210 [0.120, 0.300] (0.910 vs 0.700)");
+    expect(comparisonText({ difference: -0.05, ci: null, challenger: 0.65, champion: 0.7 })).toBe("-0.050 (0.650 vs 0.700)");
+    expect(comparisonText(undefined)).toBe("—");
   });
 
   it("writes progress as a whole percentage, clamped", () => {

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ml.engine.augment import make_augmenter
+from ml.engine.compare import CaseOutcomes
 from ml.engine.data import TensorCache, assemble, build_cache, epoch_order, iter_prepared
 from ml.engine.errors import Cancelled
 from ml.engine.networks import build_network
@@ -117,6 +118,18 @@ class Pipeline:
         n_boot: int = 200,
     ) -> dict[str, Any]:
         """Metrics of raw logits on a labelled cache (case level where the task is)."""
+        raise NotImplementedError
+
+    def case_outcomes(
+        self,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+        threshold: float | None = None,
+    ) -> CaseOutcomes:
+        """Per-case outcomes of raw logits on a labelled cache, at the same temperature and
+        threshold as evaluate_outputs (the unit of per-site figures and paired comparisons)."""
         raise NotImplementedError
 
     def calibrate(self, val: TensorCache, logits: torch.Tensor) -> tuple[float, float | None]:

@@ -11,6 +11,7 @@ import torch
 from monai.losses import FocalLoss
 from torch import nn
 
+from ml.engine.compare import CaseOutcomes
 from ml.engine.data import TensorCache, class_weights
 from ml.engine.metrics import binary_metrics, multiclass_metrics, youden_threshold
 from ml.engine.pipelines.base import Pipeline
@@ -98,6 +99,25 @@ class ClassificationPipeline(Pipeline):
                 threshold = youden_threshold(y, probs[:, 1]) if len(y) else 0.5
             return binary_metrics(y, probs[:, 1], threshold, n_boot=n_boot, seed=seed)
         return multiclass_metrics(y, probs, self.recipe.classes, n_boot=n_boot, seed=seed)
+
+    def case_outcomes(
+        self,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+        threshold: float | None = None,
+    ) -> CaseOutcomes:
+        order, probs, labels = self.case_probabilities(cache, logits, temperature)
+        y = np.asarray(labels, dtype=int)
+        keep = y >= 0
+        keys = [cache.cases[i].key for i, kept in zip(order, keep, strict=True) if kept]
+        y, probs = y[keep], probs[keep]
+        if self.out_channels() == 2:
+            if threshold is None:
+                threshold = youden_threshold(y, probs[:, 1]) if len(y) else 0.5
+            return CaseOutcomes(keys, "binary", y, probs[:, 1], float(threshold))
+        return CaseOutcomes(keys, "multiclass", y, probs)
 
     def calibrate(self, val: TensorCache, logits: torch.Tensor) -> tuple[float, float | None]:
         if not len(val):

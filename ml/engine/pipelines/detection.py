@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml.engine.compare import CaseOutcomes
 from ml.engine.data import TensorCache, heatmap_targets
 from ml.engine.metrics import binary_metrics, froc, youden_threshold
 from ml.engine.pipelines.base import Pipeline
@@ -125,6 +126,20 @@ class DetectionPipeline(Pipeline):
         out.update(binary_metrics(y, scores, cut, n_boot=n_boot, seed=seed))
         out["threshold"] = threshold
         return out
+
+    def case_outcomes(
+        self,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+        threshold: float | None = None,
+    ) -> CaseOutcomes:
+        cands = self.candidates(cache, logits)
+        y, scores = self.case_truth(cache), self.case_scores(cache, cands)
+        cut = threshold if threshold is not None else youden_threshold(y, scores) if len(y) else 0.5
+        keys = [cache.cases[k].key for k in sorted({s.case_index for s in cache.samples})]
+        return CaseOutcomes(keys, "binary", y, scores, float(cut))
 
     def case_scores(
         self, cache: TensorCache, cands: list[list[tuple[float, float, float]]]

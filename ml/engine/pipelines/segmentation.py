@@ -10,8 +10,9 @@ import torch
 from monai.losses import DiceCELoss
 from torch import nn
 
+from ml.engine.compare import CaseOutcomes
 from ml.engine.data import TensorCache
-from ml.engine.metrics import segmentation_metrics
+from ml.engine.metrics import dice_scores, segmentation_metrics
 from ml.engine.pipelines.base import Pipeline
 from ml.engine.preprocess import paste_back
 from ml.engine.results import CasePrediction
@@ -55,6 +56,28 @@ class SegmentationPipeline(Pipeline):
         out = segmentation_metrics(pred, target)
         out["threshold"] = cut
         return out
+
+    def case_outcomes(
+        self,
+        cache: TensorCache,
+        logits: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+        threshold: float | None = None,
+    ) -> CaseOutcomes:
+        cut = 0.5 if threshold is None else threshold
+        pred = (torch.sigmoid(logits[:, 0]) >= cut).numpy()
+        target = cache.masks[:, 0].cpu().numpy() if cache.masks is not None else np.zeros_like(pred)
+        scores = dice_scores(pred, target)
+        has_lesion = np.asarray(target.reshape(len(target), -1).any(1))
+        per_case: dict[int, list[float]] = {}
+        for i, sample in enumerate(cache.samples):
+            values = per_case.setdefault(sample.case_index, [])
+            if has_lesion[i]:
+                values.append(float(scores[i]))
+        order = sorted(per_case)
+        dice = np.array([np.mean(per_case[i]) if per_case[i] else np.nan for i in order])
+        return CaseOutcomes([cache.cases[i].key for i in order], "segmentation", dice=dice)
 
     def calibrate(self, val: TensorCache, logits: torch.Tensor) -> tuple[float, float | None]:
         return 1.0, 0.5
