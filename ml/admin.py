@@ -1,6 +1,12 @@
 from django.contrib import admin
 
-from ml.models import DatasetSnapshot, ModelVersion, Prediction, TrainingRun
+from ml.models import (
+    ActiveLearningPolicy,
+    DatasetSnapshot,
+    ModelVersion,
+    Prediction,
+    TrainingRun,
+)
 
 
 @admin.register(DatasetSnapshot)
@@ -31,3 +37,9 @@ class PredictionAdmin(admin.ModelAdmin):
     list_display = ["id", "model_version", "exam", "image", "provenance", "created_at"]
     list_filter = ["provenance"]
     raw_id_fields = ["exam", "image", "job"]
+
+
+@admin.register(ActiveLearningPolicy)
+class ActiveLearningPolicyAdmin(admin.ModelAdmin):
+    list_display = ["project", "after_training", "strategy", "budget", "budget_minutes"]
+    list_filter = ["after_training", "strategy"]
