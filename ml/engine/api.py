@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +285,7 @@ class Predictor:
                     "BALD is for classifiers"
                 )
             features.require_dropout(self.model)
-        capture = (
+        capture: AbstractContextManager[list[torch.Tensor]] = (
             features.capture_embeddings(self.model, self.pipe.out_channels())
             if embeddings
             else nullcontext([])
