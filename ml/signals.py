@@ -1,5 +1,6 @@
-"""Receivers of the ML app: training runs settled when their job finished elsewhere, and new
-exams pre-annotated after ingest.
+"""Receivers of the ML app: training runs settled when their job finished elsewhere, new
+exams pre-annotated after ingest, and a project's active-learning round queued when a version
+from a training run is activated.
 
 Keep TrainingRun.status true when a run's job was finished outside the ML code.
 
@@ -19,7 +20,7 @@ from typing import Any
 from celery.signals import worker_ready
 from django.dispatch import receiver
 
-from ml.services import prediction, training
+from ml.services import active_learning, prediction, registry, training
 from ml.services.errors import NoActiveModel
 from senolab.imaging.ingest.service import images_ingested
 from senolab.imaging.models import Image
@@ -56,3 +57,11 @@ def preannotate_ingested_exams(sender: Any = None, *, project=None, images=(), *
     except NoActiveModel:
         logger.info("project %s pre-annotates on ingest but has no active model", project.pk)
         return None
+
+
+@receiver(registry.version_activated)
+def start_round_after_training(sender: Any = None, *, version=None, **kwargs: Any):
+    """A trained version just activated: the project's policy may ask for a round on it."""
+    if version is None:
+        return None
+    return active_learning.start_policy_round(version)

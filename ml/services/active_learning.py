@@ -58,6 +58,7 @@ ROUND_TASK = "ml.active_round_task"
 # Scored from the stored Predictions (class probabilities, probability maps).
 SCORE_STRATEGIES = ("random", "least_confidence", "margin", "entropy")
 FEATURE_STRATEGIES = round_selection.FEATURE_STRATEGIES
+DEFAULT_MC_SAMPLES = round_selection.DEFAULT_MC_SAMPLES
 ROUND_STRATEGIES = SCORE_STRATEGIES + FEATURE_STRATEGIES
 CLASSIFIER_STRATEGIES = ("badge", "bald")  # they read class probabilities
 EXPERT_SOURCES = (Source.HUMAN, Source.CONSENSUS)
@@ -132,7 +133,7 @@ def start_round(
     rare_share: float = 0.2,
     budget_minutes: float | None = None,
     minutes_per_exam: dict[str, float] | None = None,
-    mc_samples: int = round_selection.DEFAULT_MC_SAMPLES,
+    mc_samples: int = DEFAULT_MC_SAMPLES,
     trigger: str = "request",
     user=None,
 ) -> ActiveLearningRound:

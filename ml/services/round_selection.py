@@ -171,6 +171,10 @@ def feature_selection(
             else None
         )
         selection = active.coreset_selection(embeddings, budget, labelled=labelled, seed=seed)
+        # With no covered exam, the first pick is a seeded draw at no distance from a centre:
+        # it scores 0 (JSON has no infinity).
+        finite = np.where(np.isfinite(selection.scores), selection.scores, 0).astype(np.float32)
+        selection = active.Selection(selection.indices, finite, strategy)
         exam_score = np.zeros(len(exams), np.float32)
         exam_score[selection.indices] = selection.scores
     elif strategy == "badge":
