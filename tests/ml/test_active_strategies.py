@@ -306,3 +306,41 @@ def test_no_policy_round_without_the_policy_or_for_a_version_no_training_made(
     with django_capture_on_commit_callbacks(execute=True):
         registry.activate(version)
     assert not ActiveLearningRound.objects.exists()
+
+
+@pytest.mark.slow
+def test_feature_rounds_on_a_trained_version_run_the_model_once_then_read_the_cache(members):
+    from unittest import mock
+
+    from senolab.jobs.services import run_job
+    from tests.ml.test_commands import train
+
+    # given a trained, active ResNet (no dropout) and a pool it has never predicted
+    project = case_project(n_patients=6, exams_per_patient=2, owner=members["owner"])
+    _, version = train(project)
+    registry.activate(version)
+    engine_api = engine.api()
+    images = Image.objects.filter(project=project).count()
+    with mock.patch.object(engine_api, "predict", wraps=engine_api.predict) as predict:
+        # when a core-set round runs, the model runs once, with embeddings, over the pool
+        first = active_learning.start_round(project, "coreset", 3)
+        job = run_job(first.job_id, active_learning.run_round)
+        assert job.status == "succeeded", job.message
+        assert predict.call_count == 1 and predict.call_args.kwargs["embeddings"] is True
+        rows = ImageFeatures.objects.filter(model_version=version)
+        assert rows.count() == images
+        embedding = np.frombuffer(bytes(rows.first().embedding), F16)
+        assert embedding.shape == (512,)  # ResNet-18's pooled features, float16
+        assert len(picked(first)) == 3
+        # then BADGE, entropy (its Predictions were stored too) and core-set again run no model
+        for strategy in ("badge", "entropy", "coreset"):
+            again = active_learning.start_round(project, strategy, 2)
+            assert run_job(again.job_id, active_learning.run_round).status == "succeeded"
+            assert len(picked(again)) == 2
+        assert predict.call_count == 1 and rows.count() == images
+        # and BALD fails with the reason: this network has no dropout to sample
+        bald = active_learning.start_round(project, "bald", 2, mc_samples=4)
+        failed = run_job(bald.job_id, active_learning.run_round)
+    assert failed.status == "failed" and "no dropout layer" in failed.message
+    bald.refresh_from_db()
+    assert bald.state == "failed"
