@@ -2441,6 +2441,11 @@ export interface components {
             rank: number;
             /** @description 'balance' for a pick of the class-balance guard */
             reason?: string;
+            /**
+             * Format: double
+             * @description Readers' minutes the pick is counted at (minutes budgets)
+             */
+            minutes?: number;
         };
         /**
          * @description * `clean` - Clean
@@ -2649,8 +2654,21 @@ export interface components {
         };
         RoundCreateRequest: {
             project: number;
+            /** @description One of random, least_confidence, margin, entropy, coreset, badge, bald */
             strategy: string;
-            budget: number;
+            /** @description Exams to pick; optional with budget_minutes (then a cap) */
+            budget?: number | null;
+            /**
+             * Format: double
+             * @description Readers' minutes to spend: picks are added while their minutes fit
+             */
+            budget_minutes?: number | null;
+            /** @description Minutes an exam takes per modality (e.g. {'US': 4}), for modalities the project has no recorded reading times of */
+            minutes_per_exam?: {
+                [key: string]: number;
+            };
+            /** @description Monte Carlo dropout passes for bald (2-100, default 10) */
+            mc_samples?: number;
             /** @description Default: the active one */
             model_version?: number;
             /** @description Usernames that each get every pick; none leaves the picks unassigned */
