@@ -32,6 +32,7 @@ from typing import Any
 
 from celery import signature
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -258,8 +259,6 @@ def start_policy_round(version: ModelVersion) -> ActiveLearningRound | None:
         return None
     if version.task not in ("classification", "segmentation"):
         return None
-    from django.contrib.auth import get_user_model
-
     options = dict(policy.params)
     names = options.pop("readers", [])
     readers = list(
@@ -374,8 +373,6 @@ def _run_round(al_round: ActiveLearningRound, job: Job, progress: jobs.Progress,
 
 def _open(al_round: ActiveLearningRound, picks: list[dict[str, Any]]) -> None:
     """Record the picks, give them to the round's readers, and make this the open round."""
-    from django.contrib.auth import get_user_model
-
     readers = list(get_user_model().objects.filter(pk__in=al_round.params.get("readers", [])))
     with transaction.atomic():
         now = timezone.now()

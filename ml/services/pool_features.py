@@ -10,6 +10,7 @@ model. Torch is reached through ml.services.engine, in the worker only.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,8 +152,11 @@ def pool_features(
     progress: jobs.Progress,
     *,
     mc_passes: int = 0,
+    store_predictions_of: Collection[int] | None = None,
 ) -> PoolFeatures:
-    """The exams' cached features, predicting (and caching) only the exams missing them."""
+    """The exams' cached features, predicting (and caching) only the exams missing them. The
+    predicted exams' Predictions are stored too where the version has none, only for the
+    exams in `store_predictions_of` when given (a read exam needs no machine proposal)."""
     missing = exams_to_predict(version, exam_ids, mc_passes)
     progress(0.02, f"{len(exam_ids)} exams, {len(missing)} to run the model on")
     if missing:
@@ -161,15 +165,17 @@ def pool_features(
             .exclude(image=None)
             .values_list("exam_id", flat=True)
         )
+        wanted = set(exam_ids if store_predictions_of is None else store_predictions_of)
+        to_store = (set(missing) & wanted) - predicted
         outputs = predict_exams(
             version,
             missing,
             progress,
             # segmentation rounds score the stored probability maps: keep them for new rows
-            explain=version.task == "segmentation" and len(predicted) < len(missing),
+            explain=version.task == "segmentation" and bool(to_store),
             embeddings=True,
             mc_samples=mc_passes,
         )
-        store_predictions(version, [o for o in outputs if int(o.case_key) not in predicted], job)
+        store_predictions(version, [o for o in outputs if int(o.case_key) in to_store], job)
         store_features(version, outputs, mc_passes)
     return load_features(version, exam_ids, mc_passes)

@@ -149,7 +149,9 @@ def feature_selection(
     pool = list(al_round.pool)
     covered = covered_exam_ids(al_round) if strategy == "coreset" else []
     passes = int(params.get("mc_samples", DEFAULT_MC_SAMPLES)) if strategy == "bald" else 0
-    features = pool_features.pool_features(version, pool + covered, job, progress, mc_passes=passes)
+    features = pool_features.pool_features(
+        version, pool + covered, job, progress, mc_passes=passes, store_predictions_of=pool
+    )
     progress(0.85, f"selecting by {strategy}")
     in_pool = np.isin(features.exam_ids, np.asarray(pool, np.int64))
     if not in_pool.any():

@@ -16,6 +16,7 @@ from ml.models import (
     ActiveLearningRound,
     ImageFeatures,
     ModelVersion,
+    Prediction,
     TrainingRun,
 )
 from ml.services import active_learning, engine, registry, round_selection
@@ -319,6 +320,10 @@ def test_feature_rounds_on_a_trained_version_run_the_model_once_then_read_the_ca
     project = case_project(n_patients=6, exams_per_patient=2, owner=members["owner"])
     _, version = train(project)
     registry.activate(version)
+    Prediction.objects.all().delete()
+    # and one exam an expert has read: core-set's centre, no longer in the pool
+    read = Exam.objects.filter(project=project).order_by("pk").first()
+    ExamLabel.objects.create(project=project, exam=read, source="human", pathology="benign")
     engine_api = engine.api()
     images = Image.objects.filter(project=project).count()
     with mock.patch.object(engine_api, "predict", wraps=engine_api.predict) as predict:
@@ -331,7 +336,11 @@ def test_feature_rounds_on_a_trained_version_run_the_model_once_then_read_the_ca
         assert rows.count() == images
         embedding = np.frombuffer(bytes(rows.first().embedding), F16)
         assert embedding.shape == (512,)  # ResNet-18's pooled features, float16
-        assert len(picked(first)) == 3
+        assert len(picked(first)) == 3 and read.pk not in picked(first)
+        # the read exam's features are cached (a centre) but no machine proposal is stored
+        assert rows.filter(exam=read).exists()
+        assert not Prediction.objects.filter(exam=read).exists()
+        assert Prediction.objects.filter(image__isnull=True).count() == len(first.pool) == 11
         # then BADGE, entropy (its Predictions were stored too) and core-set again run no model
         for strategy in ("badge", "entropy", "coreset"):
             again = active_learning.start_round(project, strategy, 2)
