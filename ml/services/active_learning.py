@@ -62,6 +62,7 @@ FEATURE_STRATEGIES = round_selection.FEATURE_STRATEGIES
 DEFAULT_MC_SAMPLES = round_selection.DEFAULT_MC_SAMPLES
 ROUND_STRATEGIES = SCORE_STRATEGIES + FEATURE_STRATEGIES
 CLASSIFIER_STRATEGIES = ("badge", "bald")  # they read class probabilities
+GREEDY = ("coreset", "badge")
 EXPERT_SOURCES = (Source.HUMAN, Source.CONSENSUS)
 
 
@@ -334,8 +335,13 @@ def _run_round(al_round: ActiveLearningRound, job: Job, progress: jobs.Progress,
         if al_round.strategy in round_selection.FEATURE_STRATEGIES
         else round_selection.scored_selection
     )
+    # A minutes budget walks the ranking past exams whose minutes no longer fit, so ranked
+    # strategies rank the whole pool; greedy ones (each pick depends on the earlier) pick the cap.
+    depth = al_round.budget
+    if al_round.params.get("budget_minutes") is not None and al_round.strategy not in GREEDY:
+        depth = len(al_round.pool)
     exams, exam_score, picked, probabilities, classes = choose(
-        al_round, job, progress, active, al_round.budget
+        al_round, job, progress, active, depth
     )
     picked, minutes = round_selection.within_minutes(al_round, exams, picked)
     guarded: set[int] = set()
@@ -360,14 +366,14 @@ def _run_round(al_round: ActiveLearningRound, job: Job, progress: jobs.Progress,
         }
         if i in guarded:  # scored by its probability of the rare class instead
             pick.update(reason="balance", score=round(float(picked.scores[rank - 1]), 6))
-        if minutes is not None and rank <= len(minutes):
-            pick["minutes"] = round(minutes[rank - 1], 3)
+        if minutes is not None:  # a guard's replacement counts at its own modality's minutes
+            pick["minutes"] = round(minutes[pick["exam"]], 3)
         picks.append(pick)
     progress(0.95, f"{len(picks)} exams picked")
     _open(al_round, picks)
     result = {"round": al_round.pk, "pool": len(al_round.pool), "picks": len(picks)}
     if minutes is not None:
-        result["minutes"] = round(sum(minutes), 3)
+        result["minutes"] = round(sum(p["minutes"] for p in picks), 3)
     return result
 
 

@@ -199,23 +199,27 @@ def feature_selection(
     return exams, exam_score, selection, task_probabilities, classes
 
 
-def within_minutes(al_round: ActiveLearningRound, exams: np.ndarray, selection) -> tuple:
+def within_minutes(
+    al_round: ActiveLearningRound, exams: np.ndarray, selection: Any
+) -> tuple[Any, dict[int, float] | None]:
     """The selection cut to the round's minutes budget (rank order, each pick while its
-    modality's minutes still fit), and the minutes of each kept pick."""
+    modality's minutes still fit, at most `budget` picks), and the minutes of every exam of the
+    pool (None without a minutes budget)."""
     params = al_round.params
-    minutes_of = params.get("minutes_per_exam") or {}
     if params.get("budget_minutes") is None:
         return selection, None
-    version = version_of(al_round)
-    modality = reading_time.exam_modalities([int(e) for e in exams], version.modality)
+    minutes_of = params.get("minutes_per_exam") or {}
+    modality = reading_time.exam_modalities([int(e) for e in exams], version_of(al_round).modality)
+    cost = {int(e): float(minutes_of.get(modality.get(int(e), ""), 0)) for e in exams}
     left = float(params["budget_minutes"])
-    keep, spent = [], []
+    keep = []
     for position, i in enumerate(selection.indices.tolist()):
-        cost = float(minutes_of.get(modality.get(int(exams[i]), ""), 0)) or None
-        if cost is not None and cost <= left + 1e-9:
+        minutes = cost[int(exams[i])]
+        if len(keep) == al_round.budget:
+            break
+        if 0 < minutes <= left + 1e-9:
             keep.append(position)
-            spent.append(cost)
-            left -= cost
+            left -= minutes
     index = np.asarray(keep, np.int64)
     kept = type(selection)(selection.indices[index], selection.scores[index], selection.strategy)
-    return kept, spent
+    return kept, cost

@@ -213,6 +213,30 @@ def test_recorded_reading_times_set_the_minutes_per_exam(
     assert body["params"]["minutes_per_exam"] == {"US": 6}
 
 
+def test_a_minutes_budget_skips_an_exam_whose_modality_no_longer_fits(
+    scored, members, client_for, django_capture_on_commit_callbacks
+):
+    project, version, exams = scored
+    # given a version of no one modality and entropy's second exam a 9-minute mammogram
+    version.modality = ""
+    version.save()
+    Image.objects.filter(exam=exams[3]).update(modality="MG")
+    # when 12 minutes are spent at 4 an ultrasound and 9 a mammogram
+    body = start(
+        client_for(members["reviewer"]),
+        project,
+        django_capture_on_commit_callbacks,
+        strategy="entropy",
+        budget_minutes=12,
+        minutes_per_exam={"US": 4, "MG": 9},
+    ).json()
+    # then the mammogram (rank 2, 9 minutes > the 8 left) is passed over for the next
+    # ultrasound exams in entropy order, until the 12 minutes are spent
+    assert [p["exam"] for p in body["picks"]] == [exams[1].pk, exams[4].pk, exams[2].pk]
+    assert [p["minutes"] for p in body["picks"]] == [4, 4, 4]
+    assert body["params"]["minutes_per_exam"] == {"MG": 9, "US": 4}
+
+
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
