@@ -998,6 +998,24 @@ export interface paths {
         patch: operations["projects_partial_update"];
         trace?: never;
     };
+    "/api/projects/{id}/active-learning-policy/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The project's round-after-training policy: read (viewer+), set (owner). */
+        get: operations["projects_active_learning_policy_retrieve"];
+        /** @description The project's round-after-training policy: read (viewer+), set (owner). */
+        put: operations["projects_active_learning_policy_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_pk}/members/": {
         parameters: {
             query?: never;
@@ -1466,6 +1484,37 @@ export interface components {
             pathology?: string;
             laterality?: string;
             note?: string;
+        };
+        ActiveLearningPolicy: {
+            readonly project: number;
+            after_training?: boolean;
+            strategy: components["schemas"]["StrategyEnum"];
+            budget?: number;
+            /** Format: double */
+            budget_minutes?: number | null;
+            minutes_per_exam?: {
+                [key: string]: number;
+            };
+            /** @description Other round options: seed, aggregate, rare_class, rare_share, mc_samples, readers (readers as usernames) */
+            params?: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        ActiveLearningPolicyRequest: {
+            after_training?: boolean;
+            strategy: components["schemas"]["StrategyEnum"];
+            budget?: number;
+            /** Format: double */
+            budget_minutes?: number | null;
+            minutes_per_exam?: {
+                [key: string]: number;
+            };
+            /** @description Other round options: seed, aggregate, rare_class, rare_share, mc_samples, readers (readers as usernames) */
+            params?: {
+                [key: string]: unknown;
+            };
         };
         /**
          * @description * `max` - max
@@ -2777,6 +2826,17 @@ export interface components {
          * @enum {string}
          */
         StateEnum: "queued" | "running" | "open" | "closed" | "failed";
+        /**
+         * @description * `random` - random
+         *     * `least_confidence` - least_confidence
+         *     * `margin` - margin
+         *     * `entropy` - entropy
+         *     * `coreset` - coreset
+         *     * `badge` - badge
+         *     * `bald` - bald
+         * @enum {string}
+         */
+        StrategyEnum: "random" | "least_confidence" | "margin" | "entropy" | "coreset" | "badge" | "bald";
         /**
          * @description * `classification` - classification
          *     * `segmentation` - segmentation
@@ -5773,6 +5833,108 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Project"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    projects_active_learning_policy_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActiveLearningPolicy"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    projects_active_learning_policy_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActiveLearningPolicyRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ActiveLearningPolicyRequest"];
+                "multipart/form-data": components["schemas"]["ActiveLearningPolicyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActiveLearningPolicy"];
                 };
             };
             /** @description Invalid input; error.detail says which field and why. */

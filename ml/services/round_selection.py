@@ -212,7 +212,7 @@ def within_minutes(
     modality = reading_time.exam_modalities([int(e) for e in exams], version_of(al_round).modality)
     cost = {int(e): float(minutes_of.get(modality.get(int(e), ""), 0)) for e in exams}
     left = float(params["budget_minutes"])
-    keep = []
+    keep: list[int] = []
     for position, i in enumerate(selection.indices.tolist()):
         minutes = cost[int(exams[i])]
         if len(keep) == al_round.budget:

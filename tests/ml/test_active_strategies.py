@@ -21,7 +21,7 @@ from ml.models import (
 )
 from ml.services import active_learning, engine, registry, round_selection
 from senolab.imaging.models import Exam, Image
-from tests.factories import case_project
+from tests.factories import case_project, create_user
 from tests.ml.test_active_rounds import start
 
 F16 = np.dtype("<f2")
@@ -377,3 +377,29 @@ def test_feature_rounds_on_a_trained_version_run_the_model_once_then_read_the_ca
     assert failed.status == "failed" and "no dropout layer" in failed.message
     bald.refresh_from_db()
     assert bald.state == "failed"
+
+
+def test_owners_set_the_round_policy_members_read_it(scored, members, client_for):
+    project, _, _ = scored
+    url = f"/api/projects/{project.pk}/active-learning-policy/"
+    # a project without a policy reads as the defaults: no round after training
+    viewer = client_for(members["viewer"])
+    assert viewer.get(url).json()["after_training"] is False
+    # the owner sets one; a reviewer may not; unknown strategies and options are 400s
+    owner = client_for(members["owner"])
+    body = {"after_training": True, "strategy": "coreset", "budget_minutes": 60}
+    body["minutes_per_exam"] = {"US": 4}
+    assert client_for(members["reviewer"]).put(url, body, format="json").status_code == 403
+    saved = owner.put(url, body, format="json")
+    assert saved.status_code == 200, saved.json()
+    policy = ActiveLearningPolicy.objects.get(project=project)
+    assert (policy.strategy, policy.budget_minutes, policy.minutes_per_exam) == (
+        "coreset",
+        60,
+        {"US": 4},
+    )
+    assert viewer.get(url).json()["strategy"] == "coreset"
+    bad = owner.put(url, {"strategy": "oracle", "params": {"colour": 1}}, format="json")
+    assert bad.status_code == 400
+    assert set(bad.json()["error"]["detail"]) == {"strategy", "params"}
+    assert client_for(create_user("outsider")).get(url).status_code == 404
