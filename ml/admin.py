@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from ml.models import (
+    ActiveLearningPolicy,
     DatasetSnapshot,
     ModelVersion,
     Prediction,
@@ -107,3 +108,9 @@ class RetrainingRunAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "policy", "trigger", "decision", "challenger", "created_at"]
     list_filter = ["decision", "trigger"]
     readonly_fields = [f.name for f in RetrainingRun._meta.fields]
+
+
+@admin.register(ActiveLearningPolicy)
+class ActiveLearningPolicyAdmin(admin.ModelAdmin):
+    list_display = ["project", "after_training", "strategy", "budget", "budget_minutes"]
+    list_filter = ["after_training", "strategy"]

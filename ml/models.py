@@ -429,3 +429,61 @@ class RetrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"retraining {self.pk} of project {self.project_id} ({self.decision})"
+
+
+class ImageFeatures(models.Model):
+    """What a model version made of one image, kept for active learning: the per-version cache
+    of embeddings and Monte Carlo dropout samples (Predictions cache the scores).
+
+    Arrays are little-endian float16 bytes: `embedding` (D values, the pooled input of the
+    network's head), `probabilities` (C class probabilities in the version's class order; empty
+    for segmentation) and `samples` (mc_passes x C dropout probabilities; empty when none were
+    asked for). One row per version and image, written in one transaction per prediction batch,
+    so a round reads either a whole batch or none of it.
+    """
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="image_features"
+    )
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    exam = models.ForeignKey(Exam, on_delete=models.CASCADE, related_name="+")
+    embedding = models.BinaryField()
+    probabilities = models.BinaryField(blank=True, default=b"")
+    samples = models.BinaryField(blank=True, default=b"")
+    mc_passes = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "image"], name="one_feature_row_per_version_image"
+            )
+        ]
+        indexes = [models.Index(fields=["model_version", "exam"])]
+
+    def __str__(self) -> str:
+        return f"features of image {self.image_id} by version {self.model_version_id}"
+
+
+class ActiveLearningPolicy(models.Model):
+    """A project's standing order for rounds: with `after_training`, activating a version that
+    a training run produced queues a round with this strategy and budget (exams, or readers'
+    minutes when `budget_minutes` is set). `params` holds the other round options (seed,
+    aggregate, rare_class, rare_share, mc_samples, readers as usernames)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="al_policy")
+    after_training = models.BooleanField(default=False)
+    strategy = models.CharField(max_length=40, default="entropy")
+    budget = models.PositiveIntegerField(default=20)
+    budget_minutes = models.FloatField(null=True, blank=True)
+    minutes_per_exam = models.JSONField(
+        default=dict, blank=True, help_text="Default minutes per exam by modality, e.g. {'US': 4}"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "active learning policies"
+
+    def __str__(self) -> str:
+        return f"active-learning policy of project {self.project_id}"

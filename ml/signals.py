@@ -1,6 +1,7 @@
 """Receivers of the ML app: training runs settled when their job finished elsewhere, new
-exams pre-annotated after ingest, and a retraining policy's PeriodicTask kept in step with it
-(every save, the admin's included, writes it; deleting the policy deletes it).
+exams pre-annotated after ingest, a retraining policy's PeriodicTask kept in step with it
+(every save, the admin's included, writes it; deleting the policy deletes it), and a
+project's active-learning round queued when a version from a training run is activated.
 
 Keep TrainingRun.status true when a run's job was finished outside the ML code.
 
@@ -22,7 +23,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from ml.models import RetrainingPolicy
-from ml.services import prediction, retraining, training
+from ml.services import active_learning, prediction, registry, retraining, training
 from ml.services.errors import NoActiveModel
 from senolab.imaging.ingest.service import images_ingested
 from senolab.imaging.models import Image
@@ -70,3 +71,11 @@ def schedule_retraining_policy(sender: Any, instance: RetrainingPolicy, **kwargs
 @receiver(post_delete, sender=RetrainingPolicy)
 def unschedule_retraining_policy(sender: Any, instance: RetrainingPolicy, **kwargs: Any) -> None:
     retraining.delete_schedule(instance)
+
+
+@receiver(registry.version_activated)
+def start_round_after_training(sender: Any = None, *, version=None, **kwargs: Any):
+    """A trained version just activated: the project's policy may ask for a round on it."""
+    if version is None:
+        return None
+    return active_learning.start_policy_round(version)

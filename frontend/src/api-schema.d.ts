@@ -998,6 +998,24 @@ export interface paths {
         patch: operations["projects_partial_update"];
         trace?: never;
     };
+    "/api/projects/{id}/active-learning-policy/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The project's round-after-training policy: read (viewer+), set (owner). */
+        get: operations["projects_active_learning_policy_retrieve"];
+        /** @description The project's round-after-training policy: read (viewer+), set (owner). */
+        put: operations["projects_active_learning_policy_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_pk}/members/": {
         parameters: {
             query?: never;
@@ -1559,6 +1577,37 @@ export interface components {
             pathology?: string;
             laterality?: string;
             note?: string;
+        };
+        ActiveLearningPolicy: {
+            readonly project: number;
+            after_training?: boolean;
+            strategy: components["schemas"]["StrategyEnum"];
+            budget?: number;
+            /** Format: double */
+            budget_minutes?: number | null;
+            minutes_per_exam?: {
+                [key: string]: number;
+            };
+            /** @description Other round options: seed, aggregate, rare_class, rare_share, mc_samples, readers (readers as usernames) */
+            params?: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        ActiveLearningPolicyRequest: {
+            after_training?: boolean;
+            strategy: components["schemas"]["StrategyEnum"];
+            budget?: number;
+            /** Format: double */
+            budget_minutes?: number | null;
+            minutes_per_exam?: {
+                [key: string]: number;
+            };
+            /** @description Other round options: seed, aggregate, rare_class, rare_share, mc_samples, readers (readers as usernames) */
+            params?: {
+                [key: string]: unknown;
+            };
         };
         /**
          * @description * `max` - max
@@ -2612,6 +2661,11 @@ export interface components {
             rank: number;
             /** @description 'balance' for a pick of the class-balance guard */
             reason?: string;
+            /**
+             * Format: double
+             * @description Readers' minutes the pick is counted at (minutes budgets)
+             */
+            minutes?: number;
         };
         /**
          * @description * `clean` - Clean
@@ -2913,8 +2967,21 @@ export interface components {
         };
         RoundCreateRequest: {
             project: number;
+            /** @description One of random, least_confidence, margin, entropy, coreset, badge, bald */
             strategy: string;
-            budget: number;
+            /** @description Exams to pick; optional with budget_minutes (then a cap) */
+            budget?: number | null;
+            /**
+             * Format: double
+             * @description Readers' minutes to spend: picks are added while their minutes fit
+             */
+            budget_minutes?: number | null;
+            /** @description Minutes an exam takes per modality (e.g. {'US': 4}), for modalities the project has no recorded reading times of */
+            minutes_per_exam?: {
+                [key: string]: number;
+            };
+            /** @description Monte Carlo dropout passes for bald (2-100, default 10) */
+            mc_samples?: number;
             /** @description Default: the active one */
             model_version?: number;
             /** @description Usernames that each get every pick; none leaves the picks unassigned */
@@ -3023,6 +3090,17 @@ export interface components {
          * @enum {string}
          */
         StateEnum: "queued" | "running" | "open" | "closed" | "failed";
+        /**
+         * @description * `random` - random
+         *     * `least_confidence` - least_confidence
+         *     * `margin` - margin
+         *     * `entropy` - entropy
+         *     * `coreset` - coreset
+         *     * `badge` - badge
+         *     * `bald` - bald
+         * @enum {string}
+         */
+        StrategyEnum: "random" | "least_confidence" | "margin" | "entropy" | "coreset" | "badge" | "bald";
         /**
          * @description * `classification` - classification
          *     * `segmentation` - segmentation
@@ -6020,6 +6098,108 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Project"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    projects_active_learning_policy_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActiveLearningPolicy"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    projects_active_learning_policy_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActiveLearningPolicyRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ActiveLearningPolicyRequest"];
+                "multipart/form-data": components["schemas"]["ActiveLearningPolicyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActiveLearningPolicy"];
                 };
             };
             /** @description Invalid input; error.detail says which field and why. */

@@ -1,6 +1,8 @@
 """Active-learning rounds: reviewers start one (a Job scores the pool with a model version and
 the strategy picks the exams to read next) and close it; any member reads them. Refusals (an
-unknown strategy, a budget under 1, no active model, an empty pool) are 400s naming the field."""
+unknown strategy, a budget under 1 exam or 1 minute, no active model, an empty pool, BADGE or
+BALD on a model without classes, minutes for a modality with no reading time) are 400s naming
+the field."""
 
 from __future__ import annotations
 
@@ -29,8 +31,36 @@ ROUND_ROLE = Role.REVIEWER
 
 class RoundCreateSerializer(serializers.Serializer):
     project = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
-    strategy = serializers.CharField(max_length=40)
-    budget = serializers.IntegerField(min_value=-(2**31), max_value=2**31 - 1)
+    strategy = serializers.CharField(
+        max_length=40, help_text=f"One of {', '.join(active_learning.ROUND_STRATEGIES)}"
+    )
+    budget = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=-(2**31),
+        max_value=2**31 - 1,
+        help_text="Exams to pick; optional with budget_minutes (then a cap)",
+    )
+    budget_minutes = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=-1e9,
+        max_value=1e9,
+        help_text="Readers' minutes to spend: picks are added while their minutes fit",
+    )
+    minutes_per_exam = serializers.DictField(
+        child=serializers.FloatField(min_value=-1e9, max_value=1e9),
+        required=False,
+        default=dict,
+        help_text="Minutes an exam takes per modality (e.g. {'US': 4}), for modalities the "
+        "project has no recorded reading times of",
+    )
+    mc_samples = serializers.IntegerField(
+        required=False,
+        min_value=-(2**31),
+        max_value=2**31 - 1,
+        help_text="Monte Carlo dropout passes for bald (2-100, default 10)",
+    )
     model_version = serializers.IntegerField(
         required=False, min_value=1, max_value=2**31 - 1, help_text="Default: the active one"
     )
@@ -58,6 +88,9 @@ class PickSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     reason = serializers.CharField(
         required=False, help_text="'balance' for a pick of the class-balance guard"
+    )
+    minutes = serializers.FloatField(
+        required=False, help_text="Readers' minutes the pick is counted at (minutes budgets)"
     )
 
 
@@ -152,13 +185,16 @@ class ActiveLearningRoundViewSet(
             al_round = active_learning.start_round(
                 project,
                 data["strategy"],
-                data["budget"],
+                data.get("budget"),
                 version_id=data.get("model_version"),
                 readers=readers,
                 seed=data["seed"],
                 aggregate=data["aggregate"],
                 rare_class=data["rare_class"],
                 rare_share=data["rare_share"],
+                budget_minutes=data.get("budget_minutes"),
+                minutes_per_exam=data["minutes_per_exam"],
+                mc_samples=data.get("mc_samples", active_learning.DEFAULT_MC_SAMPLES),
                 user=request.user,
             )
         except MLServiceError as exc:

@@ -5,6 +5,7 @@ from ml.api import review
 from ml.api.artifacts import ModelImportView, ModelPackageView
 from ml.api.automation_bias import AutomationBiasView
 from ml.api.exports import DatasetExportViewSet
+from ml.api.policy import ActiveLearningPolicyView
 from ml.api.retraining import RetrainingPolicyViewSet, RetrainingRunViewSet
 from ml.api.rounds import ActiveLearningRoundViewSet
 from ml.api.snapshots import SnapshotViewSet
@@ -35,6 +36,11 @@ urlpatterns = [
         name="model-version-package",
     ),
     *router.urls,
+    path(
+        "projects/<int:pk>/active-learning-policy/",
+        ActiveLearningPolicyView.as_view(),
+        name="active-learning-policy",
+    ),
     path(
         "exams/<int:exam_id>/proposals/",
         review.ExamProposalsView.as_view(),

@@ -124,7 +124,8 @@ def project(
     if len(centred) > fit_rows:
         rows = centred[torch.randperm(len(centred), generator=generator)[:fit_rows]]
     torch.manual_seed(seed)
-    _, _, v = torch.pca_lowrank(rows, q=dims, center=False, niter=2)
+    # Fewer rows than axes (a small pool): its rows span at most that many, all of them kept.
+    _, _, v = torch.pca_lowrank(rows, q=min(dims, len(rows)), center=False, niter=2)
     return centred @ v
 
 

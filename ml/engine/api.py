@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ml.engine import features
 from ml.engine.artifact import load_artifact, load_matching_weights, save_artifact
 from ml.engine.cases import Case, ProgressCallback
 from ml.engine.compare import CaseOutcomes, group_figures
 from ml.engine.data import TensorCache, unlocated_cases
-from ml.engine.errors import Cancelled, LesionsRequired, RecipeError
+from ml.engine.errors import Cancelled, DropoutUnavailable, LesionsRequired, RecipeError
 from ml.engine.pipelines import Pipeline, pipeline_for
 from ml.engine.recipes import Recipe, list_recipes, load_recipe
 from ml.engine.results import CasePrediction, TrainResult
@@ -31,6 +33,7 @@ __all__ = [
     "CaseOutcomes",
     "CasePrediction",
     "Cancelled",
+    "DropoutUnavailable",
     "LesionsRequired",
     "Predictor",
     "Recipe",
@@ -302,10 +305,17 @@ class Predictor:
         cases: Sequence[Case],
         *,
         explain: bool = False,
+        embeddings: bool = False,
+        mc_samples: int = 0,
         progress: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> list[CasePrediction]:
         """One CasePrediction per case that has an image (labels are not needed).
+
+        With `embeddings`, each prediction carries its images' embeddings (ml.engine.features,
+        taken during the same forward pass); with `mc_samples` > 0, that many Monte Carlo
+        dropout class-probability samples per image (DropoutUnavailable, before anything is
+        read, when the network has no dropout or the task no classes).
 
         Raises LesionsRequired, before reading anything, when the model reads lesion crops and
         a case has no located lesion: such a model never saw a whole image in training.
@@ -313,13 +323,26 @@ class Predictor:
         missing = self.unlocated(cases)
         if missing:
             raise LesionsRequired(missing, self.recipe.name)
-        cache, logits = self.pipe.stream_infer(
-            self.model,
-            cases,
-            labelled_only=False,
-            should_stop=should_stop,
-            progress=_stage(progress, 0.0, 0.9, "Predicting"),
+        if mc_samples > 0:
+            if not self.pipe.class_probabilities:
+                raise DropoutUnavailable(
+                    f"a {self.recipe.task} model has no class probabilities to sample; "
+                    "BALD is for classifiers"
+                )
+            features.require_dropout(self.model)
+        capture: AbstractContextManager[list[torch.Tensor]] = (
+            features.capture_embeddings(self.model, self.pipe.out_channels())
+            if embeddings
+            else nullcontext([])
         )
+        with capture as rows:
+            cache, logits = self.pipe.stream_infer(
+                self.model,
+                cases,
+                labelled_only=False,
+                should_stop=should_stop,
+                progress=_stage(progress, 0.0, 0.8 if mc_samples else 0.9, "Predicting"),
+            )
         out = self.pipe.predictions(
             self.model,
             cache,
@@ -328,8 +351,51 @@ class Predictor:
             threshold=self.payload["threshold"],
             explain=explain,
         )
+        if embeddings:
+            _attach(out, cache, torch.cat(rows) if rows else None, "image_embeddings")
+        if mc_samples > 0:
+            _report(progress, 0.85, f"{mc_samples} Monte Carlo dropout passes")
+            samples = self._mc_samples(cache, mc_samples)
+            _attach(out, cache, samples.permute(1, 0, 2), "image_samples")
         _report(progress, 1.0, "Predicted")
         return out
+
+    def _mc_samples(self, cache: TensorCache, passes: int) -> torch.Tensor:
+        temperature = float(self.payload["temperature"])
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with self.pipe.autocast():
+                return self.model(self.pipe._input(x))
+
+        return features.mc_dropout_samples(
+            self.model,
+            cache.images,
+            passes,
+            lambda logits: self.pipe.sample_probabilities(logits, temperature),
+            run=run,
+            batch_size=max(self.recipe.batch_size * 2, 1),
+        )
+
+
+def _attach(
+    predictions: list[CasePrediction],
+    cache: TensorCache,
+    per_sample: torch.Tensor | None,
+    field: str,
+) -> None:
+    """Per-sample rows (samples first) as per-image float16 arrays on each prediction: the mean
+    over an image's samples (several only with lesion crops)."""
+    if per_sample is None:
+        return
+    by_case = {p.case_key: p for p in predictions}
+    rows: dict[tuple[str, str], list[int]] = {}
+    for i, sample in enumerate(cache.samples):
+        rows.setdefault((cache.cases[sample.case_index].key, sample.image.key), []).append(i)
+    for (case_key, image_key), index in rows.items():
+        prediction = by_case.get(case_key)
+        if prediction is not None:
+            value = per_sample[index].float().mean(dim=0).numpy().astype("float16")
+            getattr(prediction, field)[image_key] = value
 
 
 def predict(
@@ -338,11 +404,19 @@ def predict(
     *,
     device: str | None = None,
     explain: bool = False,
+    embeddings: bool = False,
+    mc_samples: int = 0,
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[CasePrediction]:
     """One CasePrediction per case that has an image (see Predictor; LesionsRequired when a
-    lesion-crop model is given a case without a located lesion)."""
+    lesion-crop model is given a case without a located lesion), with its images' embeddings
+    and Monte Carlo dropout samples when asked."""
     return Predictor(artifact_path, device)(
-        cases, explain=explain, progress=progress, should_stop=should_stop
+        cases,
+        explain=explain,
+        embeddings=embeddings,
+        mc_samples=mc_samples,
+        progress=progress,
+        should_stop=should_stop,
     )

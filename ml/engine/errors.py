@@ -26,3 +26,9 @@ class LesionsRequired(ValueError):
             f"whole images: exam(s) {', '.join(self.case_keys)} have no located lesion. Mark the "
             "lesion (a point, ellipse, box or outline) first, then run the model."
         )
+
+
+class DropoutUnavailable(ValueError):
+    """Monte Carlo dropout samples were asked of a model that cannot give them: its network has
+    no dropout layer (sampling it would repeat one deterministic output, and BALD on that is
+    zero everywhere), or its task has no class probabilities to sample."""

@@ -50,6 +50,10 @@ class CasePrediction:
             holding a located lesion), in reading order. Scores above are the case's (exam level).
         image_scores: per image key, the probability per class name of that image alone.
         masks: per image key, the predicted binary mask (H, W) uint8, if segmenting.
+        image_embeddings: per image key, its embedding (D,) float16 (the pooled input of the
+            network's head, mean over the image's samples), when asked for.
+        image_samples: per image key, Monte Carlo dropout class probabilities (T, C) float16
+            in the order of `scores`, when asked for.
     """
 
     case_key: str
@@ -63,3 +67,5 @@ class CasePrediction:
     image_keys: list[str] = field(default_factory=list)
     image_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)
+    image_embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    image_samples: dict[str, np.ndarray] = field(default_factory=dict)

@@ -12,39 +12,57 @@ its most uncertain image, or the mean); a segmentation version scores each image
 entropy inside its predicted region (`segmentation_uncertainty`) from the stored probability
 maps.
 
+Core-set, BADGE and BALD read the version's cached image features instead (ml.services.
+pool_features: embeddings, class probabilities, Monte Carlo dropout samples, float16 per image
+and version); an exam's embedding is the mean of its images', its probabilities the mean of
+theirs, and its BALD score the max (or mean) of its images'. Core-set starts from every exam
+of the modality outside the pool (read or already given to a reader) as a covered centre.
+
+A round's budget is a number of exams, or readers' minutes (`budget_minutes`): the strategy
+ranks up to the number of exams the minutes could buy, and picks are taken in rank order while
+their modality's minutes per exam (ml.services.reading_time) still fit.
+
 Torch (through ml.engine.active) is imported in the worker only.
 """
 
 from __future__ import annotations
 
-import io
+import logging
 from typing import Any
 
-import numpy as np
 from celery import signature
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from annotations.models import ExamLabel, Finding, ReadingAssignment, Source
-from ml.models import ActiveLearningRound, ModelVersion, Prediction, RoundState, VersionStatus
-from ml.services import engine, registry
+from ml.models import (
+    ActiveLearningPolicy,
+    ActiveLearningRound,
+    ModelVersion,
+    RoundState,
+    VersionStatus,
+)
+from ml.services import engine, reading_time, round_selection
 from ml.services.errors import MLServiceError
-from ml.services.prediction import store_predictions
-from ml.services.snapshots import build_manifest, cases_from_manifest
-from senolab.imaging import storage
 from senolab.imaging.models import Exam, Image
 from senolab.jobs import services as jobs
 from senolab.jobs.models import Job, JobKind
 from senolab.projects.models import Project
 
+logger = logging.getLogger(__name__)
+
 ROUND_TASK = "ml.active_round_task"
 
-# The strategies a round can run on what a model version stores today (class probabilities and
-# probability maps). Core-set, BADGE and BALD need embeddings or MC-dropout samples, which the
-# engine's predict does not return yet.
-ROUND_STRATEGIES = ("random", "least_confidence", "margin", "entropy")
+# Scored from the stored Predictions (class probabilities, probability maps).
+SCORE_STRATEGIES = ("random", "least_confidence", "margin", "entropy")
+FEATURE_STRATEGIES = round_selection.FEATURE_STRATEGIES
+DEFAULT_MC_SAMPLES = round_selection.DEFAULT_MC_SAMPLES
+ROUND_STRATEGIES = SCORE_STRATEGIES + FEATURE_STRATEGIES
+CLASSIFIER_STRATEGIES = ("badge", "bald")  # they read class probabilities
+GREEDY = ("coreset", "badge")
 EXPERT_SOURCES = (Source.HUMAN, Source.CONSENSUS)
 
 
@@ -107,7 +125,7 @@ def round_version(project: Project, version_id: int | None = None) -> ModelVersi
 def start_round(
     project: Project,
     strategy: str,
-    budget: int,
+    budget: int | None,
     *,
     version_id: int | None = None,
     readers: list[Any] | None = None,
@@ -115,23 +133,42 @@ def start_round(
     aggregate: str = "max",
     rare_class: str = "",
     rare_share: float = 0.2,
+    budget_minutes: float | None = None,
+    minutes_per_exam: dict[str, float] | None = None,
+    mc_samples: int = DEFAULT_MC_SAMPLES,
+    trigger: str = "request",
     user=None,
 ) -> ActiveLearningRound:
-    """A queued round and its Job. Raises RoundRefused for an unknown strategy, a budget under
-    1, no active model or an empty pool; `readers` (project members) each get every pick. With
-    `rare_class`, the balance guard keeps `rare_share` of the picks for the exams most likely of
-    that class (classification versions)."""
+    """A queued round and its Job. Raises RoundRefused (naming the field) for an unknown
+    strategy, a budget under 1 exam or 1 minute, no active model, an empty pool, BADGE or BALD
+    on a model without class probabilities, or a minutes budget for a modality with neither
+    recorded reading times nor a default in `minutes_per_exam`; `readers` (project members) each
+    get every pick. With `rare_class`, the balance guard keeps `rare_share` of the picks for
+    the exams most likely of that class (classification versions). With `budget_minutes`,
+    `budget` (optional then) caps the number of exams too."""
     if strategy not in ROUND_STRATEGIES:
         raise RoundRefused(
             "strategy", f"Unknown strategy {strategy!r}; use one of {', '.join(ROUND_STRATEGIES)}."
         )
-    if budget < 1:
+    if budget_minutes is None and budget is None:
+        raise RoundRefused("budget", "Give a budget in exams or in readers' minutes.")
+    if budget is not None and budget < 1:
         raise RoundRefused("budget", "The budget must be at least 1 exam.")
+    if budget_minutes is not None and not budget_minutes >= 1:
+        raise RoundRefused("budget_minutes", "A minutes budget must be at least 1 minute.")
     if aggregate not in ("max", "mean"):
         raise RoundRefused("aggregate", "Aggregate image scores by 'max' or 'mean'.")
     if not 0 <= rare_share <= 1:
         raise RoundRefused("rare_share", "The rare-class share lies between 0 and 1.")
+    if strategy == "bald" and not 2 <= mc_samples <= 100:
+        raise RoundRefused("mc_samples", "BALD takes 2 to 100 Monte Carlo dropout passes.")
     version = round_version(project, version_id)
+    if strategy in CLASSIFIER_STRATEGIES and version.task != "classification":
+        raise RoundRefused(
+            "strategy",
+            f"{strategy} reads class probabilities; model version {version.pk} is a "
+            f"{version.task} model: use coreset, entropy or random.",
+        )
     classes = version.recipe_config.get("classes") or []
     if rare_class and (version.task != "classification" or (classes and rare_class not in classes)):
         raise RoundRefused(
@@ -146,8 +183,18 @@ def start_round(
         )
     reader_ids = [r.pk for r in readers or []]
     params: dict[str, Any] = {"seed": seed, "aggregate": aggregate, "readers": reader_ids}
+    if trigger != "request":
+        params["trigger"] = trigger
     if rare_class:
         params.update(rare_class=rare_class, rare_share=rare_share)
+    if strategy == "bald":
+        params["mc_samples"] = mc_samples
+    if budget_minutes is not None:
+        minutes = _minutes_params(project, version, pool, budget_minutes, minutes_per_exam or {})
+        params.update(minutes)
+        cheapest = min(minutes["minutes_per_exam"].values())
+        budget = min(budget or len(pool), max(int(budget_minutes // cheapest), 1))
+    assert budget is not None
     with transaction.atomic():
         job = jobs.create_job(
             JobKind.ACTIVE_ROUND,
@@ -168,6 +215,81 @@ def start_round(
         )
         jobs.enqueue(job, signature(ROUND_TASK))
     return al_round
+
+
+def _minutes_params(
+    project: Project,
+    version: ModelVersion,
+    pool: list[int],
+    budget_minutes: float,
+    defaults: dict[str, float],
+) -> dict[str, Any]:
+    """The round's minutes budget and the minutes per exam of each modality of its pool."""
+    bad = [m for m, v in defaults.items() if not isinstance(v, int | float) or v <= 0]
+    if bad:
+        raise RoundRefused(
+            "minutes_per_exam", f"Minutes per exam must be positive numbers: {', '.join(bad)}."
+        )
+    modalities = set(reading_time.exam_modalities(pool, version.modality).values())
+    minutes, source, missing = reading_time.minutes_per_exam(project, modalities, defaults)
+    if missing:
+        raise RoundRefused(
+            "minutes_per_exam",
+            f"No recorded reading times for {', '.join(missing)} in this project: give the "
+            "minutes an exam takes, e.g. {" + ", ".join(f'"{m}": 5' for m in missing) + "}.",
+        )
+    if budget_minutes < min(minutes.values()):
+        raise RoundRefused(
+            "budget_minutes",
+            f"{budget_minutes:g} minutes buy no exam: one takes {min(minutes.values()):g}.",
+        )
+    return {
+        "budget_minutes": budget_minutes,
+        "minutes_per_exam": minutes,
+        "minutes_source": source,
+    }
+
+
+def start_policy_round(version: ModelVersion) -> ActiveLearningRound | None:
+    """The round a project's policy asks for when `version`, made by a training run, has just
+    been activated; None when there is no such policy or the round cannot start (logged)."""
+    policy = ActiveLearningPolicy.objects.filter(
+        project_id=version.project_id, after_training=True
+    ).first()
+    if policy is None or version.training_run_id is None:
+        return None
+    if version.task not in ("classification", "segmentation"):
+        return None
+    options = dict(policy.params)
+    names = options.pop("readers", [])
+    readers = list(
+        get_user_model().objects.filter(
+            username__in=names, memberships__project_id=version.project_id
+        )
+    )
+    allowed = {"seed", "aggregate", "rare_class", "rare_share", "mc_samples"}
+    try:
+        return start_round(
+            version.project,
+            policy.strategy,
+            policy.budget if policy.budget_minutes is None else None,
+            version_id=version.pk,
+            readers=readers,
+            budget_minutes=policy.budget_minutes,
+            minutes_per_exam=policy.minutes_per_exam,
+            trigger="training",
+            user=version.trained_by,
+            **{k: v for k, v in options.items() if k in allowed},
+        )
+    except RoundRefused as exc:
+        logger.warning(
+            "project %s: no round after training version %s (%s: %s)",
+            version.project_id,
+            version.pk,
+            exc.field,
+            exc,
+        )
+        return None
 
 
 def close_round(al_round: ActiveLearningRound) -> ActiveLearningRound:
@@ -191,41 +313,6 @@ def open_round_ranking(project: Project) -> list[int]:
 # --- worker side ----------------------------------------------------------------------------------
 
 
-def _class_probabilities(outputs: dict[str, Any]) -> list[float]:
-    scores = outputs.get("scores") or {}
-    if len(scores) >= 2:
-        return [float(v) for v in scores.values()]
-    p = float(outputs.get("probability", 0.5))
-    return [1.0 - p, p]
-
-
-def _probability_map(key: str) -> np.ndarray:
-    from PIL import Image as PILImage
-
-    with PILImage.open(io.BytesIO(storage.read(key))) as im:
-        return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-
-
-def image_scores(
-    version: ModelVersion, predictions: list[Prediction], strategy: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(exam of each image, the strategy's score of each image, class probabilities of each
-    image or None for segmentation)."""
-    active = engine.active()
-    exams = np.asarray([p.exam_id for p in predictions], dtype=np.int64)
-    if version.task == "segmentation":
-        scores = [
-            float(active.segmentation_uncertainty(_probability_map(p.heatmap_key)[None])[0])
-            if p.heatmap_key
-            else 0.0
-            for p in predictions
-        ]
-        return exams, np.asarray(scores, dtype=np.float32), None
-    probabilities = np.asarray([_class_probabilities(p.outputs) for p in predictions], np.float32)
-    score_of = active.UNCERTAINTY.get(strategy, active.entropy_scores)
-    return exams, score_of(probabilities).numpy(), probabilities
-
-
 def run_round(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     """Score the pool, pick by the strategy, give the picks to the readers, open the round."""
     active = engine.active()
@@ -239,102 +326,59 @@ def run_round(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     return result
 
 
-def _predict(
-    version: ModelVersion, exam_ids: list[int], job: Job, progress: jobs.Progress, *, explain: bool
-) -> None:
-    """Predict the exams with the version and store the Predictions (the per-version cache)."""
-    manifest, _ = build_manifest(version.project, "any", exam_ids)
-    for entry in manifest:  # ground-truth masks are not needed to predict
-        for im in entry["images"]:
-            im.pop("mask_key", None)
-
-    def report(fraction: float, message: str, metrics: dict | None = None) -> None:
-        progress(0.05 + 0.75 * float(fraction), message)
-
-    outputs = engine.api().predict(
-        registry.local_artifact(version),
-        cases_from_manifest(manifest),
-        device=engine.default_device(),
-        explain=explain,
-        progress=report,
-    )
-    store_predictions(version, outputs, job)
-
-
 def _run_round(al_round: ActiveLearningRound, job: Job, progress: jobs.Progress, active) -> dict:
     version = al_round.model_version
     if version is None:
         raise jobs.JobFailed("The round's model version was deleted.")
-    pool = list(al_round.pool)
-    explain = version.task == "segmentation"  # the probability maps are what it scores
-    predicted = set(
-        Prediction.objects.filter(model_version=version, exam_id__in=pool)
-        .exclude(image=None)
-        .values_list("exam_id", flat=True)
+    choose = (
+        round_selection.feature_selection
+        if al_round.strategy in round_selection.FEATURE_STRATEGIES
+        else round_selection.scored_selection
     )
-    missing = [e for e in pool if e not in predicted]
-    progress(0.02, f"{len(pool)} exams in the pool, {len(missing)} to predict")
-    if missing:
-        _predict(version, missing, job, progress, explain=explain)
-    progress(0.85, "scoring the pool")
-    predictions = list(
-        Prediction.objects.filter(model_version=version, exam_id__in=pool)
-        .exclude(image=None)
-        .order_by("exam_id", "image_id", "-created_at")
+    # A minutes budget walks the ranking past exams whose minutes no longer fit, so ranked
+    # strategies rank the whole pool; greedy ones (each pick depends on the earlier) pick the cap.
+    depth = al_round.budget
+    if al_round.params.get("budget_minutes") is not None and al_round.strategy not in GREEDY:
+        depth = len(al_round.pool)
+    exams, exam_score, picked, probabilities, classes = choose(
+        al_round, job, progress, active, depth
     )
-    latest: dict[int | None, Prediction] = {}
-    for p in predictions:  # the newest prediction of each image
-        latest.setdefault(p.image_id, p)
-    predictions = list(latest.values())
-    if not predictions:
-        raise jobs.JobFailed("The model predicted none of the pool's exams.")
-    exam_of_image, scores, probabilities = image_scores(version, predictions, al_round.strategy)
-    aggregate = al_round.params.get("aggregate", "max")
-    exams, exam_score = active.exam_scores(scores, exam_of_image, how=aggregate)
-    if al_round.strategy == "random":
-        selection = active.random_selection(
-            len(exams), al_round.budget, seed=int(al_round.params.get("seed", 0))
-        )
-    else:
-        top = np.argsort(-exam_score, kind="stable")[: al_round.budget]
-        selection = active.Selection(top, exam_score[top], al_round.strategy)
+    picked, minutes = round_selection.within_minutes(al_round, exams, picked)
     guarded: set[int] = set()
     rare = al_round.params.get("rare_class")
     if rare and probabilities is not None:
-        classes = list((predictions[0].outputs.get("scores") or {}).keys())
         if rare not in classes:
             raise jobs.JobFailed(f"The model has no class {rare!r}; its classes: {classes}.")
-        # The exam's class probabilities: the mean over its images.
-        exam_probabilities = np.stack(
-            [probabilities[exam_of_image == e].mean(axis=0) for e in exams]
-        )
-        before = set(selection.indices.tolist())
-        selection = active.balance_guard(
-            selection,
-            exam_probabilities,
+        before = set(picked.indices.tolist())
+        picked = active.balance_guard(
+            picked,
+            probabilities,
             rare_class=classes.index(rare),
             share=float(al_round.params.get("rare_share", 0.2)),
         )
-        guarded = set(selection.indices.tolist()) - before
+        guarded = set(picked.indices.tolist()) - before
     picks: list[dict[str, Any]] = []
-    for rank, i in enumerate(selection.indices.tolist(), start=1):
+    for rank, i in enumerate(picked.indices.tolist(), start=1):
         pick: dict[str, Any] = {
             "exam": int(exams[i]),
             "score": round(float(exam_score[i]), 6),
             "rank": rank,
         }
         if i in guarded:  # scored by its probability of the rare class instead
-            pick.update(reason="balance", score=round(float(selection.scores[rank - 1]), 6))
+            pick.update(reason="balance", score=round(float(picked.scores[rank - 1]), 6))
+        if minutes is not None:  # a guard's replacement counts at its own modality's minutes
+            pick["minutes"] = round(minutes[pick["exam"]], 3)
         picks.append(pick)
     progress(0.95, f"{len(picks)} exams picked")
     _open(al_round, picks)
-    return {"round": al_round.pk, "pool": len(pool), "picks": len(picks)}
+    result = {"round": al_round.pk, "pool": len(al_round.pool), "picks": len(picks)}
+    if minutes is not None:
+        result["minutes"] = round(sum(p["minutes"] for p in picks), 3)
+    return result
 
 
 def _open(al_round: ActiveLearningRound, picks: list[dict[str, Any]]) -> None:
     """Record the picks, give them to the round's readers, and make this the open round."""
-    from django.contrib.auth import get_user_model
-
     readers = list(get_user_model().objects.filter(pk__in=al_round.params.get("readers", [])))
     with transaction.atomic():
         now = timezone.now()

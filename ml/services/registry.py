@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from ml.models import ModelVersion, TrainingRun, VersionStatus
@@ -17,6 +18,9 @@ from ml.services.results import json_safe
 from senolab.imaging import storage
 from senolab.jobs import services as jobs
 from senolab.jobs.models import JobStatus
+
+# Sent with `version` after an activation commits (a project's round policy listens).
+version_activated = Signal()
 
 
 def register_version(run: TrainingRun, recipe: Any, result: Any) -> ModelVersion:
@@ -90,7 +94,8 @@ def local_artifact(version: ModelVersion) -> str:
 
 
 def activate(version: ModelVersion) -> ModelVersion:
-    """Make this the one active version of its project and task; the previous one is retired."""
+    """Make this the one active version of its project and task; the previous one is retired.
+    `version_activated` is sent once the change is committed."""
     with transaction.atomic():
         ModelVersion.objects.select_for_update().filter(
             project_id=version.project_id,
@@ -99,6 +104,7 @@ def activate(version: ModelVersion) -> ModelVersion:
             status=VersionStatus.ACTIVE,
         ).exclude(pk=version.pk).update(status=VersionStatus.RETIRED)
         ModelVersion.objects.filter(pk=version.pk).update(status=VersionStatus.ACTIVE)
+        transaction.on_commit(lambda: version_activated.send(sender=ModelVersion, version=version))
     version.refresh_from_db()
     return version
 

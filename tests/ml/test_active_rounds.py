@@ -7,50 +7,11 @@ from __future__ import annotations
 import pytest
 
 from annotations.models import ExamLabel, ReadingAssignment
-from ml.models import ActiveLearningRound, ModelVersion, Prediction
+from ml.models import ActiveLearningRound, Prediction
 from ml.services import active_learning
 from senolab.imaging.models import Exam, Image
 from senolab.jobs.models import Job
-from senolab.projects.models import Membership, Role
 from tests.factories import case_project, create_user
-
-# The malignant probability each exam's image is predicted with, in exam order.
-MALIGNANT = [0.95, 0.5, 0.1, 0.58, 0.8, 0.99]
-
-
-@pytest.fixture
-def members(db):
-    return {r: create_user(r) for r in ("owner", "reviewer", "annotator", "viewer", "second")}
-
-
-@pytest.fixture
-def scored(members):
-    """Six one-image exams with reference labels only, an active version and its predictions."""
-    roles = {r: u for r, u in members.items() if r != "second"}
-    project = case_project(n_patients=3, exams_per_patient=2, **roles)
-    Membership.objects.create(project=project, user=members["second"], role=Role.ANNOTATOR)
-    version = ModelVersion.objects.create(
-        project=project,
-        task="classification",
-        label="malignant",
-        recipe="us-malignancy",
-        snapshot_hash="0" * 64,
-        artifact_key="k",
-        artifact_sha256="1" * 64,
-        metrics={"auc": 0.81},
-        status="active",
-    )
-    exams = list(Exam.objects.filter(project=project).order_by("pk"))
-    for exam, p in zip(exams, MALIGNANT, strict=True):
-        image = Image.objects.get(exam=exam)
-        Prediction.objects.create(
-            project=project,
-            model_version=version,
-            exam=exam,
-            image=image,
-            outputs={"probability": max(p, 1 - p), "scores": {"benign": 1 - p, "malignant": p}},
-        )
-    return project, version, exams
 
 
 def start(client, project, capture, **body):

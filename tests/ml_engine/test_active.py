@@ -148,3 +148,14 @@ def test_a_budget_larger_than_the_pool_picks_the_whole_pool_once():
     pool, _ = clustered_pool([3, 2])
     picked = active.select("coreset", 10, embeddings=pool)
     assert sorted(picked.indices.tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_coreset_on_a_pool_smaller_than_its_principal_axes_keeps_the_exact_distances():
+    # Given 12 cases of 512-d embeddings (fewer than the 64 axes core-set measures on)
+    embeddings = torch.randn(12, 512, generator=torch.Generator().manual_seed(0))
+    labelled = embeddings[:2] + 0.01
+    # When core-set picks on principal axes and exactly, then the picks are the same
+    projected = active.coreset_selection(embeddings, 4, labelled=labelled, dims=64)
+    exact = active.coreset_selection(embeddings, 4, labelled=labelled, dims=None)
+    assert projected.indices.tolist() == exact.indices.tolist()
+    assert projected.scores == pytest.approx(exact.scores, rel=1e-3)

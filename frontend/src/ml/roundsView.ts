@@ -15,10 +15,21 @@ import { JobProgress } from "./progress";
 
 export type Round = Omit<Schemas["Round"], "job" | "params" | "model_version_metrics" | "created_by"> & {
   job: Job | null;
-  params: { seed?: number; aggregate?: string; readers?: number[]; rare_class?: string; rare_share?: number };
+  params: {
+    seed?: number;
+    aggregate?: string;
+    readers?: number[];
+    rare_class?: string;
+    rare_share?: number;
+    mc_samples?: number;
+    budget_minutes?: number;
+    minutes_per_exam?: Record<string, number>;
+  };
   model_version_metrics: Record<string, number>;
   created_by: string | null;
 };
+
+type RoundRequest = Pick<Schemas["RoundCreateRequest"], "strategy"> & Partial<Omit<Schemas["RoundCreateRequest"], "project" | "strategy">>;
 
 /** The strategies a round runs (ml/services/active_learning.py ROUND_STRATEGIES), and what
  * their score means. */
@@ -26,13 +37,32 @@ export const STRATEGIES: [string, string][] = [
   ["entropy", "Entropy of the predicted classes"],
   ["least_confidence", "Least confidence (1 − top probability)"],
   ["margin", "Smallest margin between the two top classes"],
+  ["coreset", "Core-set: farthest from every read exam (embeddings)"],
+  ["badge", "BADGE: uncertain and diverse (gradient embeddings)"],
+  ["bald", "BALD: disagreement between dropout passes"],
   ["random", "Random (the baseline)"],
 ];
+
+/** "US=4, MG=6" as {US: 4, MG: 6}; null when a part is not MODALITY=minutes (pure). */
+export function parseMinutes(text: string): Record<string, number> | null {
+  const out: Record<string, number> = {};
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const match = /^([A-Za-z]{2,4})\s*=\s*(\d+(?:\.\d+)?)$/.exec(part);
+    if (!match) return null;
+    out[match[1]!.toUpperCase()] = Number(match[2]);
+  }
+  return out;
+}
 
 /** Why an exam was picked, in words (pure). */
 export function pickReason(round: Pick<Round, "strategy" | "params">, score: number, rank: number, reason?: string): string {
   if (reason === "balance") return `class-balance guard: probability of ${round.params.rare_class ?? "the rare class"} ${score.toFixed(3)}`;
   if (round.strategy === "random") return `drawn at random (seed ${round.params.seed ?? 0})`;
+  if (round.strategy === "coreset")
+    return rank === 1 && score === 0 ? "the seeded first centre (nothing read yet)" : `farthest from the read and earlier picks: distance ${score.toFixed(3)}`;
+  if (round.strategy === "badge") return `gradient embedding of norm ${score.toFixed(3)} (uncertainty × features), spread from the earlier picks`;
+  if (round.strategy === "bald")
+    return `${rank === 1 ? "the most disputed exam" : `disagreement rank ${rank}`}: mutual information ${score.toFixed(3)} over ${round.params.mc_samples ?? 10} dropout passes`;
   const what = STRATEGIES.find(([name]) => name === round.strategy)?.[1].toLowerCase() ?? round.strategy;
   const how = round.params.aggregate === "mean" ? "mean over its images" : "its most uncertain image";
   return `${rank === 1 ? "the most uncertain exam" : `uncertainty rank ${rank}`}: ${what} ${score.toFixed(3)} (${how})`;
@@ -112,7 +142,7 @@ export class RoundsView {
         h("td", { className: "num" }, String(p.rank)),
         h("td", {}, link(`/exams/${p.exam}/`, `exam ${p.exam}`)),
         h("td", { className: "num" }, p.score.toFixed(3)),
-        h("td", {}, pickReason(round, p.score, p.rank, p.reason)),
+        h("td", {}, pickReason(round, p.score, p.rank, p.reason) + (p.minutes ? ` · ${p.minutes} min` : "")),
       ),
     );
     const close = h("button", { type: "button" }, "Close the round");
@@ -160,6 +190,8 @@ export class RoundsView {
     for (const [value, text] of STRATEGIES) strategy.append(h("option", { value }, text));
     const budget = h("input", { type: "number", name: "budget", min: "1", value: "10", "aria-label": "Budget (exams)" });
     const rare = h("input", { type: "text", name: "rare_class", placeholder: "e.g. malignant", "aria-label": "Rare class (balance guard)" });
+    const minutes = h("input", { type: "number", name: "budget_minutes", min: "1", placeholder: "optional", "aria-label": "Budget (readers' minutes)" });
+    const perExam = h("input", { type: "text", name: "minutes_per_exam", placeholder: "e.g. US=4, MG=6", "aria-label": "Minutes per exam" });
     const button = h("button", { type: "submit", className: "primary" }, "Start a round");
     const area = h("div", { className: "job-area" });
     const form = h(
@@ -168,17 +200,25 @@ export class RoundsView {
       h("label", {}, h("span", {}, "Strategy"), strategy),
       h("label", {}, h("span", {}, "Budget (exams)"), budget),
       h("label", {}, h("span", {}, "Rare class (a fifth of the picks)"), rare),
+      h("label", {}, h("span", {}, "Budget (readers' minutes)"), minutes),
+      h("label", {}, h("span", {}, "Minutes per exam (no recorded times)"), perExam),
       button,
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       button.disabled = true;
-      void this.startRound({ strategy: strategy.value, budget: Number(budget.value), ...(rare.value.trim() ? { rare_class: rare.value.trim() } : {}) }, area).finally(() => (button.disabled = false));
+      const body: RoundRequest = { strategy: strategy.value, budget: Number(budget.value) };
+      if (rare.value.trim()) body.rare_class = rare.value.trim();
+      if (minutes.value) {
+        body.budget_minutes = Number(minutes.value);
+        body.minutes_per_exam = parseMinutes(perExam.value) ?? {};
+      }
+      void this.startRound(body, area).finally(() => (button.disabled = false));
     });
     return section("Start a round", form, h("p", { className: "muted" }, "The project's active model scores every exam no reader has been given; the picks go to the front of the worklist."), area);
   }
 
-  private async startRound(body: { strategy: string; budget: number; rare_class?: string }, area: HTMLElement): Promise<void> {
+  private async startRound(body: RoundRequest, area: HTMLElement): Promise<void> {
     const progress = new JobProgress("Round progress");
     const result = h("p", { className: "job-result", dataset: { testid: "job-result" } });
     area.replaceChildren(progress.el, result);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { curveMetric, learningCurve, pickReason, type Round } from "../../src/ml/roundsView";
+import { curveMetric, learningCurve, parseMinutes, pickReason, type Round } from "../../src/ml/roundsView";
 
 function round(labels: number, metrics: Record<string, number>): Round {
   return { model_version_metrics: { labels_used: labels, ...metrics } } as unknown as Round;
@@ -15,6 +15,21 @@ describe("active-learning rounds page", () => {
     expect(pickReason({ strategy: "entropy", params: { rare_class: "malignant" } }, 0.99, 3, "balance")).toBe(
       "class-balance guard: probability of malignant 0.990",
     );
+  });
+
+  it("explains core-set, BADGE and BALD picks", () => {
+    expect(pickReason({ strategy: "coreset", params: {} }, 0, 1)).toBe("the seeded first centre (nothing read yet)");
+    expect(pickReason({ strategy: "coreset", params: {} }, 12.5, 2)).toBe("farthest from the read and earlier picks: distance 12.500");
+    expect(pickReason({ strategy: "badge", params: {} }, 3.2, 1)).toContain("gradient embedding of norm 3.200");
+    expect(pickReason({ strategy: "bald", params: { mc_samples: 4 } }, 0.4948, 1)).toBe(
+      "the most disputed exam: mutual information 0.495 over 4 dropout passes",
+    );
+  });
+
+  it("reads minutes per exam as MODALITY=minutes pairs", () => {
+    expect(parseMinutes("US=4, mg = 6.5")).toEqual({ US: 4, MG: 6.5 });
+    expect(parseMinutes("")).toEqual({});
+    expect(parseMinutes("US:4")).toBeNull();
   });
 
   it("draws the learning curve by labels used, one point per version, from the shared metric", () => {

@@ -61,6 +61,7 @@ class Pipeline:
     task = ""
     spatial_target = False  # augment the target with the image (masks, heatmaps)
     output_prior: float | None = None  # initial foreground probability of a sigmoid map head
+    class_probabilities = False  # outputs are class logits (what MC dropout samples)
 
     def __init__(
         self,
@@ -146,6 +147,11 @@ class Pipeline:
         threshold: float | None,
         explain: bool,
     ) -> list[CasePrediction]:
+        raise NotImplementedError
+
+    def sample_probabilities(self, logits: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Class probabilities of raw logits, for Monte Carlo dropout samples (tasks whose
+        `class_probabilities` is true)."""
         raise NotImplementedError
 
     # --- shared machinery ------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class ClassificationPipeline(Pipeline):
     """Classifier over the recipe's classes; binary tasks report the last class as positive."""
 
     task = "classification"
+    class_probabilities = True
 
     def out_channels(self) -> int:
         return len(self.recipe.classes)
@@ -185,6 +186,9 @@ class ClassificationPipeline(Pipeline):
                 )
             )
         return out
+
+    def sample_probabilities(self, logits: torch.Tensor, temperature: float) -> torch.Tensor:
+        return torch.softmax(logits.float() / temperature, dim=1)
 
     def image_row(self, p: np.ndarray) -> np.ndarray:
         """One image's class probabilities from its samples (several only with lesion crops),
