@@ -462,7 +462,7 @@ def plot(results: dict[str, dict], path: Path) -> str:
     width, height, left, right, top, bottom = 640, 440, 60, 150, 36, 46
     canvas = Image.new("RGB", (width * len(results), height), "white")
     for panel, (name, result) in enumerate(results.items()):
-        layer = Image.new("RGBA", (width, height), (255, 255, 255, 0))
+        layer = Image.new("RGBA", (width, height), (255, 255, 255, 255))
         draw = ImageDraw.Draw(layer)
         rows = result["summary"]
         xs = [x for r in rows.values() for x in r["labels"]]
@@ -488,6 +488,10 @@ def plot(results: dict[str, dict], path: Path) -> str:
             px, _ = at(tick, y0)
             draw.text((px - 8, height - bottom + 6), f"{tick:.0f}", fill="black")
         draw.rectangle([left, top, width - right, height - bottom], outline="black")
+        target = rows["random"]["mean"][-1]  # the score the other strategies are timed to
+        _, ty = at(x0, target)
+        for dash in np.arange(left, width - right, 12):
+            draw.line([(dash, ty), (min(dash + 6, width - right), ty)], fill=(90, 90, 90, 255))
         for i, (strategy, row) in enumerate(rows.items()):
             colour = COLOURS[i % len(COLOURS)]
             rgb = tuple(int(colour[k : k + 2], 16) for k in (1, 3, 5))
@@ -632,6 +636,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="2 seeds, 3 rounds, fewer steps")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--replot",
+        nargs="+",
+        type=Path,
+        help="draw the PNG again from these JSON files of earlier runs (merged), run nothing",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="PNG and JSON go here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -641,6 +651,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    if args.replot:
+        merged = {k: v for path in args.replot for k, v in json.loads(path.read_text()).items()}
+        print(plot(merged, args.out / "active_learning.png"))
+        return
     torch.set_num_threads(args.threads)
     results: dict[str, dict] = {}
     for name in args.datasets:
