@@ -136,6 +136,8 @@ class Dataset:
     read: Callable[[Path], list[Case]]
     needs: str
     input_size: tuple[int, int]
+    network: str = "densenet121"
+    network_args: dict = field(default_factory=lambda: dict(SMALL_NET))
 
 
 DATASETS = {
@@ -145,6 +147,15 @@ DATASETS = {
         breastmnist_cases,
         "breastmnist/breastmnist_trainval.npz",
         (28, 28),
+    ),
+    "busi-segmentation": Dataset(
+        "busi-segmentation",
+        "busi-segmentation",
+        busi_cases,
+        "busi/Dataset_BUSI_with_GT",
+        (48, 48),
+        "unet",
+        {"channels": [8, 16, 32, 64], "num_res_units": 1},
     ),
     "busi-malignancy": Dataset(
         "busi-malignancy", "busi-malignancy", busi_cases, "busi/Dataset_BUSI_with_GT", (48, 48)
@@ -168,10 +179,13 @@ def subset(cache: TensorCache, indices) -> TensorCache:
 
 
 def class_labels(cache: TensorCache) -> np.ndarray:
-    """The class index of every cached sample (the bench's tasks are classifications)."""
-    if cache.labels is None:
-        raise ValueError("the bench simulates classification recipes only")
-    return cache.labels.cpu().numpy()
+    """The class index of every cached sample, or for segmentation whether its mask holds a
+    lesion: the strata of the test split and of the seed sets."""
+    if cache.labels is not None:
+        return cache.labels.cpu().numpy()
+    if cache.masks is None:
+        raise ValueError("the cache holds neither labels nor masks")
+    return (cache.masks.flatten(1).amax(dim=1) > 0).long().cpu().numpy()
 
 
 def fixed_split(
@@ -223,6 +237,8 @@ def pool_outputs(
 ) -> dict[str, torch.Tensor | None]:
     """Class probabilities, penultimate embeddings (the input of the last linear layer, caught
     by a forward hook) and, when the network has dropout, MC-dropout probability samples."""
+    if pipe.task == "segmentation":
+        return segmentation_outputs(pipe, model, cache)
     captured: list[torch.Tensor] = []
     hook = last_linear(model).register_forward_pre_hook(
         lambda _m, args: captured.append(args[0].detach().float().cpu())
@@ -250,6 +266,43 @@ def pool_outputs(
         finally:
             model.eval()
     return out
+
+
+@torch.no_grad()
+def segmentation_outputs(
+    pipe: Pipeline, model: nn.Module, cache: TensorCache
+) -> dict[str, torch.Tensor | None]:
+    """Per image: the documented segmentation uncertainty (mean entropy inside the predicted
+    region, `active.segmentation_uncertainty`) and an embedding, the average-pooled output of
+    the network's coarsest convolution (a U-Net's bottleneck), caught by forward hooks."""
+    pooled: dict[str, list[torch.Tensor]] = {}
+    sizes: dict[str, int] = {}
+
+    def keep(name: str):
+        def hook(_m, _args, output):
+            if isinstance(output, torch.Tensor) and output.dim() == 4:
+                sizes[name] = output.shape[-1] * output.shape[-2]
+                pooled.setdefault(name, []).append(output.float().mean(dim=(2, 3)).cpu())
+
+        return hook
+
+    hooks = [
+        m.register_forward_hook(keep(name))
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    try:
+        logits = pipe.infer(model, cache)
+    finally:
+        for h in hooks:
+            h.remove()
+    coarsest = min(sizes, key=lambda n: (sizes[n], -list(sizes).index(n)))
+    return {
+        "probabilities": None,
+        "samples": None,
+        "embeddings": torch.cat(pooled[coarsest]),
+        "uncertainty": active.segmentation_uncertainty(torch.sigmoid(logits[:, 0])),
+    }
 
 
 def _forward(pipe: Pipeline, model: nn.Module, cache: TensorCache) -> torch.Tensor:
@@ -298,11 +351,14 @@ def choose(
     name, _, guard = strategy.partition("+")
 
     def rows(key: str, where: np.ndarray) -> torch.Tensor | None:
-        value = outputs[key]
+        value = outputs.get(key)
         if value is None:
             return None
         return value[:, where] if key == "samples" else value[where]
 
+    uncertainty = rows("uncertainty", unlabelled)
+    if name == "entropy" and uncertainty is not None:  # segmentation: entropy in the region
+        return unlabelled[torch.topk(uncertainty, budget).indices.numpy()]
     selection = active.select(
         name,
         budget,
@@ -535,8 +591,8 @@ def bench_recipe(dataset: Dataset, args: argparse.Namespace) -> Recipe:
     recipe = api.load_recipe(dataset.recipe)
     return dataclasses.replace(
         recipe,
-        network=args.network,
-        network_args=SMALL_NET if args.network == "densenet121" else {},
+        network=args.network or dataset.network,
+        network_args={} if args.network else dataset.network_args,
         input_size=dataset.input_size if args.size is None else (args.size, args.size),
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -552,7 +608,11 @@ def run_dataset(dataset: Dataset, args: argparse.Namespace) -> dict | str:
     recipe = bench_recipe(dataset, args)
     pipe = api.make_pipeline(recipe, "cpu")
     t0 = time.perf_counter()
-    cache = pipe.cache(dataset.read(SHARED), labelled_only=True)
+    cases = dataset.read(SHARED)
+    if recipe.task == "segmentation":
+        # the ground truth is the mask (empty on normal images); an image without one has none
+        cases = [c for c in cases if any(im.mask is not None for im in c.images)]
+    cache = pipe.cache(cases, labelled_only=True)
     labels = class_labels(cache)
     print(f"# {dataset.name}: {len(cache)} images decoded in {time.perf_counter() - t0:.0f} s")
     pool, test = fixed_split(labels, args.test_fraction, seed=12345)
@@ -569,6 +629,9 @@ def run_dataset(dataset: Dataset, args: argparse.Namespace) -> dict | str:
                 for m in first_model.modules()
             ):
                 print(f"# {strategy} skipped: {recipe.network} has no dropout")
+                continue
+            if strategy.startswith("badge") and recipe.task != "classification":
+                print(f"# {strategy} skipped: it needs class probabilities ({recipe.task})")
                 continue
             curve = simulate(
                 pipe,
@@ -619,7 +682,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed-fraction", type=float, default=0.05)
     parser.add_argument("--batch", type=int, help="picks per round (default: the seed set's size)")
     parser.add_argument("--test-fraction", type=float, default=0.25)
-    parser.add_argument("--network", default="densenet121")
+    parser.add_argument("--network", help="instead of the data set's small network")
     parser.add_argument("--size", type=int, help="input side (default: per data set)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--min-steps", type=int, default=150)

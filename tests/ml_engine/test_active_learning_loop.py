@@ -107,3 +107,33 @@ def test_summary_compares_each_strategy_with_random(pool):
     assert summary["better"]["labels_to_reach_random_final"] == pytest.approx(20)
     assert summary["better"]["share_of_random_budget"] == pytest.approx(2 / 3)
     assert summary["better"]["area_vs_random"] > 1.0
+
+
+@pytest.mark.parametrize("strategy", ["random", "entropy", "coreset"])
+def test_the_segmentation_loop_picks_by_region_entropy_or_bottleneck_features(strategy):
+    # Given a synthetic pool of masks (half the images hold a disc) and a tiny U-Net
+    torch.set_num_threads(1)
+    pipe = api.make_pipeline(tiny_recipe("segmentation", input_size=[16, 16], epochs=1), "cpu")
+    cache = pipe.cache(blob_cases(24, size=16, seed=5), labelled_only=True)
+    strata = bench.class_labels(cache)
+    assert set(strata) == {0, 1}  # lesion present or not: the strata of the splits
+    pool_idx, test = bench.fixed_split(strata, 0.25, seed=1)
+    start = bench.seed_set(pool_idx, strata, 4, seed=0)
+    # when the loop runs two rounds of 3 picks
+    curve = bench.simulate(
+        pipe,
+        cache,
+        pool=pool_idx,
+        test=test,
+        start=start,
+        strategy=strategy,
+        seed=0,
+        batch=3,
+        rounds=2,
+        min_steps=2,
+    )
+    # then it scores Dice on the test split and picks new pool images only
+    assert curve.labels == [4, 7, 10]
+    assert all(0.0 <= s <= 1.0 for s in curve.scores)
+    picked = [i for batch in curve.picks for i in batch]
+    assert len(set(picked)) == 6 and set(picked) <= set(pool_idx.tolist()) - set(start.tolist())
