@@ -7,16 +7,20 @@ per round, chosen by `ml.engine.active` from what the model of the previous roun
 unlabelled pool (class probabilities, MC-dropout samples, penultimate-layer embeddings taken with
 a forward hook). Every round retrains from scratch through the recipe's pipeline (`Pipeline.fit`,
 the loop `api.train` runs: its sampler, augmentation, loss, bf16 autocast and channels_last) with
-the bench's small settings, and scores the fixed test split (AUC).
+the bench's small settings, and scores the fixed test split (AUC; Dice for segmentation, where
+"entropy" is the mean entropy inside the predicted region and core-set reads the U-Net's
+bottleneck features).
 
 Reported per data set: for each strategy, the labels it needs to reach random's full-budget
 score (mean curve over seeds), the area under its learning curve relative to random's, and the
-final score mean +- sd over seeds; a PNG of the learning curves (mean +- sd band) when matplotlib
-is installed, and the numbers as JSON.
+final score mean +- sd over seeds; a PNG of the learning curves (mean +- sd band, drawn with
+Pillow) and the numbers as JSON, under --out.
 
     nice .venv/bin/python bench/active_learning.py                  # BreastMNIST, 3 seeds
     nice .venv/bin/python bench/active_learning.py --quick          # a smoke run of minutes
     nice .venv/bin/python bench/active_learning.py --datasets busi-malignancy --seeds 0 1 2
+    nice .venv/bin/python bench/active_learning.py --datasets busi-segmentation
+    nice .venv/bin/python bench/active_learning.py --replot a/active_learning.json b/...json
 
 BreastMNIST is BUSI resized to 28x28 (shared/data/breastmnist/PROVENANCE.md): its figures are
 not independent of BUSI's.
