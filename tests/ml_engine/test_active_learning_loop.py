@@ -45,7 +45,9 @@ def test_the_test_split_is_fixed_stratified_and_apart_from_the_pool(pool):
     assert set(labels[test]) == {0, 1}
 
 
-@pytest.mark.parametrize("strategy", ["random", "entropy", "bald", "coreset", "badge"])
+@pytest.mark.parametrize(
+    "strategy", ["random", "entropy", "bald", "coreset", "badge", "entropy+balance"]
+)
 def test_each_round_adds_one_batch_of_new_pool_cases_and_never_a_test_case(pool, strategy):
     pipe, cache, labels, pool_idx, test = pool
     start = bench.seed_set(pool_idx, labels, 6, seed=0)
