@@ -17,7 +17,7 @@ final score mean +- sd over seeds; a PNG of the learning curves (mean +- sd band
 Pillow) and the numbers as JSON, under --out.
 
     nice .venv/bin/python bench/active_learning.py                  # BreastMNIST, 3 seeds
-    nice .venv/bin/python bench/active_learning.py --quick          # a smoke run of minutes
+    nice .venv/bin/python bench/active_learning.py --quick          # smoke run (23 s)
     nice .venv/bin/python bench/active_learning.py --datasets busi-malignancy --seeds 0 1 2
     nice .venv/bin/python bench/active_learning.py --datasets busi-segmentation
     nice .venv/bin/python bench/active_learning.py --replot a/active_learning.json b/...json
