@@ -63,6 +63,7 @@ class RetrainingPolicyForm(forms.ModelForm):
             "metric",
             "margin",
             "protected_sites",
+            "fine_tune",
             "created_by",
         ]
 

@@ -354,6 +354,12 @@ class RetrainingPolicy(models.Model):
     protected_sites = models.JSONField(
         default=list, blank=True, help_text="Sites the challenger must not be worse on"
     )
+    # A site-specific fine-tune: the challenger starts from the active champion's weights (its
+    # parent), trains on filters.site's exams and is compared with it on that site's test cases.
+    fine_tune = models.BooleanField(
+        default=False,
+        help_text="Fine-tune the active version on filters.site's exams, compared on that site",
+    )
     # The last scheduled look: when, and what it did or why it did nothing.
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check = models.CharField(max_length=300, blank=True)

@@ -2644,6 +2644,8 @@ export interface components {
              */
             margin?: number;
             protected_sites?: string[];
+            /** @description Fine-tune the active version on filters.site's exams, compared on that site */
+            fine_tune?: boolean;
         };
         /** @description A patient by pseudonym, with how many exams they have. */
         Patient: {
@@ -2858,6 +2860,8 @@ export interface components {
              */
             margin?: number;
             protected_sites?: string[];
+            /** @description Fine-tune the active version on filters.site's exams, compared on that site */
+            fine_tune?: boolean;
             /** Format: date-time */
             readonly last_checked_at: string | null;
             readonly last_check: string;
@@ -2892,6 +2896,8 @@ export interface components {
              */
             margin?: number;
             protected_sites?: string[];
+            /** @description Fine-tune the active version on filters.site's exams, compared on that site */
+            fine_tune?: boolean;
         };
         RetrainingRun: {
             readonly id: number;

@@ -68,6 +68,7 @@ class RetrainingPolicySerializer(serializers.ModelSerializer):
             "metric",
             "margin",
             "protected_sites",
+            "fine_tune",
             "last_checked_at",
             "last_check",
             "created_by",

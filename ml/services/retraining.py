@@ -145,6 +145,10 @@ def check_policy_fields(policy: RetrainingPolicy) -> None:
         isinstance(s, str) for s in policy.protected_sites
     ):
         raise RetrainingRefused("protected_sites", "Give a list of site names.")
+    if policy.fine_tune and not filters.site:
+        raise RetrainingRefused(
+            "fine_tune", "A site fine-tune names its site in filters.site (its exams only)."
+        )
 
 
 def sync_schedule(policy: RetrainingPolicy) -> PeriodicTask | None:
@@ -381,6 +385,7 @@ def _run_retraining(job: Job, progress: jobs.Progress) -> dict[str, Any]:
         )
     except MLServiceError as exc:
         raise jobs.JobFailed(f"No training data: {exc}") from exc
+    parent = _fine_tune_parent(policy, recipe) if policy.fine_tune else None
     params = {
         "seed": filters.seed,
         "ground_truth": filters.ground_truth,
@@ -388,6 +393,7 @@ def _run_retraining(job: Job, progress: jobs.Progress) -> dict[str, Any]:
         "recipe": policy.recipe,
         "overrides": dict(policy.overrides or {}),
         "retraining_run": retraining.pk,
+        "fine_tune_site": filters.site if parent is not None else "",
     }
     training_run = TrainingRun.objects.create(
         project=policy.project,
@@ -395,6 +401,7 @@ def _run_retraining(job: Job, progress: jobs.Progress) -> dict[str, Any]:
         snapshot=snapshot,
         job=job,
         params=params,
+        parent_version=parent,
         created_by=retraining.created_by,
     )
     RetrainingRun.objects.filter(pk=retraining.pk).update(
@@ -433,6 +440,28 @@ def _run_retraining(job: Job, progress: jobs.Progress) -> dict[str, Any]:
         "decision": decision.value,
         "reason": reason,
     }
+
+
+def _fine_tune_parent(policy: RetrainingPolicy, recipe: Any) -> ModelVersion:
+    """The active version a site fine-tune starts from: the project's champion for the
+    recipe's task and label, trained with the same recipe (its weights must fit)."""
+    champion = ModelVersion.objects.filter(
+        project=policy.project,
+        task=recipe.task,
+        label=recipe.label,
+        status=VersionStatus.ACTIVE,
+    ).first()
+    if champion is None:
+        raise jobs.JobFailed(
+            f"A site fine-tune starts from the active version for {recipe.task} of "
+            f"{recipe.label!r}; this project has none."
+        )
+    if champion.recipe != policy.recipe:
+        raise jobs.JobFailed(
+            f"A site fine-tune starts from the active version, trained with {champion.recipe}; "
+            f"the policy's recipe is {policy.recipe}."
+        )
+    return champion
 
 
 def _compare(
@@ -526,6 +555,8 @@ def lineage(run: RetrainingRun) -> dict[str, Any]:
         else None,
         "training_run": run.training_run_id,
         "model_version": {"id": version.pk, "status": version.status} if version else None,
+        # A site fine-tune's challenger names the version it started from.
+        "parent": version.parent_id if version else None,
         "proposals": proposals,
         "reader_decisions": {
             name: decisions.get(name, 0) for name in ("proposed", "accepted", "edited", "rejected")

@@ -199,6 +199,7 @@ def test_a_non_member_gets_404_and_sees_no_policy(members, client_for):
         ({"overrides": {"wings": 2}}, "overrides"),
         ({"interval_seconds": 0}, "interval_seconds"),
         ({"protected_sites": "North"}, "protected_sites"),
+        ({"fine_tune": True}, "fine_tune"),  # without filters.site
     ],
 )
 def test_a_policy_that_could_not_run_is_a_400_naming_the_field(members, client_for, change, field):
@@ -313,3 +314,48 @@ def test_a_retraining_promotes_a_clearly_better_challenger_and_records_its_linea
     assert lineage["model_version"] == {"id": run.challenger_id, "status": "active"}
     assert lineage["proposals"] == 0
     assert run.finished_at is not None and run.finished_at <= timezone.now()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_a_site_fine_tune_starts_from_the_champion_and_is_compared_on_that_site_only():
+    # given a project on two sites and an active champion trained on all of it
+    owner = create_user("ft-owner")
+    project = case_project(n_patients=20, exams_per_patient=2, owner=owner)
+    for i, exam in enumerate(Exam.objects.filter(project=project).order_by("pk")):
+        Exam.objects.filter(pk=exam.pk).update(site="North" if i % 2 else "South")
+    run = training.start_training(project, "busi-malignancy", user=owner, overrides=TINY)
+    assert run_job(run.job_id, training.run_training).status == JobStatus.SUCCEEDED
+    champion = registry.activate(ModelVersion.objects.get(training_run=run))
+    policy = make_policy(project, fine_tune=True, filters={"site": "North"})
+    # when the site fine-tune runs
+    retrain = retraining.start_retraining(policy, user=owner, enqueue=False)
+    job = run_job(retrain.job_id, retraining.run_retraining)
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    retrain.refresh_from_db()
+    # then the challenger was trained from the champion's weights on North's exams only
+    assert retrain.training_run.parent_version_id == champion.pk
+    assert retrain.challenger.parent_id == champion.pk
+    assert retrain.training_run.params["fine_tune_site"] == "North"
+    north = set(Exam.objects.filter(project=project, site="North").values_list("pk", flat=True))
+    assert {int(k) for k in retrain.snapshot.case_ids} <= north
+    # and the two were compared on North's test cases, and only there
+    assert retrain.champion_id == champion.pk
+    assert set(retrain.comparison["sites"]) == {"North"}
+    test_cases = [k for k, v in retrain.snapshot.split.items() if v == "test"]
+    assert retrain.comparison["overall"]["n"] == len(test_cases) > 0
+    assert retrain.decision in ("promoted", "kept") and retrain.reason
+    assert retraining.lineage(retrain)["parent"] == champion.pk
+
+
+@pytest.mark.django_db
+def test_a_site_fine_tune_without_an_active_version_fails_and_says_why():
+    owner = create_user("ft-none")
+    project = case_project(n_patients=4, exams_per_patient=1, owner=owner)
+    Exam.objects.filter(project=project).update(site="North")
+    policy = make_policy(project, fine_tune=True, filters={"site": "North"})
+    retrain = retraining.start_retraining(policy, user=owner, enqueue=False)
+    job = run_job(retrain.job_id, retraining.run_retraining)
+    assert job.status == JobStatus.FAILED
+    assert "starts from the active version" in job.message
+    assert not TrainingRun.objects.filter(project=project).exists()
