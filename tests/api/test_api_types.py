@@ -4,6 +4,7 @@ and with it any client code the change breaks fails `tsc` in the frontend build.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,12 +16,21 @@ CHECKED_IN = FRONTEND / "src" / "api-schema.d.ts"
 GENERATOR = FRONTEND / "node_modules" / ".bin" / "openapi-typescript"
 # Integer formats follow the database's integer ranges (SQLite's are all 64-bit, PostgreSQL's
 # follow the column), so the same API gives "Format: int64" doc comments on one and not on the
-# other; they change no TypeScript type and are left out of the comparison.
-DATABASE_DEPENDENT = {"/** Format: int64 */", "/** Format: int32 */"}
+# other, alone (`/** Format: int64 */`) or inside a block with a description; they change no
+# TypeScript type and are left out of the comparison.
+DATABASE_DEPENDENT = {"Format: int64", "Format: int32"}
+DOC_COMMENT = re.compile(r"/\*\*(.*?)\*/", re.DOTALL)
+
+
+def _doc(match: re.Match[str]) -> str:
+    lines = [line.strip().lstrip("*").strip() for line in match.group(1).splitlines()]
+    kept = [line for line in lines if line and line not in DATABASE_DEPENDENT]
+    return f"/** {' | '.join(kept)} */" if kept else ""
 
 
 def types_of(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip() not in DATABASE_DEPENDENT]
+    canonical = DOC_COMMENT.sub(_doc, text)
+    return [line.rstrip() for line in canonical.splitlines() if line.strip()]
 
 
 def test_checked_in_api_types_match_the_schema(tmp_path: Path) -> None:
