@@ -1808,6 +1808,10 @@ export interface components {
             date_to?: string | null;
             label_status?: components["schemas"]["LabelStatusEnum"];
             ground_truth?: components["schemas"]["GroundTruthEnum"];
+            /** @description The username whose reads are the ground truth (ground_truth 'reader'). */
+            ground_truth_reader?: string;
+            /** @description Usernames: only exams one of them has read (a submitted reading, or a finding or label of theirs). */
+            readers?: string[];
             seed?: number;
         };
         DatasetExportDetail: {

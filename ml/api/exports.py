@@ -58,6 +58,18 @@ class DatasetExportCreateSerializer(serializers.Serializer):
     date_to = serializers.DateField(required=False, allow_null=True)
     label_status = serializers.ChoiceField(choices=list(exports.LABEL_STATUSES), required=False)
     ground_truth = serializers.ChoiceField(choices=GroundTruth.choices, required=False)
+    ground_truth_reader = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=150,
+        help_text="The username whose reads are the ground truth (ground_truth 'reader').",
+    )
+    readers = serializers.ListField(
+        child=serializers.CharField(max_length=150),
+        required=False,
+        help_text="Usernames: only exams one of them has read (a submitted reading, or a "
+        "finding or label of theirs).",
+    )
     seed = serializers.IntegerField(required=False, min_value=0)
 
     def validate_formats(self, value: list[str]) -> list[str]:
@@ -73,6 +85,12 @@ class DatasetExportCreateSerializer(serializers.Serializer):
             and attrs["date_from"] > attrs["date_to"]
         ):
             raise ValidationError({"date_to": ["date_to is before date_from."]})
+        members = set(attrs["project"].memberships.values_list("user__username", flat=True))
+        for name in ("ground_truth_reader", "readers"):
+            value = attrs.get(name) or []
+            strays = [u for u in ([value] if isinstance(value, str) else value) if u not in members]
+            if strays:
+                raise ValidationError({name: [f"{strays[0]!r} is not a member of this project."]})
         return attrs
 
 

@@ -27,11 +27,19 @@ from typing import Any
 
 import numpy as np
 from celery import signature
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from annotations.models import ExamLabel, Finding, Mark
+from annotations.models import (
+    ExamLabel,
+    Finding,
+    Mark,
+    ReadingAssignment,
+    ReadingStatus,
+    Source,
+)
 from exports import coco, masks, tables
 from exports.archive import stream_zip
 from exports.model import (
@@ -110,7 +118,9 @@ class ExportFilters:
     """Which exams an export takes (all optional): modality (an image of it), reviewed_only
     (exam status done), site, date_from/date_to (study date, as stored: shifted per patient),
     label_status (labelled: any finding or label; unlabelled: none), ground_truth (the snapshot's
-    source rule), seed (the patient-level split)."""
+    source rule), ground_truth_reader (the username whose reads are the ground truth, for
+    ground_truth "reader"), readers (usernames: exams that one of them has read, i.e. submitted
+    a reading of, or written a finding or label on), seed (the patient-level split)."""
 
     modality: str = ""
     reviewed_only: bool = False
@@ -119,6 +129,8 @@ class ExportFilters:
     date_to: dt.date | None = None
     label_status: str = "any"
     ground_truth: str = GroundTruth.ANY
+    ground_truth_reader: str = ""
+    readers: tuple[str, ...] = ()
     seed: int = 0
 
     @classmethod
@@ -131,7 +143,15 @@ class ExportFilters:
             raise ExportRequestError(
                 unknown[0], f"Unknown filter {unknown[0]!r}; filters are {names}."
             )
-        filters = cls(**data)
+        values = dict(data)
+        if "readers" in values:
+            readers = values["readers"]
+            if not isinstance(readers, list | tuple) or not all(
+                isinstance(r, str) and r for r in readers
+            ):
+                raise ExportRequestError("readers", "readers is a list of usernames.")
+            values["readers"] = tuple(dict.fromkeys(readers))
+        filters = cls(**values)
         if filters.label_status not in LABEL_STATUSES:
             raise ExportRequestError(
                 "label_status", f"label_status is one of {', '.join(LABEL_STATUSES)}."
@@ -142,13 +162,23 @@ class ExportFilters:
             )
         if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
             raise ExportRequestError("date_to", "date_to is before date_from.")
+        if filters.ground_truth == GroundTruth.READER and not filters.ground_truth_reader:
+            raise ExportRequestError(
+                "ground_truth_reader", "Name the reader whose reads are the ground truth."
+            )
+        if filters.ground_truth != GroundTruth.READER and filters.ground_truth_reader:
+            raise ExportRequestError(
+                "ground_truth_reader", 'ground_truth_reader goes with ground_truth "reader".'
+            )
         return filters
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            out[name] = value.isoformat() if isinstance(value, dt.date) else value
+            if isinstance(value, dt.date):
+                value = value.isoformat()
+            out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
     @classmethod
@@ -157,6 +187,8 @@ class ExportFilters:
         for name in ("date_from", "date_to"):
             if values.get(name):
                 values[name] = dt.date.fromisoformat(values[name])
+        if isinstance(values.get("readers"), list):
+            values["readers"] = tuple(values["readers"])
         return cls(**values)
 
 
@@ -234,6 +266,28 @@ def select_exam_ids(project: Project, filters: ExportFilters) -> list[int]:
             ExamLabel.objects.filter(label_q)
         )
         exams = exams.filter(labelled if filters.label_status == "labelled" else ~labelled)
+    if filters.readers:
+        readers = list(filters.readers)
+        exams = exams.filter(
+            Exists(
+                ReadingAssignment.objects.filter(
+                    exam=OuterRef("pk"), reader__username__in=readers, status=ReadingStatus.DONE
+                )
+            )
+            | Exists(
+                Finding.objects.filter(
+                    exam=OuterRef("pk"),
+                    deleted=False,
+                    source=Source.HUMAN,
+                    created_by__username__in=readers,
+                )
+            )
+            | Exists(
+                ExamLabel.objects.filter(
+                    exam=OuterRef("pk"), source=Source.HUMAN, author__username__in=readers
+                )
+            )
+        )
     return list(exams.order_by("id").values_list("id", flat=True))
 
 
@@ -484,11 +538,21 @@ def run_export(job: Job, progress: jobs.Progress) -> dict[str, Any]:
     exam_ids = select_exam_ids(export.project, filters)
     if not exam_ids:
         raise jobs.JobFailed("No exam matches the filters.")
+    ground_truth_reader = None
+    if filters.ground_truth_reader:
+        ground_truth_reader = (
+            get_user_model().objects.filter(username=filters.ground_truth_reader).first()
+        )
+        if ground_truth_reader is None:
+            raise jobs.JobFailed(
+                f"The reader {filters.ground_truth_reader!r} named as ground truth is gone."
+            )
     progress(0.05, f"Snapshot of {len(exam_ids)} exams")
     try:
         snapshot = build_snapshot(
             export.project,
             ground_truth=filters.ground_truth,
+            ground_truth_reader=ground_truth_reader,
             seed=filters.seed,
             exam_ids=exam_ids,
             user=export.created_by,

@@ -121,7 +121,18 @@ def check_policy_fields(policy: RetrainingPolicy) -> None:
             f"{policy.recipe} reports {', '.join(usable)}; {policy.metric} cannot be compared.",
         )
     try:
-        filters = ExportFilters.of(dataclasses.asdict(ExportFilters.from_json(policy.filters)))
+        values = dataclasses.asdict(ExportFilters.from_json(policy.filters))
+        if values["ground_truth_reader"]:
+            raise ExportRequestError(
+                "ground_truth_reader", "The policy names its reader in ground_truth_reader."
+            )
+        if values["ground_truth"] == GroundTruth.READER:
+            if policy.ground_truth_reader_id is None:
+                raise RetrainingRefused(
+                    "ground_truth_reader", "Name the reader whose reads are the ground truth."
+                )
+            values["ground_truth_reader"] = policy.ground_truth_reader.get_username()
+        filters = ExportFilters.of(values)
     except (ExportRequestError, TypeError, ValueError, AttributeError) as exc:
         raise RetrainingRefused("filters", str(exc)) from exc
     for field in dataclasses.fields(ExportFilters):
@@ -131,10 +142,6 @@ def check_policy_fields(policy: RetrainingPolicy) -> None:
             wanted = str  # a TextChoices default takes the plain string
         if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
             raise RetrainingRefused("filters", f"filters.{field.name} is not a {field.type}.")
-    if filters.ground_truth == GroundTruth.READER and policy.ground_truth_reader_id is None:
-        raise RetrainingRefused(
-            "ground_truth_reader", "Name the reader whose reads are the ground truth."
-        )
     if policy.cron and policy.interval_seconds:
         raise RetrainingRefused("cron", "Give a cron line or an interval, not both.")
     if policy.cron:

@@ -565,9 +565,9 @@ def split_of(snapshot: DatasetSnapshot) -> dict[str, list]:
 
 def snapshot_findings(snapshot: DatasetSnapshot) -> Iterable[Finding]:
     """The findings (marks prefetched) a snapshot's ground truth is read from: the snapshot's
-    exams, the same source rule as build_manifest. Exports record and write these."""
+    exams, the same ground-truth rule as build_manifest (consensus, one reader, the reader
+    closest to the majority, or the source rule). Exports record and write these."""
     for exam in _exams(snapshot.project, snapshot.case_ids):
-        sources = _sources(exam, snapshot.ground_truth)
-        for finding in exam.findings.all():
-            if finding.source in sources:
-                yield finding
+        rows = ground_truth_rows(exam, snapshot.ground_truth, snapshot.ground_truth_reader_id)
+        if rows is not None:
+            yield from rows[1]

@@ -129,6 +129,17 @@ def test_viewers_follow_but_neither_export_nor_download(
             "date_to is before date_from",
         ),
         ({"formats": ["coco"], "date_from": "yesterday"}, "date_from", "Date has wrong format"),
+        ({"formats": ["coco"], "readers": ["stranger"]}, "readers", "'stranger' is not a member"),
+        (
+            {"formats": ["coco"], "ground_truth": "reader"},
+            "ground_truth_reader",
+            "Name the reader whose reads are the ground truth",
+        ),
+        (
+            {"formats": ["coco"], "ground_truth": "reader", "ground_truth_reader": "stranger"},
+            "ground_truth_reader",
+            "'stranger' is not a member of this project",
+        ),
     ],
 )
 def test_bad_requests_are_400s_naming_the_field(

@@ -26,6 +26,8 @@ from senolab.jobs.services import run_job
 from tests.factories.dicom import IDENTIFIERS
 from tests.ml.exportcase import MASK
 
+BOX = {"x": 4, "y": 4, "width": 10, "height": 10}
+
 DCIODVFY = shutil.which("dciodvfy")
 ALL_FORMATS = list(exports.FORMATS)
 
@@ -203,6 +205,60 @@ def test_filters_choose_the_exams(export_project):
         exports.start_export(project, ["coco", "xml"])
     with pytest.raises(exports.ExportRequestError, match="label_status is one of"):
         exports.ExportFilters.of({"label_status": "maybe"})
+
+
+def test_readers_choose_the_exams_and_one_reader_can_be_the_ground_truth(
+    export_project, owner, make_user
+):
+    from annotations.models import ReadingAssignment, ReadingStatus
+    from senolab.projects.models import Membership, Role
+
+    project, image, accepted, *_ = export_project
+    reader = make_user("export-reader")
+    Membership.objects.create(project=project, user=reader, role=Role.ANNOTATOR)
+    from senolab.imaging.models import Exam
+
+    us_exams = list(Exam.objects.filter(project=project, modalities=["US"]).order_by("id"))[:2]
+    # Given the reader's own finding on the first ultrasound exam, a submitted reading of the
+    # second, and an unsubmitted one of the mammogram
+    own = Finding.objects.create(
+        project=project,
+        exam=us_exams[0],
+        source=Source.HUMAN,
+        finding_type="mass",
+        birads="3",
+        created_by=reader,
+    )
+    first_mark = Mark.objects.filter(finding__exam=us_exams[0]).first()
+    Mark.objects.create(finding=own, image=first_mark.image, kind="box", geometry=BOX)
+    for exam, status in ((us_exams[1], ReadingStatus.DONE), (image.exam, ReadingStatus.ASSIGNED)):
+        ReadingAssignment.objects.create(project=project, exam=exam, reader=reader, status=status)
+
+    # When exports take the reader's exams, then the owner's
+    by_reader, _ = run(project, ["csv"], exports.ExportFilters(readers=("export-reader",)))
+    by_owner, _ = run(project, ["csv"], exports.ExportFilters(readers=("owner",)))
+    # Then the reader's are the two ultrasound exams they read, not the assigned mammogram
+    assert by_reader.counts["exams"] == 2 and by_reader.counts["images"] == 2
+    assert by_reader.filters["readers"] == ["export-reader"]
+    # and the owner's is the mammogram whose finding the owner accepted
+    assert by_owner.counts["exams"] == 1
+    assert {f["id"] for f in by_owner.findings} >= {accepted.pk}
+
+    # When the reader's own reads are the ground truth
+    theirs, _ = run(
+        project,
+        ["csv"],
+        exports.ExportFilters(ground_truth="reader", ground_truth_reader="export-reader"),
+    )
+    # Then the export holds their finding alone, on the exam they annotated
+    assert [f["id"] for f in theirs.findings] == [own.pk]
+    assert theirs.counts["exams"] == 1
+    with pytest.raises(exports.ExportRequestError, match="Name the reader"):
+        exports.ExportFilters.of({"ground_truth": "reader"})
+    with pytest.raises(exports.ExportRequestError, match="goes with ground_truth"):
+        exports.ExportFilters.of({"ground_truth_reader": "export-reader"})
+    with pytest.raises(exports.ExportRequestError, match="list of usernames"):
+        exports.ExportFilters.of({"readers": "export-reader"})
 
 
 def test_a_filter_matching_nothing_fails_the_job_with_the_reason(export_project):
