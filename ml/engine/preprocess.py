@@ -194,20 +194,29 @@ def preprocess_image(
     config: Preprocessing,
     size: tuple[int, int],
     mask: np.ndarray | None = None,
+    *,
+    factor: int = 1,
+    full_shape: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, Geometry]:
     """Crop, orient, window (and equalise) one image; returns [0, 1] float32 at crop size,
     the mask cropped the same way, and the geometry (resizing to `size` happens later, batched).
+
+    `pixels` may be a reduced copy of the image (a pixel-cache level): each side divided by
+    `factor` (block averages), of an image of `full_shape`; the mask, when given, is at
+    `full_shape`. The geometry always maps to the full image.
     """
     raw = np.asarray(pixels)
     image = to_gray(raw)
-    full_h, full_w = image.shape
+    h, w = image.shape
+    full_h, full_w = full_shape if full_shape is not None else (h * factor, w * factor)
     # Large images (a 4000 x 3000 mammogram) are block-averaged first to about twice the input
     # size: masks, windowing and CLAHE then cost milliseconds, and nothing finer is used later.
-    k = max(1, int(min(full_h / (2 * size[0]), full_w / (2 * size[1]))))
+    k = max(1, int(min(h / (2 * size[0]), w / (2 * size[1]))))
     if k > 1:
         image = _block_reduce(image, k, np.mean)
-        if mask is not None:
-            mask = _block_reduce(np.asarray(mask) > 0, k, np.max)
+    k *= max(int(factor), 1)  # from here on: the reduction against the full image
+    if mask is not None and k > 1:
+        mask = _block_reduce(np.asarray(mask) > 0, k, np.max)
     h, w = image.shape
     box = (0, 0, h, w)
     fg = None

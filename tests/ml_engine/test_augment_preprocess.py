@@ -192,3 +192,64 @@ def test_lesion_crops_replace_whole_images_only_for_cases_with_located_lesions()
     # and a case without one is read whole, image by image
     assert [s.image.key for _, _, s in second] == ["a2", "b2"]
     assert all(s.geometry.box == (0, 0, 128, 128) for _, _, s in second)
+
+
+def test_a_reduced_copy_is_preprocessed_like_the_full_image_in_full_image_coordinates():
+    # given a 1000 x 800 right-breast mammogram with a bright spot and its 2x block average
+    from senolab.imaging.pixelcache import build_levels
+
+    yy, xx = np.mgrid[:1000, :800]
+    image = np.zeros((1000, 800), np.uint16)
+    breast = ((800 - xx) ** 2 + (yy - 500) ** 2) < 420**2
+    image[breast] = 1500
+    image[(xx - 600) ** 2 + (yy - 380) ** 2 < 12**2] = 4000
+    mask = ((xx - 600) ** 2 + (yy - 380) ** 2 < 12**2).astype(np.uint8)
+    level = build_levels(image)[1][0, :, :, 0]
+    config = Preprocessing(crop_breast=True, flip_to_left=True, window="minmax")
+    # when both are preprocessed for a 128 x 128 input (the mask at full resolution)
+    full, full_mask, g_full = preprocess_image(image, "MG", "R", config, (128, 128), mask)
+    half, half_mask, g_half = preprocess_image(
+        level, "MG", "R", config, (128, 128), mask, factor=2, full_shape=(1000, 800)
+    )
+    # then both geometries describe the full image: same frame, crop box within a pixel pair
+    assert g_half.shape == g_full.shape == (1000, 800) and g_half.flipped
+    assert np.allclose(g_half.box, g_full.box, atol=2)
+    # the spot lands on the same model pixel, and comes back to where it is in the full image
+    for prepared, m, g in ((full, full_mask, g_full), (half, half_mask, g_half)):
+        sy, sx = np.unravel_index(np.argmax(prepared), prepared.shape)
+        scale_y, scale_x = prepared.shape[0] / 128, prepared.shape[1] / 128
+        mx, my = g.to_model(600.0, 380.0)
+        assert abs(mx * scale_x - sx) <= 14 and abs(my * scale_y - sy) <= 14
+        assert g.to_image(mx, my) == pytest.approx((600.0, 380.0))
+        assert m is not None and m.shape == prepared.shape and m[sy, sx] == 1
+
+
+def test_a_whole_image_model_reads_the_reduced_copy_and_a_lesion_crop_full_resolution():
+    import dataclasses
+
+    from ml.engine.cases import Case, ImageRef, Lesion
+    from ml.engine.data import _prepare_case
+
+    full = np.random.default_rng(0).integers(1000, 2000, (400, 300)).astype(np.uint16)
+    asked = []
+
+    def reduced(long_side: int, short_side: int):
+        asked.append((long_side, short_side))
+        return full[::2, ::2], 2, (400, 300)
+
+    ref = ImageRef("a", "MG", "L", "CC", load=lambda: full, load_reduced=reduced)
+    recipe = dataclasses.replace(
+        tiny_recipe("classification"),
+        modality="MG",
+        preprocessing=Preprocessing(window="minmax", lesion_roi=2.0, roi_min_side=32),
+    )
+    size = max(recipe.input_size)
+    # a case without a located lesion: the whole image, from the reduced copy
+    [(_, _, whole)] = _prepare_case(recipe, 0, Case("c0", "p", (ref,)), False, False)
+    assert asked == [(2 * size, size)] and whole.geometry.shape == (400, 300)
+    # a located lesion: its crop from full resolution (the reduced copy is not asked for)
+    lesion = Lesion("a", 150.0, 200.0, 10.0)
+    [(_, _, crop)] = _prepare_case(
+        recipe, 0, Case("c1", "p", (ref,), lesions=(lesion,)), False, False
+    )
+    assert len(asked) == 1 and crop.geometry.shape == (400, 300)
