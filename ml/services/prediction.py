@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -153,6 +155,49 @@ def resume_prediction(job: Job) -> Job:
 
 # --- worker side ----------------------------------------------------------------------------------
 
+# Models kept loaded per worker process, least recently used dropped first: a second Job (or a
+# click on the exam page) of the same version does not load its artifact again.
+PREDICTOR_CACHE_SIZE = 2
+_predictors: OrderedDict[tuple, Any] = OrderedDict()
+_predictors_lock = threading.Lock()
+
+
+def loaded_predictor(version: ModelVersion, device: str) -> Any:
+    """The version's model loaded on `device`, from this process's cache when the same artifact
+    was loaded before. Keyed by the version, its artifact's checksum, the device and the local
+    file's inode, size and modification time: a new version, a new artifact or a file changed
+    on disk is loaded afresh (and checked against its checksum, as every load is)."""
+    path = registry.artifact_file(version)
+    stat = path.stat()
+    key = (
+        version.pk,
+        version.artifact_sha256,
+        str(device),
+        str(path),
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+    )
+    with _predictors_lock:
+        predictor = _predictors.get(key)
+        if predictor is not None:
+            _predictors.move_to_end(key)
+            return predictor
+    predictor = engine.api().Predictor(registry.local_artifact(version), device)
+    with _predictors_lock:
+        for old in [k for k in _predictors if k[0] == version.pk]:  # a stale copy of it
+            del _predictors[old]
+        _predictors[key] = predictor
+        while len(_predictors) > PREDICTOR_CACHE_SIZE:
+            _predictors.popitem(last=False)
+    return predictor
+
+
+def clear_predictors() -> None:
+    """Forget every loaded model of this process."""
+    with _predictors_lock:
+        _predictors.clear()
+
 
 def _png(array: np.ndarray, max_side: int | None = None) -> bytes:
     """A [0, 1] array as an 8-bit grey PNG; with max_side, shrunk to fit it (maps are overlays
@@ -295,7 +340,7 @@ def run_prediction(job: Job, progress: jobs.Progress) -> dict[str, Any]:
         done += len(exam_ids) - len(todo)
         if not todo:
             continue
-        predictor = api.Predictor(registry.local_artifact(version), engine.default_device())
+        predictor = loaded_predictor(version, engine.default_device())
         step = max(int(job.params.get("batch") or PREDICT_BATCH), 1)
         for start in range(0, len(todo), step):
             chunk = todo[start : start + step]
