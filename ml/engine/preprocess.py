@@ -293,10 +293,20 @@ def preprocess_roi(
     return image, out_mask, geometry
 
 
-def paste_back(model_map: np.ndarray, geometry: Geometry, order: int = 1) -> np.ndarray:
+def paste_back(
+    model_map: np.ndarray, geometry: Geometry, order: int = 1, max_side: int | None = None
+) -> np.ndarray:
     """A model-space map (H, W) back at the original image's size: resize to the crop box,
-    undo the mirror, place into the full frame (zeros outside the crop)."""
-    y0, x0, y1, x1 = geometry.box
+    undo the mirror, place into the full frame (zeros outside the crop). With `max_side`, the
+    frame is the image shrunk to fit it (same aspect), for maps kept no larger than that."""
+    full_h, full_w = geometry.shape
+    r = 1.0
+    if max_side and max(full_h, full_w) > max_side:
+        r = max_side / max(full_h, full_w)
+    frame = (max(1, round(full_h * r)), max(1, round(full_w * r)))
+    y0, x0, y1, x1 = (round(v * r) for v in geometry.box)
+    y1, x1 = min(max(y1, y0 + 1), frame[0]), min(max(x1, x0 + 1), frame[1])
+    y0, x0 = min(y0, y1 - 1), min(x0, x1 - 1)
     if order == 1:
         # scipy's order-1 zoom (corners on corners) as torch's bilinear resize with aligned
         # corners: the same values at a tenth of the cost on a 1k image
@@ -312,6 +322,6 @@ def paste_back(model_map: np.ndarray, geometry: Geometry, order: int = 1) -> np.
     crop = crop[: y1 - y0, : x1 - x0]
     if geometry.flipped:
         crop = crop[:, ::-1]
-    out = np.zeros(geometry.shape, np.float32)
+    out = np.zeros(frame, np.float32)
     out[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
     return out

@@ -267,3 +267,22 @@ def test_pasting_a_map_back_matches_scipys_linear_zoom():
     assert pasted.shape == (300, 250)
     assert np.allclose(pasted[20:277, 30:201], zoom, atol=1e-5)
     assert not pasted[:20].any() and not pasted[:, 201:].any()
+
+
+def test_a_map_pasted_into_a_shrunk_frame_matches_the_full_size_paste():
+    from ml.engine.preprocess import Geometry
+
+    yy, xx = np.mgrid[:64, :64]
+    model_map = (0.01 + np.exp(-((xx - 40.0) ** 2 + (yy - 20.0) ** 2) / 30.0)).astype(np.float32)
+    geometry = Geometry(shape=(1000, 800), box=(100, 0, 900, 560), flipped=True, size=(64, 64))
+    full = paste_back(model_map, geometry)
+    small = paste_back(model_map, geometry, max_side=250)
+    # the frame keeps the image's aspect; the crop box and the peak land where they do in full
+    assert small.shape == (250, 200)
+    assert not small[:24].any() and not small[:, 141:].any() and small[26:224, :139].all()
+    fy, fx = np.unravel_index(np.argmax(full), full.shape)
+    sy, sx = np.unravel_index(np.argmax(small), small.shape)
+    assert abs(sy * 4 - fy) <= 6 and abs(sx * 4 - fx) <= 6
+    assert small.max() == pytest.approx(full.max(), abs=0.05)
+    # no max_side, or one the image already fits: the full-size paste
+    assert np.array_equal(paste_back(model_map, geometry, max_side=1000), full)
