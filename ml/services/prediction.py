@@ -227,16 +227,19 @@ def _positive(scores: dict[str, float]) -> float:
 def store_predictions(version: ModelVersion, outputs: list[Any], job: Job | None) -> int:
     """Per predicted case, atomically: one exam-level Prediction (the case's scores, once, and
     per breast those of its highest-scoring image) and one per image the model read (its own
-    scores, lesions, mask and map). Returns how many rows were written."""
-    count = 0
+    scores, lesions, mask and map), all of the batch in one insert. Returns how many rows were
+    written."""
     project_id = version.project_id
+    rows: list[Prediction] = []
+    by_exam: dict[int, dict[str, Image]] = {}
+    for im in Image.objects.filter(
+        exam_id__in=[int(out.case_key) for out in outputs], project_id=project_id
+    ):
+        by_exam.setdefault(im.exam_id, {})[str(im.pk)] = im
     with storage.files_with_rows() as batch:
         for out in outputs:
             exam_id = int(out.case_key)
-            images = {
-                str(im.pk): im
-                for im in Image.objects.filter(exam_id=exam_id, project_id=project_id)
-            }
+            images = by_exam.get(exam_id, {})
             read = [k for k in (out.image_keys or list(out.heatmaps)) if k in images]
             breasts: dict[str, dict[str, float]] = {}
             for key in read:
@@ -245,22 +248,23 @@ def store_predictions(version: ModelVersion, outputs: list[Any], job: Job | None
                 if side in ("L", "R") and scores:
                     if side not in breasts or _positive(scores) > _positive(breasts[side]):
                         breasts[side] = scores
-            Prediction.objects.create(
-                project_id=project_id,
-                model_version=version,
-                exam_id=exam_id,
-                image=None,
-                job=job,
-                outputs={
-                    "level": "exam",
-                    "probability": float(out.probability),
-                    "label": out.label,
-                    "scores": json_safe(out.scores),
-                    "breasts": json_safe(breasts),
-                    "images": [int(k) for k in read],
-                },
+            rows.append(
+                Prediction(
+                    project_id=project_id,
+                    model_version=version,
+                    exam_id=exam_id,
+                    image=None,
+                    job=job,
+                    outputs={
+                        "level": "exam",
+                        "probability": float(out.probability),
+                        "label": out.label,
+                        "scores": json_safe(out.scores),
+                        "breasts": json_safe(breasts),
+                        "images": [int(k) for k in read],
+                    },
+                )
             )
-            count += 1
             for key in read:
                 image = images[key]
                 heatmap, mask = out.heatmaps.get(key), out.masks.get(key)
@@ -280,25 +284,27 @@ def store_predictions(version: ModelVersion, outputs: list[Any], job: Job | None
                     for x in out.lesions
                     if str(x.get("image_key")) == key
                 ]
-                Prediction.objects.create(
-                    project_id=project_id,
-                    model_version=version,
-                    exam_id=exam_id,
-                    image=image,
-                    job=job,
-                    outputs={
-                        "level": "image",
-                        "probability": _positive(scores),
-                        "scores": json_safe(scores),
-                        "lesions": json_safe(lesions),
-                        "has_mask": bool(mask is not None and mask.any()),
-                    },
-                    heatmap_key=heatmap_key,
-                    heatmap_kind=out.heatmap_kind if heatmap_key else "",
-                    mask_key=mask_key,
+                rows.append(
+                    Prediction(
+                        project_id=project_id,
+                        model_version=version,
+                        exam_id=exam_id,
+                        image=image,
+                        job=job,
+                        outputs={
+                            "level": "image",
+                            "probability": _positive(scores),
+                            "scores": json_safe(scores),
+                            "lesions": json_safe(lesions),
+                            "has_mask": bool(mask is not None and mask.any()),
+                        },
+                        heatmap_key=heatmap_key,
+                        heatmap_kind=out.heatmap_kind if heatmap_key else "",
+                        mask_key=mask_key,
+                    )
                 )
-                count += 1
-    return count
+        Prediction.objects.bulk_create(rows)
+    return len(rows)
 
 
 def _reads(version: ModelVersion, exam: Mapping[str, Any]) -> bool:
@@ -354,7 +360,9 @@ def run_prediction(job: Job, progress: jobs.Progress) -> dict[str, Any]:
                 refused.setdefault(str(version.pk), []).extend(int(k) for k in missing)
                 refusal = str(api.LesionsRequired(sorted(missing), predictor.recipe.name))
                 cases = [c for c in cases if c.key not in missing]
-            outputs = predictor(cases, explain=explain) if cases else []
+            outputs = (
+                predictor(cases, explain=explain, map_max_side=HEATMAP_MAX_SIDE) if cases else []
+            )
             stored += store_predictions(version, outputs, job)
             done += len(chunk)
             progress(
