@@ -286,3 +286,19 @@ def test_a_map_pasted_into_a_shrunk_frame_matches_the_full_size_paste():
     assert small.max() == pytest.approx(full.max(), abs=0.05)
     # no max_side, or one the image already fits: the full-size paste
     assert np.array_equal(paste_back(model_map, geometry, max_side=1000), full)
+
+
+def test_fill_holes_is_scipys_binary_fill_holes():
+    from scipy import ndimage
+
+    from ml.engine.preprocess import fill_holes
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        shape = (int(rng.integers(1, 50)), int(rng.integers(1, 50)))
+        mask = rng.random(shape) > rng.uniform(0.1, 0.9)
+        assert np.array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+    ring = np.zeros((9, 9), bool)
+    ring[2:7, 2:7] = True
+    ring[4, 4] = False  # a hole
+    assert fill_holes(ring)[4, 4] and fill_holes(np.ones((3, 3), bool)).all()
