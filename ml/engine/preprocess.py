@@ -328,8 +328,8 @@ def paste_back(
         import torch.nn.functional as F
 
         t = torch.from_numpy(np.ascontiguousarray(model_map, np.float32))[None, None]
-        crop = F.interpolate(t, size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=True)
-        crop = crop[0, 0].numpy()
+        resized = F.interpolate(t, size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=True)
+        crop = resized[0, 0].numpy()
     else:
         zoom = ((y1 - y0) / model_map.shape[0], (x1 - x0) / model_map.shape[1])
         crop = ndimage.zoom(model_map.astype(np.float32), zoom, order=order)
