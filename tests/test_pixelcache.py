@@ -26,3 +26,18 @@ def test_files_written_for_a_failed_item_are_removed():
             kept.append(batch.save(storage.new_key(1, "test", "bin"), b"abc"))
             raise RuntimeError("row could not be written")
     assert kept and not storage.exists(kept[0])
+
+
+def test_a_reduced_read_takes_the_smallest_level_still_large_enough_and_says_its_factor():
+    pixels = np.random.default_rng(1).integers(0, 4096, size=(1500, 1100), dtype=np.uint16)
+    with storage.files_with_rows() as batch:
+        _, layout = pixelcache.write_pixel_cache(1, pixels, batch)
+    # long side >= 700 and short side >= 500: level 1 (750 x 550), not level 2 (375 x 275)
+    reduced, factor, full = pixelcache.read_reduced(layout, 700, 500)
+    assert reduced.shape == (750, 550) and factor == 2 and full == (1500, 1100)
+    assert reduced[10, 20] == round(pixels[20:22, 40:42].astype(float).mean())
+    # a short side of 600 is more than level 1 holds: full resolution
+    reduced, factor, full = pixelcache.read_reduced(layout, 700, 600)
+    assert factor == 1 and np.array_equal(reduced, pixels)
+    # small enough for the last level
+    assert pixelcache.read_reduced(layout, 300, 200)[0].shape == (375, 275)

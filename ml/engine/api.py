@@ -309,8 +309,12 @@ class Predictor:
         mc_samples: int = 0,
         progress: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
+        map_max_side: int | None = None,
     ) -> list[CasePrediction]:
         """One CasePrediction per case that has an image (labels are not needed).
+
+        With `map_max_side`, the maps of `explain` are made at the image's size shrunk to fit
+        it (what a viewer overlay keeps) instead of at full size.
 
         With `embeddings`, each prediction carries its images' embeddings (ml.engine.features,
         taken during the same forward pass); with `mc_samples` > 0, that many Monte Carlo
@@ -350,6 +354,7 @@ class Predictor:
             temperature=self.payload["temperature"],
             threshold=self.payload["threshold"],
             explain=explain,
+            map_max_side=map_max_side,
         )
         if embeddings:
             _attach(out, cache, torch.cat(rows) if rows else None, "image_embeddings")

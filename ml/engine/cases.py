@@ -27,6 +27,11 @@ class ImageRef:
             read from the platform's pixel cache (never a fresh decode of the original).
         pixel_spacing: (row, column) in mm, when known.
         mask: returns the union ground-truth mask (H, W) uint8 for segmentation, or None.
+        load_reduced: given (long_side, short_side), returns a stored reduced copy of the
+            pixels (a pixel-cache pyramid level), the smallest whose longer and shorter sides
+            are still at least those: (pixels, factor, (H, W) of `load`'s pixels), where pixel
+            (r, c) averages `load`'s rows factor*r .. factor*r + factor - 1 and its columns
+            alike (factor 1: `load`'s own pixels). None when there is no such copy.
     """
 
     key: str
@@ -36,6 +41,7 @@ class ImageRef:
     load: Callable[[], np.ndarray]
     pixel_spacing: tuple[float, float] | None = None
     mask: Callable[[], np.ndarray | None] | None = None
+    load_reduced: Callable[[int, int], tuple[np.ndarray, int, tuple[int, int]]] | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,12 @@ from ml.engine.recipes import Recipe
 # Plain tensors out of MONAI transforms: the engine tracks geometry itself.
 set_track_meta(False)
 
+# A whole-image model reads the pixel cache's smallest level whose longer side is at least this
+# many times its input's (training and prediction alike): the breast crop, windowing and CLAHE
+# then run on about a quarter of a 1k mammogram's pixels, and a level never holds less detail
+# than the 256 px input needs. Lesion crops read full resolution.
+READ_LONG_SIDE = 2
+
 
 @dataclass
 class Sample:
@@ -89,6 +95,19 @@ def _resize(array: np.ndarray, size: tuple[int, int], mode: str) -> torch.Tensor
     )[0]
 
 
+def read_for_model(
+    ref: ImageRef, size: tuple[int, int]
+) -> tuple[np.ndarray, int, tuple[int, int] | None]:
+    """The pixels a whole-image model reads of `ref`: the smallest stored reduced copy whose
+    longer side is still at least READ_LONG_SIDE x the input's and whose shorter side is at
+    least the input's (what preprocess_image would otherwise block-average full resolution
+    down to), else full resolution. Returns (pixels, factor, full (H, W) or None)."""
+    if ref.load_reduced is not None:
+        side = max(int(size[0]), int(size[1]))
+        return ref.load_reduced(READ_LONG_SIDE * side, side)
+    return ref.load(), 1, None
+
+
 def _prepare_case(
     recipe: Recipe, ci: int, case: Case, labelled_only: bool, want_masks: bool
 ) -> list[tuple[torch.Tensor, torch.Tensor | None, Sample]]:
@@ -127,8 +146,18 @@ def _prepare_case(
                 for les in views
             ]
         else:
+            pixels, factor, full = read_for_model(ref, size)
             prepared = [
-                preprocess_image(ref.load(), ref.modality, ref.laterality, config, size, raw_mask)
+                preprocess_image(
+                    pixels,
+                    ref.modality,
+                    ref.laterality,
+                    config,
+                    size,
+                    raw_mask,
+                    factor=factor,
+                    full_shape=full,
+                )
             ]
         for image, mask, geometry in prepared:
             out.append(_item(recipe, case, ci, ref, image, mask, geometry, label, want_masks))

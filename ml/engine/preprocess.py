@@ -81,12 +81,26 @@ def _bbox(mask: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]
     return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """scipy's binary_fill_holes (background not 4-connected to the border becomes
+    foreground) by one labelling of the background instead of dilating until it stops (a
+    third of the time on a 512-pixel mask)."""
+    labels, n = ndimage.label(~mask)
+    if n == 0:
+        return mask.copy()
+    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    outside = np.zeros(n + 1, bool)
+    outside[border] = True
+    outside[0] = True  # the foreground itself
+    return mask | ~outside[labels]
+
+
 def breast_mask(image: np.ndarray) -> np.ndarray:
     """Foreground of a mammogram: the largest bright connected region, holes filled."""
     lo, hi = np.percentile(image, [1, 99.5])
     threshold = lo + 0.08 * (hi - lo)
     mask = _largest_component(ndimage.binary_opening(image > threshold, iterations=2))
-    return ndimage.binary_fill_holes(mask)
+    return fill_holes(mask)
 
 
 def _longest_run(flags: np.ndarray) -> tuple[int, int] | None:
@@ -194,20 +208,29 @@ def preprocess_image(
     config: Preprocessing,
     size: tuple[int, int],
     mask: np.ndarray | None = None,
+    *,
+    factor: int = 1,
+    full_shape: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, Geometry]:
     """Crop, orient, window (and equalise) one image; returns [0, 1] float32 at crop size,
     the mask cropped the same way, and the geometry (resizing to `size` happens later, batched).
+
+    `pixels` may be a reduced copy of the image (a pixel-cache level): each side divided by
+    `factor` (block averages), of an image of `full_shape`; the mask, when given, is at
+    `full_shape`. The geometry always maps to the full image.
     """
     raw = np.asarray(pixels)
     image = to_gray(raw)
-    full_h, full_w = image.shape
+    h, w = image.shape
+    full_h, full_w = full_shape if full_shape is not None else (h * factor, w * factor)
     # Large images (a 4000 x 3000 mammogram) are block-averaged first to about twice the input
     # size: masks, windowing and CLAHE then cost milliseconds, and nothing finer is used later.
-    k = max(1, int(min(full_h / (2 * size[0]), full_w / (2 * size[1]))))
+    k = max(1, int(min(h / (2 * size[0]), w / (2 * size[1]))))
     if k > 1:
         image = _block_reduce(image, k, np.mean)
-        if mask is not None:
-            mask = _block_reduce(np.asarray(mask) > 0, k, np.max)
+    k *= max(int(factor), 1)  # from here on: the reduction against the full image
+    if mask is not None and k > 1:
+        mask = _block_reduce(np.asarray(mask) > 0, k, np.max)
     h, w = image.shape
     box = (0, 0, h, w)
     fg = None
@@ -284,15 +307,35 @@ def preprocess_roi(
     return image, out_mask, geometry
 
 
-def paste_back(model_map: np.ndarray, geometry: Geometry, order: int = 1) -> np.ndarray:
+def paste_back(
+    model_map: np.ndarray, geometry: Geometry, order: int = 1, max_side: int | None = None
+) -> np.ndarray:
     """A model-space map (H, W) back at the original image's size: resize to the crop box,
-    undo the mirror, place into the full frame (zeros outside the crop)."""
-    y0, x0, y1, x1 = geometry.box
-    zoom = ((y1 - y0) / model_map.shape[0], (x1 - x0) / model_map.shape[1])
-    crop = ndimage.zoom(model_map.astype(np.float32), zoom, order=order)
+    undo the mirror, place into the full frame (zeros outside the crop). With `max_side`, the
+    frame is the image shrunk to fit it (same aspect), for maps kept no larger than that."""
+    full_h, full_w = geometry.shape
+    r = 1.0
+    if max_side and max(full_h, full_w) > max_side:
+        r = max_side / max(full_h, full_w)
+    frame = (max(1, round(full_h * r)), max(1, round(full_w * r)))
+    y0, x0, y1, x1 = (round(v * r) for v in geometry.box)
+    y1, x1 = min(max(y1, y0 + 1), frame[0]), min(max(x1, x0 + 1), frame[1])
+    y0, x0 = min(y0, y1 - 1), min(x0, x1 - 1)
+    if order == 1:
+        # scipy's order-1 zoom (corners on corners) as torch's bilinear resize with aligned
+        # corners: the same values at a tenth of the cost on a 1k image
+        import torch
+        import torch.nn.functional as F
+
+        t = torch.from_numpy(np.ascontiguousarray(model_map, np.float32))[None, None]
+        resized = F.interpolate(t, size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=True)
+        crop = resized[0, 0].numpy()
+    else:
+        zoom = ((y1 - y0) / model_map.shape[0], (x1 - x0) / model_map.shape[1])
+        crop = ndimage.zoom(model_map.astype(np.float32), zoom, order=order)
     crop = crop[: y1 - y0, : x1 - x0]
     if geometry.flipped:
         crop = crop[:, ::-1]
-    out = np.zeros(geometry.shape, np.float32)
+    out = np.zeros(frame, np.float32)
     out[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = crop
     return out

@@ -43,7 +43,8 @@ class CasePrediction:
         lesions: detected lesions in image pixel coordinates
             ({"image_key", "cx", "cy", "radius", "score"}).
         mask: predicted binary mask (H, W) uint8 of the case's first model image, if segmenting.
-        heatmaps: per image key, a [0, 1] float32 map at the image's size (Grad-CAM for
+        heatmaps: per image key, a [0, 1] float32 map at the image's size, or that size shrunk
+            to fit `map_max_side` when the prediction was asked for one (Grad-CAM for
             classifiers, the probability map for segmentation/detection), when asked to explain.
         heatmap_kind: what the maps are: "gradcam" or "probability".
         image_keys: the images the model read (those of its modality; with lesion crops, those

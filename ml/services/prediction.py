@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -153,6 +155,49 @@ def resume_prediction(job: Job) -> Job:
 
 # --- worker side ----------------------------------------------------------------------------------
 
+# Models kept loaded per worker process, least recently used dropped first: a second Job (or a
+# click on the exam page) of the same version does not load its artifact again.
+PREDICTOR_CACHE_SIZE = 2
+_predictors: OrderedDict[tuple, Any] = OrderedDict()
+_predictors_lock = threading.Lock()
+
+
+def loaded_predictor(version: ModelVersion, device: str) -> Any:
+    """The version's model loaded on `device`, from this process's cache when the same artifact
+    was loaded before. Keyed by the version, its artifact's checksum, the device and the local
+    file's inode, size and modification time: a new version, a new artifact or a file changed
+    on disk is loaded afresh (and checked against its checksum, as every load is)."""
+    path = registry.artifact_file(version)
+    stat = path.stat()
+    key = (
+        version.pk,
+        version.artifact_sha256,
+        str(device),
+        str(path),
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+    )
+    with _predictors_lock:
+        predictor = _predictors.get(key)
+        if predictor is not None:
+            _predictors.move_to_end(key)
+            return predictor
+    predictor = engine.api().Predictor(registry.local_artifact(version), device)
+    with _predictors_lock:
+        for old in [k for k in _predictors if k[0] == version.pk]:  # a stale copy of it
+            del _predictors[old]
+        _predictors[key] = predictor
+        while len(_predictors) > PREDICTOR_CACHE_SIZE:
+            _predictors.popitem(last=False)
+    return predictor
+
+
+def clear_predictors() -> None:
+    """Forget every loaded model of this process."""
+    with _predictors_lock:
+        _predictors.clear()
+
 
 def _png(array: np.ndarray, max_side: int | None = None) -> bytes:
     """A [0, 1] array as an 8-bit grey PNG; with max_side, shrunk to fit it (maps are overlays
@@ -182,16 +227,19 @@ def _positive(scores: dict[str, float]) -> float:
 def store_predictions(version: ModelVersion, outputs: list[Any], job: Job | None) -> int:
     """Per predicted case, atomically: one exam-level Prediction (the case's scores, once, and
     per breast those of its highest-scoring image) and one per image the model read (its own
-    scores, lesions, mask and map). Returns how many rows were written."""
-    count = 0
+    scores, lesions, mask and map), all of the batch in one insert. Returns how many rows were
+    written."""
     project_id = version.project_id
+    rows: list[Prediction] = []
+    by_exam: dict[int, dict[str, Image]] = {}
+    for im in Image.objects.filter(
+        exam_id__in=[int(out.case_key) for out in outputs], project_id=project_id
+    ):
+        by_exam.setdefault(im.exam_id, {})[str(im.pk)] = im
     with storage.files_with_rows() as batch:
         for out in outputs:
             exam_id = int(out.case_key)
-            images = {
-                str(im.pk): im
-                for im in Image.objects.filter(exam_id=exam_id, project_id=project_id)
-            }
+            images = by_exam.get(exam_id, {})
             read = [k for k in (out.image_keys or list(out.heatmaps)) if k in images]
             breasts: dict[str, dict[str, float]] = {}
             for key in read:
@@ -200,22 +248,23 @@ def store_predictions(version: ModelVersion, outputs: list[Any], job: Job | None
                 if side in ("L", "R") and scores:
                     if side not in breasts or _positive(scores) > _positive(breasts[side]):
                         breasts[side] = scores
-            Prediction.objects.create(
-                project_id=project_id,
-                model_version=version,
-                exam_id=exam_id,
-                image=None,
-                job=job,
-                outputs={
-                    "level": "exam",
-                    "probability": float(out.probability),
-                    "label": out.label,
-                    "scores": json_safe(out.scores),
-                    "breasts": json_safe(breasts),
-                    "images": [int(k) for k in read],
-                },
+            rows.append(
+                Prediction(
+                    project_id=project_id,
+                    model_version=version,
+                    exam_id=exam_id,
+                    image=None,
+                    job=job,
+                    outputs={
+                        "level": "exam",
+                        "probability": float(out.probability),
+                        "label": out.label,
+                        "scores": json_safe(out.scores),
+                        "breasts": json_safe(breasts),
+                        "images": [int(k) for k in read],
+                    },
+                )
             )
-            count += 1
             for key in read:
                 image = images[key]
                 heatmap, mask = out.heatmaps.get(key), out.masks.get(key)
@@ -235,25 +284,27 @@ def store_predictions(version: ModelVersion, outputs: list[Any], job: Job | None
                     for x in out.lesions
                     if str(x.get("image_key")) == key
                 ]
-                Prediction.objects.create(
-                    project_id=project_id,
-                    model_version=version,
-                    exam_id=exam_id,
-                    image=image,
-                    job=job,
-                    outputs={
-                        "level": "image",
-                        "probability": _positive(scores),
-                        "scores": json_safe(scores),
-                        "lesions": json_safe(lesions),
-                        "has_mask": bool(mask is not None and mask.any()),
-                    },
-                    heatmap_key=heatmap_key,
-                    heatmap_kind=out.heatmap_kind if heatmap_key else "",
-                    mask_key=mask_key,
+                rows.append(
+                    Prediction(
+                        project_id=project_id,
+                        model_version=version,
+                        exam_id=exam_id,
+                        image=image,
+                        job=job,
+                        outputs={
+                            "level": "image",
+                            "probability": _positive(scores),
+                            "scores": json_safe(scores),
+                            "lesions": json_safe(lesions),
+                            "has_mask": bool(mask is not None and mask.any()),
+                        },
+                        heatmap_key=heatmap_key,
+                        heatmap_kind=out.heatmap_kind if heatmap_key else "",
+                        mask_key=mask_key,
+                    )
                 )
-                count += 1
-    return count
+        Prediction.objects.bulk_create(rows)
+    return len(rows)
 
 
 def _reads(version: ModelVersion, exam: Mapping[str, Any]) -> bool:
@@ -295,7 +346,7 @@ def run_prediction(job: Job, progress: jobs.Progress) -> dict[str, Any]:
         done += len(exam_ids) - len(todo)
         if not todo:
             continue
-        predictor = api.Predictor(registry.local_artifact(version), engine.default_device())
+        predictor = loaded_predictor(version, engine.default_device())
         step = max(int(job.params.get("batch") or PREDICT_BATCH), 1)
         for start in range(0, len(todo), step):
             chunk = todo[start : start + step]
@@ -309,7 +360,9 @@ def run_prediction(job: Job, progress: jobs.Progress) -> dict[str, Any]:
                 refused.setdefault(str(version.pk), []).extend(int(k) for k in missing)
                 refusal = str(api.LesionsRequired(sorted(missing), predictor.recipe.name))
                 cases = [c for c in cases if c.key not in missing]
-            outputs = predictor(cases, explain=explain) if cases else []
+            outputs = (
+                predictor(cases, explain=explain, map_max_side=HEATMAP_MAX_SIDE) if cases else []
+            )
             stored += store_predictions(version, outputs, job)
             done += len(chunk)
             progress(

@@ -77,6 +77,14 @@ def _recipe_config(recipe: Any) -> dict[str, Any]:
 
 def local_artifact(version: ModelVersion) -> str:
     """A local path of the version's artifact, checked against its checksum."""
+    path = artifact_file(version)
+    if storage.sha256_of_file(path) != version.artifact_sha256:
+        raise jobs.JobFailed(f"The artifact of model version {version.pk} fails its checksum.")
+    return str(path)
+
+
+def artifact_file(version: ModelVersion) -> Path:
+    """A local path of the version's artifact (copied from remote storage once), unchecked."""
     try:
         path = Path(storage.default_storage.path(version.artifact_key))
     except NotImplementedError:  # remote storage: keep a verified copy in the model dir
@@ -88,9 +96,7 @@ def local_artifact(version: ModelVersion) -> str:
                 for block in iter(lambda: src.read(1 << 20), b""):
                     dst.write(block)
             tmp.rename(path)
-    if storage.sha256_of_file(path) != version.artifact_sha256:
-        raise jobs.JobFailed(f"The artifact of model version {version.pk} fails its checksum.")
-    return str(path)
+    return path
 
 
 def activate(version: ModelVersion) -> ModelVersion:

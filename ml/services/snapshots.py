@@ -36,7 +36,7 @@ from ml.models import DatasetSnapshot
 from ml.services.errors import NothingToTrain
 from senolab.imaging import storage
 from senolab.imaging.models import ClinicalRecord, Exam, Image
-from senolab.imaging.pixelcache import read_pixels
+from senolab.imaging.pixelcache import read_pixels, read_reduced
 from senolab.projects.models import Project
 
 PATHOLOGY_RANK = {"normal": 0, "benign": 1, "malignant": 2}
@@ -51,6 +51,12 @@ DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 
 def load_pixels(layout: dict[str, Any]) -> np.ndarray:
     return read_pixels(SimpleNamespace(pixel_cache=layout), 0, 0)
+
+
+def load_reduced(
+    layout: dict[str, Any], long_side: int, short_side: int
+) -> tuple[np.ndarray, int, tuple[int, int]]:
+    return read_reduced(layout, long_side, short_side)
 
 
 def load_mask(key: str) -> np.ndarray:
@@ -396,6 +402,7 @@ def cases_from_manifest(manifest: list[dict]) -> list[Case]:
                 load=functools.partial(load_pixels, im["pixel_cache"]),
                 pixel_spacing=tuple(im["pixel_spacing"]) if im.get("pixel_spacing") else None,
                 mask=functools.partial(load_mask, im["mask_key"]) if im.get("mask_key") else None,
+                load_reduced=functools.partial(load_reduced, im["pixel_cache"]),
             )
             for im in entry["images"]
         )

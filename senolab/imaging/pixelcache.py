@@ -12,6 +12,7 @@ longer side is at most MIN_LEVEL_SIDE. The layout is recorded on Image.pixel_cac
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,35 @@ def level_for_size(layout: dict[str, Any], max_side: int) -> int:
         if max(entry["shape"][1:3]) >= max_side:
             best = i
     return best
+
+
+def level_for_sides(layout: dict[str, Any], long_side: int, short_side: int) -> int:
+    """The smallest level whose longer side is still at least long_side and whose shorter side
+    is still at least short_side (level 0 when none is that large)."""
+    best = 0
+    for i, entry in enumerate(layout.get("levels", [])):
+        rows, cols = entry["shape"][1:3]
+        if max(rows, cols) >= long_side and min(rows, cols) >= short_side:
+            best = i
+    return best
+
+
+def read_reduced(
+    layout: dict[str, Any], long_side: int, short_side: int, frame: int = 0
+) -> tuple[np.ndarray, int, tuple[int, int]]:
+    """Frame `frame` at the smallest level with sides of at least (long_side, short_side):
+    (pixels as read_pixels gives them, the factor that level's sides are divided by, i.e. its
+    pixel (r, c) averages level 0's rows factor*r .. factor*r + factor - 1 (and columns alike),
+    level 0's (rows, cols))."""
+    levels = layout.get("levels") or []
+    full = (int(levels[0]["shape"][1]), int(levels[0]["shape"][2])) if levels else (0, 0)
+    level = level_for_sides(layout, long_side, short_side)
+    factor = 2**level
+    rows, cols = levels[level]["shape"][1:3] if levels else (0, 0)
+    if (rows, cols) != (full[0] // factor, full[1] // factor):  # not a halving pyramid
+        level, factor = 0, 1
+    pixels = read_pixels(SimpleNamespace(pixel_cache=layout), level, frame)
+    return pixels, factor, full
 
 
 def cache_keys(layout: dict[str, Any]) -> list[str]:

@@ -192,3 +192,113 @@ def test_lesion_crops_replace_whole_images_only_for_cases_with_located_lesions()
     # and a case without one is read whole, image by image
     assert [s.image.key for _, _, s in second] == ["a2", "b2"]
     assert all(s.geometry.box == (0, 0, 128, 128) for _, _, s in second)
+
+
+def test_a_reduced_copy_is_preprocessed_like_the_full_image_in_full_image_coordinates():
+    # given a 1000 x 800 right-breast mammogram with a bright spot and its 2x block average
+    from senolab.imaging.pixelcache import build_levels
+
+    yy, xx = np.mgrid[:1000, :800]
+    image = np.zeros((1000, 800), np.uint16)
+    breast = ((800 - xx) ** 2 + (yy - 500) ** 2) < 420**2
+    image[breast] = 1500
+    image[(xx - 600) ** 2 + (yy - 380) ** 2 < 12**2] = 4000
+    mask = ((xx - 600) ** 2 + (yy - 380) ** 2 < 12**2).astype(np.uint8)
+    level = build_levels(image)[1][0, :, :, 0]
+    config = Preprocessing(crop_breast=True, flip_to_left=True, window="minmax")
+    # when both are preprocessed for a 128 x 128 input (the mask at full resolution)
+    full, full_mask, g_full = preprocess_image(image, "MG", "R", config, (128, 128), mask)
+    half, half_mask, g_half = preprocess_image(
+        level, "MG", "R", config, (128, 128), mask, factor=2, full_shape=(1000, 800)
+    )
+    # then both geometries describe the full image: same frame, crop box within a pixel pair
+    assert g_half.shape == g_full.shape == (1000, 800) and g_half.flipped
+    assert np.allclose(g_half.box, g_full.box, atol=2)
+    # the spot lands on the same model pixel, and comes back to where it is in the full image
+    for prepared, m, g in ((full, full_mask, g_full), (half, half_mask, g_half)):
+        sy, sx = np.unravel_index(np.argmax(prepared), prepared.shape)
+        scale_y, scale_x = prepared.shape[0] / 128, prepared.shape[1] / 128
+        mx, my = g.to_model(600.0, 380.0)
+        assert abs(mx * scale_x - sx) <= 14 and abs(my * scale_y - sy) <= 14
+        assert g.to_image(mx, my) == pytest.approx((600.0, 380.0))
+        assert m is not None and m.shape == prepared.shape and m[sy, sx] == 1
+
+
+def test_a_whole_image_model_reads_the_reduced_copy_and_a_lesion_crop_full_resolution():
+    import dataclasses
+
+    from ml.engine.cases import Case, ImageRef, Lesion
+    from ml.engine.data import _prepare_case
+
+    full = np.random.default_rng(0).integers(1000, 2000, (400, 300)).astype(np.uint16)
+    asked = []
+
+    def reduced(long_side: int, short_side: int):
+        asked.append((long_side, short_side))
+        return full[::2, ::2], 2, (400, 300)
+
+    ref = ImageRef("a", "MG", "L", "CC", load=lambda: full, load_reduced=reduced)
+    recipe = dataclasses.replace(
+        tiny_recipe("classification"),
+        modality="MG",
+        preprocessing=Preprocessing(window="minmax", lesion_roi=2.0, roi_min_side=32),
+    )
+    size = max(recipe.input_size)
+    # a case without a located lesion: the whole image, from the reduced copy
+    [(_, _, whole)] = _prepare_case(recipe, 0, Case("c0", "p", (ref,)), False, False)
+    assert asked == [(2 * size, size)] and whole.geometry.shape == (400, 300)
+    # a located lesion: its crop from full resolution (the reduced copy is not asked for)
+    lesion = Lesion("a", 150.0, 200.0, 10.0)
+    [(_, _, crop)] = _prepare_case(
+        recipe, 0, Case("c1", "p", (ref,), lesions=(lesion,)), False, False
+    )
+    assert len(asked) == 1 and crop.geometry.shape == (400, 300)
+
+
+def test_pasting_a_map_back_matches_scipys_linear_zoom():
+    from scipy import ndimage
+
+    from ml.engine.preprocess import Geometry
+
+    model_map = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    geometry = Geometry(shape=(300, 250), box=(20, 30, 277, 201), flipped=True, size=(64, 64))
+    pasted = paste_back(model_map, geometry)
+    zoom = ndimage.zoom(model_map, (257 / 64, 171 / 64), order=1)[:, ::-1]
+    assert pasted.shape == (300, 250)
+    assert np.allclose(pasted[20:277, 30:201], zoom, atol=1e-5)
+    assert not pasted[:20].any() and not pasted[:, 201:].any()
+
+
+def test_a_map_pasted_into_a_shrunk_frame_matches_the_full_size_paste():
+    from ml.engine.preprocess import Geometry
+
+    yy, xx = np.mgrid[:64, :64]
+    model_map = (0.01 + np.exp(-((xx - 40.0) ** 2 + (yy - 20.0) ** 2) / 30.0)).astype(np.float32)
+    geometry = Geometry(shape=(1000, 800), box=(100, 0, 900, 560), flipped=True, size=(64, 64))
+    full = paste_back(model_map, geometry)
+    small = paste_back(model_map, geometry, max_side=250)
+    # the frame keeps the image's aspect; the crop box and the peak land where they do in full
+    assert small.shape == (250, 200)
+    assert not small[:24].any() and not small[:, 141:].any() and small[26:224, :139].all()
+    fy, fx = np.unravel_index(np.argmax(full), full.shape)
+    sy, sx = np.unravel_index(np.argmax(small), small.shape)
+    assert abs(sy * 4 - fy) <= 6 and abs(sx * 4 - fx) <= 6
+    assert small.max() == pytest.approx(full.max(), abs=0.05)
+    # no max_side, or one the image already fits: the full-size paste
+    assert np.array_equal(paste_back(model_map, geometry, max_side=1000), full)
+
+
+def test_fill_holes_is_scipys_binary_fill_holes():
+    from scipy import ndimage
+
+    from ml.engine.preprocess import fill_holes
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        shape = (int(rng.integers(1, 50)), int(rng.integers(1, 50)))
+        mask = rng.random(shape) > rng.uniform(0.1, 0.9)
+        assert np.array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+    ring = np.zeros((9, 9), bool)
+    ring[2:7, 2:7] = True
+    ring[4, 4] = False  # a hole
+    assert fill_holes(ring)[4, 4] and fill_holes(np.ones((3, 3), bool)).all()

@@ -146,6 +146,7 @@ class Pipeline:
         temperature: float,
         threshold: float | None,
         explain: bool,
+        map_max_side: int | None = None,
     ) -> list[CasePrediction]:
         raise NotImplementedError
 

@@ -141,10 +141,11 @@ class ClassificationPipeline(Pipeline):
         temperature: float,
         threshold: float | None,
         explain: bool,
+        map_max_side: int | None = None,
     ) -> list[CasePrediction]:
         order, probs, _ = self.case_probabilities(cache, logits, temperature)
         per_sample = torch.softmax(logits.float() / temperature, dim=1).numpy()
-        heatmaps = self.gradcam(model, cache) if explain else {}
+        heatmaps = self.gradcam(model, cache, map_max_side) if explain else {}
         out = []
         classes = self.recipe.classes
         for ci, p in zip(order, probs, strict=True):
@@ -201,8 +202,11 @@ class ClassificationPipeline(Pipeline):
             return p.max(axis=0) / p.max(axis=0).sum()
         return p.mean(axis=0)
 
-    def gradcam(self, model: nn.Module, cache: TensorCache) -> dict[int, np.ndarray]:
-        """Grad-CAM (MONAI) of the predicted class per sample, pasted back to image size."""
+    def gradcam(
+        self, model: nn.Module, cache: TensorCache, max_side: int | None = None
+    ) -> dict[int, np.ndarray]:
+        """Grad-CAM (MONAI) of the predicted class per sample, pasted back to image size (shrunk
+        to fit `max_side` when given)."""
         from monai.visualize import GradCAM
 
         from ml.engine.networks import last_conv_layer
@@ -225,5 +229,7 @@ class ClassificationPipeline(Pipeline):
             with torch.enable_grad():
                 result = cam(x=x.requires_grad_(True))
             for j, m in enumerate(result.detach().float().cpu().numpy()[:, 0]):
-                maps[start + j] = np.clip(paste_back(m, cache.samples[start + j].geometry), 0, 1)
+                maps[start + j] = np.clip(
+                    paste_back(m, cache.samples[start + j].geometry, max_side=max_side), 0, 1
+                )
         return maps

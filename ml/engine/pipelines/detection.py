@@ -175,6 +175,7 @@ class DetectionPipeline(Pipeline):
         temperature: float,
         threshold: float | None,
         explain: bool,
+        map_max_side: int | None = None,
     ) -> list[CasePrediction]:
         cands = self.candidates(cache, logits)
         probs = torch.sigmoid(logits[:, 0].float()).numpy()
@@ -202,7 +203,9 @@ class DetectionPipeline(Pipeline):
             pred.probability = max(pred.probability, best)
             pred.image_scores[sample.image.key] = {self.class_names()[1]: best}
             if explain:
-                pred.heatmaps[sample.image.key] = paste_back(probs[i], sample.geometry)
+                pred.heatmaps[sample.image.key] = paste_back(
+                    probs[i], sample.geometry, max_side=map_max_side
+                )
         negative, positive = self.class_names()
         for pred in out.values():
             pred.label = positive if pred.lesions else negative

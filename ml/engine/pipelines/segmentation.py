@@ -91,6 +91,7 @@ class SegmentationPipeline(Pipeline):
         temperature: float,
         threshold: float | None,
         explain: bool,
+        map_max_side: int | None = None,
     ) -> list[CasePrediction]:
         cut = 0.5 if threshold is None else threshold
         probs = torch.sigmoid(logits[:, 0]).numpy()
@@ -120,8 +121,11 @@ class SegmentationPipeline(Pipeline):
             if mask.any():
                 pred.label = "lesion"
             if explain:
+                shown = full
+                if map_max_side and max(full.shape) > map_max_side:
+                    shown = paste_back(probs[i], sample.geometry, max_side=map_max_side)
                 seen_map = pred.heatmaps.get(key)
-                pred.heatmaps[key] = full if seen_map is None else np.maximum(seen_map, full)
+                pred.heatmaps[key] = shown if seen_map is None else np.maximum(seen_map, shown)
         for pred in out.values():
             pred.scores = {"lesion": pred.probability}
         return [out[k] for k in sorted(out)]
