@@ -127,7 +127,7 @@ def check_policy_fields(policy: RetrainingPolicy) -> None:
                 "ground_truth_reader", "The policy names its reader in ground_truth_reader."
             )
         if values["ground_truth"] == GroundTruth.READER:
-            if policy.ground_truth_reader_id is None:
+            if policy.ground_truth_reader is None:
                 raise RetrainingRefused(
                     "ground_truth_reader", "Name the reader whose reads are the ground truth."
                 )
