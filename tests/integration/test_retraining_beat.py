@@ -7,6 +7,7 @@ the margin is edited and more exams are reviewed, the next look's challenger is 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,26 @@ def wait_for_run(number: int, timeout: float = 420) -> RetrainingRun:
     raise AssertionError(f"run {number} did not finish: {list(RetrainingRun.objects.values())}")
 
 
-def test_beat_fires_the_policy_which_declines_then_promotes(start_worker, start_beat):
+def wait_for_check(
+    policy: RetrainingPolicy, text: str, logs: dict[str, Path], timeout: float = 120
+) -> str:
+    """The policy's last look once it says `text`; else fail with the beat's and the worker's
+    logs, so a look that never came says whether the beat sent it and the worker ran it."""
+    deadline = time.monotonic() + timeout
+    policy.refresh_from_db()
+    while text not in policy.last_check and time.monotonic() < deadline:
+        time.sleep(0.5)
+        policy.refresh_from_db()
+    if text not in policy.last_check:
+        tails = "\n".join(
+            f"--- {name}:\n{path.read_text(errors='replace')[-4000:]}"
+            for name, path in logs.items()
+        )
+        raise AssertionError(f"no look said {text!r}; the last said {policy.last_check!r}\n{tails}")
+    return policy.last_check
+
+
+def test_beat_fires_the_policy_which_declines_then_promotes(start_worker, start_beat, tmp_path):
     # given 40 exams on two sites, an active champion that ranks them backwards, and half of
     # the exams reviewed
     owner = create_user("beat-owner")
@@ -43,8 +63,9 @@ def test_beat_fires_the_policy_which_declines_then_promotes(start_worker, start_
     # and a policy looking every 2 s that asks for an impossible margin
     policy = make_policy(project, interval_seconds=2, min_new_annotations=10, margin=5.0)
     # when a worker and the beat run
-    start_worker("itest-retrain@localhost")
+    worker = start_worker("itest-retrain@localhost")
     start_beat()
+    logs = {"beat": tmp_path / "beat.log", "worker": worker.log_path}
     # then the beat's look starts a run, whose challenger is kept as a candidate with the reason
     first = wait_for_run(1)
     assert first.job.status == JobStatus.SUCCEEDED, first.job.message
@@ -55,12 +76,8 @@ def test_beat_fires_the_policy_which_declines_then_promotes(start_worker, start_
     assert ModelVersion.objects.get(pk=first.challenger_id).status == "candidate"
     assert ModelVersion.objects.get(pk=champion.pk).status == "active"
     # and later looks, with nothing newly reviewed, start nothing and say so
-    deadline = time.monotonic() + 30
-    policy.refresh_from_db()
-    while "0 newly reviewed" not in policy.last_check and time.monotonic() < deadline:
-        time.sleep(0.5)
-        policy.refresh_from_db()
-    assert policy.last_check == "0 newly reviewed annotation(s) since the last run; 10 are needed."
+    last_check = wait_for_check(policy, "0 newly reviewed", logs)
+    assert last_check == "0 newly reviewed annotation(s) since the last run; 10 are needed."
     assert RetrainingRun.objects.count() == 1
     # when an admin lowers the margin and readers review the other half
     policy.margin = 0.2
