@@ -21,6 +21,15 @@ from ml.engine.fusion.training import evaluate_fusion, train_fusion
 MARGIN = 0.15
 
 
+@pytest.fixture
+def one_thread():
+    # tiny networks: a second thread buys nothing and, on shared cores, measured 5-10x slower
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def fitted(modalities, data: FusionData, dropout: float) -> FusionModel:
     model = build_fusion_model(
         modalities, "concat", dim=16, schema=CLINICAL_SCHEMA, widths=(4, 8, 16, 32)
@@ -30,7 +39,7 @@ def fitted(modalities, data: FusionData, dropout: float) -> FusionModel:
 
 
 @pytest.mark.slow
-def test_fusion_beats_every_single_modality_by_a_margin_a_fusion_missing_one_cannot():
+def test_fusion_beats_every_single_modality_by_a_margin_a_fusion_missing_one_cannot(one_thread):
     # given seeded training and test cases whose label needs all three modalities
     torch.manual_seed(0)
     train = joint_signal_cases(600, seed=0, size=16)
