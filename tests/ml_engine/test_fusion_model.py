@@ -138,6 +138,9 @@ def test_clear_errors_name_the_unknown_or_missing_modality(cases):
     inputs = {k: v for k, v in cases.inputs.items() if k != "mri"}
     with pytest.raises(ValueError, match="'mri' is marked present"):
         model(inputs, cases.present)
+    uneven = dict(cases.inputs, ultrasound=cases.inputs["ultrasound"][:2])
+    with pytest.raises(ValueError, match="'ultrasound' has 2 cases"):
+        model(uneven, cases.present)
     with pytest.raises(ValueError, match="at least one present modality"):
         model(cases.inputs, torch.zeros(6, 5, dtype=bool))
     with pytest.raises(ValueError, match="unknown fusion strategy 'early'"):

@@ -172,6 +172,11 @@ class FusionModel(nn.Module):
         if not names:
             raise ValueError(f"no input modality given; this model reads {self.modalities}")
         batch = len(inputs[names[0]])
+        uneven = [k for k in inputs if len(inputs[k]) != batch]
+        if uneven:
+            raise ValueError(
+                f"input {uneven[0]!r} has {len(inputs[uneven[0]])} cases, {names[0]!r} has {batch}"
+            )
         if present is None:
             present = torch.tensor([[m in inputs for m in self.modalities]] * batch)
         present = torch.as_tensor(present, dtype=torch.bool)
