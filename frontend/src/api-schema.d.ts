@@ -2620,6 +2620,8 @@ export interface components {
             blind_first_read?: boolean;
             /** @description Each reader's findings and labels are private to them until the exam is closed. */
             private_reads?: boolean;
+            /** @description Run the active model versions on new exams after ingest (proposals to review). */
+            preannotate_on_ingest?: boolean;
             adjudication_rules?: unknown;
             /** @description The reasons a reviewer can give for rejecting a model proposal. */
             rejection_reasons?: unknown;
@@ -2732,6 +2734,8 @@ export interface components {
             blind_first_read?: boolean;
             /** @description Each reader's findings and labels are private to them until the exam is closed. */
             private_reads?: boolean;
+            /** @description Run the active model versions on new exams after ingest (proposals to review). */
+            preannotate_on_ingest?: boolean;
             adjudication_rules?: unknown;
             /** @description The reasons a reviewer can give for rejecting a model proposal. */
             rejection_reasons?: unknown;
@@ -2752,6 +2756,8 @@ export interface components {
             blind_first_read?: boolean;
             /** @description Each reader's findings and labels are private to them until the exam is closed. */
             private_reads?: boolean;
+            /** @description Run the active model versions on new exams after ingest (proposals to review). */
+            preannotate_on_ingest?: boolean;
             adjudication_rules?: unknown;
             /** @description The reasons a reviewer can give for rejecting a model proposal. */
             rejection_reasons?: unknown;

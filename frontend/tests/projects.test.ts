@@ -17,7 +17,7 @@ function json(status: number, body?: unknown): Response {
   return new Response(body === undefined ? null : JSON.stringify(body), { status });
 }
 
-const demo = { id: 1, name: "Demo", slug: "demo", description: "", created_at: "", role: "owner" };
+const demo = { id: 1, name: "Demo", slug: "demo", description: "Screening exams of 2026", created_at: "", role: "owner" };
 const members = [{ id: 5, username: "ana", role: "owner", created_at: "" }];
 
 describe("navigation", () => {
@@ -46,6 +46,9 @@ describe("projects page", () => {
     document.body.replaceChildren(view.el);
     await view.start();
     expect(view.el.querySelector("[data-testid=member]")?.getAttribute("data-username")).toBe("ana");
+    // the stored description is in its box, so saving the name does not wipe it
+    expect(view.el.querySelector<HTMLTextAreaElement>("textarea[name=description]")!.value).toBe("Screening exams of 2026");
+    expect(view.el.querySelector("[data-testid=review-settings]")).not.toBeNull();
 
     const form = view.el.querySelector<HTMLFormElement>("[data-testid=member-add]")!;
     form.querySelector<HTMLInputElement>("input[name=username]")!.value = "bo";

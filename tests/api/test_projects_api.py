@@ -156,3 +156,37 @@ def test_owner_deletes_a_project_and_others_cannot(make_user, make_project, clie
     assert client_for(make_user()).delete(f"/api/projects/{project.pk}/").status_code == 404
     assert client_for(owner).delete(f"/api/projects/{project.pk}/").status_code == 204
     assert not Project.objects.filter(pk=project.pk).exists()
+
+
+def test_owner_sets_the_review_loop_and_a_reviewer_cannot(make_user, make_project, client_for):
+    # Given a project with an owner and a reviewer
+    owner, reviewer = make_user(), make_user()
+    project = make_project("Loop", owner=owner, reviewer=reviewer)
+    settings = {
+        "blind_first_read": True,
+        "private_reads": True,
+        "preannotate_on_ingest": True,
+        "adjudication_rules": {"birads_difference": 1, "iou_threshold": 0.5},
+        "rejection_reasons": ["Artefact", " Not a lesion "],
+    }
+    # When the reviewer tries to change the review loop, then it is refused and nothing changes
+    refused = client_for(reviewer).patch(f"/api/projects/{project.pk}/", settings, format="json")
+    assert refused.status_code == 403
+    project.refresh_from_db()
+    assert not project.blind_first_read and not project.preannotate_on_ingest
+    # When the owner sets it
+    saved = client_for(owner).patch(f"/api/projects/{project.pk}/", settings, format="json")
+    # Then every setting is stored and answered back, the reasons trimmed
+    assert saved.status_code == 200, saved.content
+    project.refresh_from_db()
+    assert project.blind_first_read and project.private_reads and project.preannotate_on_ingest
+    assert project.adjudication_rules == {"birads_difference": 1, "iou_threshold": 0.5}
+    assert project.rejection_reasons == ["Artefact", "Not a lesion"]
+    assert saved.json()["preannotate_on_ingest"] is True
+    # and rules that are not numbers are refused with a message
+    bad = client_for(owner).patch(
+        f"/api/projects/{project.pk}/",
+        {"adjudication_rules": {"birads_difference": "two"}},
+        format="json",
+    )
+    assert bad.status_code == 400 and "adjudication_rules" in bad.json()["error"]["detail"]

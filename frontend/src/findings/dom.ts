@@ -24,6 +24,9 @@ export function h<K extends keyof HTMLElementTagNameMap>(
       for (const [event, fn] of Object.entries(value as Record<string, (e: Event) => void>)) {
         el.addEventListener(event, fn);
       }
+    } else if (name === "value" && el instanceof HTMLTextAreaElement) {
+      // A textarea's text is its content: a "value" attribute would show nothing.
+      el.textContent = String(value);
     } else if (name in el && typeof value !== "string") {
       (el as unknown as Record<string, unknown>)[name] = value;
     } else el.setAttribute(name, value === true ? "" : String(value));

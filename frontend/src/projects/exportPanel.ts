@@ -1,6 +1,8 @@
-/** The project page's export panel (reviewers and owners): pick formats and filters, start a
- * data set export (POST /api/dataset-exports/), follow its Job with the one progress bar, then
- * a download link with the zip's sha256 and counts; below, the project's earlier exports. */
+/** The project page's export panel (reviewers and owners): pick formats and filters (modality,
+ * label status, reviewed only, site, date range, readers, the ground-truth policy and, for
+ * "one named reader", which reader), start a data set export (POST /api/dataset-exports/),
+ * follow its Job with the one progress bar, then a download link with the zip's sha256 and
+ * counts; below, the project's earlier exports. */
 
 import type { Api, Schemas } from "../api";
 import { h } from "../findings/dom";
@@ -36,6 +38,50 @@ export function countsText(counts: Record<string, unknown> | null | undefined): 
   return [part("exams", "exam", "exams"), part("images", "image", "images"), part("findings", "finding", "findings")].join(", ");
 }
 
+export const GROUND_TRUTH: [Schemas["GroundTruthEnum"], string][] = [
+  ["any", "reference where present, else expert annotations"],
+  ["reference", "imported reference only"],
+  ["human", "expert annotations only"],
+  ["consensus", "adjudicated consensus"],
+  ["majority", "majority of the readers"],
+  ["reader", "one named reader"],
+];
+
+export interface ExportChoices {
+  formats: string[];
+  modality: string;
+  labelStatus: string;
+  groundTruth: Schemas["GroundTruthEnum"];
+  groundTruthReader: string;
+  readers: string[];
+  reviewedOnly: boolean;
+  site: string;
+  dateFrom: string;
+  dateTo: string;
+}
+
+/** The POST body for what the form holds: empty filters are left out; a named reader only
+ * with the "one named reader" policy. Throws an Error a person understands when the form
+ * cannot make a valid export. */
+export function exportBody(projectId: number, c: ExportChoices): Schemas["DatasetExportCreateRequest"] {
+  if (!c.formats.length) throw new Error("Choose at least one format.");
+  if (c.groundTruth === "reader" && !c.groundTruthReader) throw new Error("Choose the reader whose reads are the ground truth.");
+  if (c.dateFrom && c.dateTo && c.dateFrom > c.dateTo) throw new Error("The date range ends before it starts.");
+  return {
+    project: projectId,
+    formats: c.formats,
+    ...(c.modality ? { modality: c.modality } : {}),
+    label_status: c.labelStatus as "any",
+    ground_truth: c.groundTruth,
+    ...(c.groundTruth === "reader" ? { ground_truth_reader: c.groundTruthReader } : {}),
+    ...(c.readers.length ? { readers: c.readers } : {}),
+    reviewed_only: c.reviewedOnly,
+    ...(c.site.trim() ? { site: c.site.trim() } : {}),
+    ...(c.dateFrom ? { date_from: c.dateFrom } : {}),
+    ...(c.dateTo ? { date_to: c.dateTo } : {}),
+  };
+}
+
 export class ExportPanel {
   readonly el: HTMLElement;
   private readonly progress = new JobProgress("Export progress");
@@ -45,6 +91,7 @@ export class ExportPanel {
   constructor(
     private readonly api: Api,
     private readonly project: Project,
+    private readonly members: string[] = [],
   ) {
     this.progress.el.hidden = true;
     this.el = h("section", { className: "export-panel", dataset: { testid: "export-panel" } }, h("h3", {}, "Export a data set"), this.form(), this.progress.el, this.result, h("h4", {}, "Exports"), this.listEl);
@@ -56,13 +103,14 @@ export class ExportPanel {
     );
     const modality = h("select", { name: "modality" }, h("option", { value: "" }, "any"), ...["MG", "US", "MR", "CT", "OT"].map((m) => h("option", { value: m }, m)));
     const labelStatus = h("select", { name: "label_status" }, h("option", { value: "any" }, "any"), h("option", { value: "labelled" }, "labelled"), h("option", { value: "unlabelled" }, "unlabelled"));
-    const groundTruth = h(
-      "select",
-      { name: "ground_truth" },
-      h("option", { value: "any" }, "reference where present, else expert annotations"),
-      h("option", { value: "reference" }, "imported reference only"),
-      h("option", { value: "human" }, "expert annotations only"),
-    );
+    const groundTruth = h("select", { name: "ground_truth" }, ...GROUND_TRUTH.map(([value, title]) => h("option", { value }, title)));
+    const reader = h("select", { name: "ground_truth_reader" }, h("option", { value: "" }, "choose a reader"), ...this.members.map((m) => h("option", { value: m }, m)));
+    const readerField = h("label", { className: "field", hidden: true }, h("span", {}, "Ground-truth reader"), reader);
+    groundTruth.addEventListener("change", () => (readerField.hidden = groundTruth.value !== "reader"));
+    const readerBoxes = this.members.map((m) => h("label", { className: "check" }, h("input", { type: "checkbox", name: "readers", value: m }), ` ${m}`));
+    const site = h("input", { name: "site", placeholder: "any site", autocomplete: "off" });
+    const dateFrom = h("input", { type: "date", name: "date_from" });
+    const dateTo = h("input", { type: "date", name: "date_to" });
     const reviewed = h("input", { type: "checkbox", name: "reviewed_only" });
     const form = h(
       "form",
@@ -71,20 +119,36 @@ export class ExportPanel {
       h("label", { className: "field" }, h("span", {}, "Modality"), modality),
       h("label", { className: "field" }, h("span", {}, "Label status"), labelStatus),
       h("label", { className: "field" }, h("span", {}, "Ground truth"), groundTruth),
+      readerField,
+      h("label", { className: "field" }, h("span", {}, "Site"), site),
+      h("label", { className: "field" }, h("span", {}, "Exams from"), dateFrom),
+      h("label", { className: "field" }, h("span", {}, "Exams to"), dateTo),
+      readerBoxes.length ? h("fieldset", { className: "export-readers" }, h("legend", {}, "Only exams read by (none: all exams)"), ...readerBoxes) : null,
       h("label", { className: "check" }, reviewed, " Reviewed exams only"),
       h("button", { type: "submit", className: "primary" }, "Start export"),
     );
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      const formats = boxes.map((b) => b.querySelector("input")!).filter((i) => i.checked).map((i) => i.value);
-      void this.start({
-        project: this.project.id,
-        formats,
-        ...(modality.value ? { modality: modality.value } : {}),
-        label_status: labelStatus.value as "any",
-        ground_truth: groundTruth.value as "any",
-        reviewed_only: reviewed.checked,
-      });
+      const checked = (labels: HTMLElement[]) => labels.map((b) => b.querySelector("input")!).filter((i) => i.checked).map((i) => i.value);
+      let body: Schemas["DatasetExportCreateRequest"];
+      try {
+        body = exportBody(this.project.id, {
+          formats: checked(boxes),
+          modality: modality.value,
+          labelStatus: labelStatus.value,
+          groundTruth: groundTruth.value as Schemas["GroundTruthEnum"],
+          groundTruthReader: reader.value,
+          readers: checked(readerBoxes),
+          reviewedOnly: reviewed.checked,
+          site: site.value,
+          dateFrom: dateFrom.value,
+          dateTo: dateTo.value,
+        });
+      } catch (err) {
+        this.result.replaceChildren(h("span", { className: "error", role: "alert" }, err instanceof Error ? err.message : String(err)));
+        return;
+      }
+      void this.start(body);
     });
     return form;
   }

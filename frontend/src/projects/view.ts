@@ -9,6 +9,7 @@ import type { Role, SenolabConfig } from "../config";
 import { h } from "../findings/dom";
 import { appNav } from "../worklist/nav";
 import { ExportPanel } from "./exportPanel";
+import { ReviewSettingsPanel } from "./reviewSettings";
 import "./projects.css";
 
 type Project = Schemas["Project"];
@@ -166,7 +167,9 @@ export class ProjectsView {
     const owner = project.role === "owner";
     const members = await this.api.list("/api/projects/{project_pk}/members/", { path: { project_pk: project.id } });
     const name = h("input", { name: "name", value: project.name, maxLength: 200, disabled: !owner });
-    const description = h("textarea", { name: "description", rows: 3, value: project.description ?? "", disabled: !owner });
+    // A textarea's text is its child: a "value" attribute would leave it empty (and a save would
+    // wipe the stored description).
+    const description = h("textarea", { name: "description", rows: 3, disabled: !owner }, project.description ?? "");
     const about = h(
       "form",
       { className: "project-about" },
@@ -191,10 +194,14 @@ export class ProjectsView {
       h("h3", {}, "Members"),
       this.membersTable(project, members, owner),
       ...(owner ? [this.addMemberForm(project)] : []),
+      new ReviewSettingsPanel(this.api, project, owner, (saved) => {
+        this.chosen = saved;
+        this.projects = this.projects.map((p) => (p.id === saved.id ? saved : p));
+      }).el,
     );
     if (owner || project.role === "reviewer") {
       // Reviewers and owners export (the API checks the same roles).
-      const panel = new ExportPanel(this.api, project);
+      const panel = new ExportPanel(this.api, project, members.map((m) => m.username));
       this.detailEl.append(panel.el);
       await panel.refresh();
     }

@@ -142,6 +142,18 @@ describe("findings panel, save status and conflict dialog", () => {
     expect(store.findings()[0].birads).toBe("3");
   });
 
+  it("shows a stored note in its box, so typing adds to it instead of replacing it", async () => {
+    const other = new FakeServer();
+    other.seed({ finding_type: "mass", birads: "4", note: "spiculated margin, recheck", marks: [{ image: 3, kind: "point", geometry: { x: 1, y: 1 } }] });
+    const loaded = new FindingStore(other.api(), { exam: 7, userId: 1, debounceMs: 300 });
+    await loaded.load();
+    const view = new FindingsPanel(loaded, { schema, modality: "MG" });
+    document.body.replaceChildren(view.el);
+    view.select(loaded.findings()[0]!.key);
+    expect(document.querySelector<HTMLTextAreaElement>("textarea[name=note]")!.value).toBe("spiculated margin, recheck");
+    loaded.dispose();
+  });
+
   it("shows mine and theirs side by side after a 409 and keeps mine on request", async () => {
     const dialog = new ConflictDialog(store, document.body);
     const id = store.findings()[0].id!;

@@ -32,6 +32,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "hide_reference",
             "blind_first_read",
             "private_reads",
+            "preannotate_on_ingest",
             "adjudication_rules",
             "rejection_reasons",
             "created_at",
