@@ -1,6 +1,8 @@
 """Receivers of the ML app: training runs settled when their job finished elsewhere, new
 exams pre-annotated after ingest, a retraining policy's PeriodicTask kept in step with it
-(every save, the admin's included, writes it; deleting the policy deletes it), and a
+both ways (every save of the policy, the admin's included, writes it; deleting the policy deletes
+it; an admin's edit of the task becomes the policy's schedule, and deleting the task leaves the
+policy without one), and a
 project's active-learning round queued when a version from a training run is activated.
 
 Keep TrainingRun.status true when a run's job was finished outside the ML code.
@@ -19,8 +21,9 @@ import logging
 from typing import Any
 
 from celery.signals import worker_ready
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
+from django_celery_beat.models import PeriodicTask
 
 from ml.models import RetrainingPolicy
 from ml.services import active_learning, prediction, registry, retraining, training
@@ -71,6 +74,18 @@ def schedule_retraining_policy(sender: Any, instance: RetrainingPolicy, **kwargs
 @receiver(post_delete, sender=RetrainingPolicy)
 def unschedule_retraining_policy(sender: Any, instance: RetrainingPolicy, **kwargs: Any) -> None:
     retraining.delete_schedule(instance)
+
+
+@receiver(post_save, sender=PeriodicTask)
+def adopt_admin_schedule(sender: Any, instance: PeriodicTask, **kwargs: Any) -> None:
+    # The other direction: an edit of the task in the admin becomes the policy's schedule.
+    retraining.adopt_schedule(instance)
+
+
+@receiver(pre_delete, sender=PeriodicTask)
+def forget_admin_schedule(sender: Any, instance: PeriodicTask, **kwargs: Any) -> None:
+    # Before the link is set to NULL, while the policy can still be found by it.
+    retraining.forget_schedule(instance)
 
 
 @receiver(registry.version_activated)

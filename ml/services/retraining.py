@@ -206,6 +206,51 @@ def delete_schedule(policy: RetrainingPolicy) -> None:
         PeriodicTask.objects.filter(pk=policy.periodic_task_id).delete()
 
 
+_PERIOD_SECONDS = {
+    IntervalSchedule.SECONDS: 1,
+    IntervalSchedule.MINUTES: 60,
+    IntervalSchedule.HOURS: 3600,
+    IntervalSchedule.DAYS: 86400,
+}
+
+
+def adopt_schedule(task: PeriodicTask) -> RetrainingPolicy | None:
+    """An admin's edit of a policy's PeriodicTask (in the Django admin) becomes the policy's own
+    schedule, so the next save of the policy keeps it instead of writing the old one back: a
+    crontab becomes `cron`, an interval `interval_seconds` (one of microseconds stays as the
+    policy had it), and the task's `enabled` the policy's."""
+    policy = RetrainingPolicy.objects.filter(periodic_task_id=task.pk).first()
+    if policy is None:
+        return None
+    cron, interval_seconds = policy.cron, policy.interval_seconds
+    if task.crontab_id is not None:
+        c = task.crontab
+        cron = f"{c.minute} {c.hour} {c.day_of_month} {c.month_of_year} {c.day_of_week}"
+        interval_seconds = None
+    elif task.interval_id is not None and task.interval.period in _PERIOD_SECONDS:
+        cron, interval_seconds = "", task.interval.every * _PERIOD_SECONDS[task.interval.period]
+    changed = {
+        name: value
+        for name, value in (
+            ("cron", cron),
+            ("interval_seconds", interval_seconds),
+            ("enabled", task.enabled),
+        )
+        if getattr(policy, name) != value
+    }
+    if changed:
+        RetrainingPolicy.objects.filter(pk=policy.pk).update(**changed)
+        for name, value in changed.items():
+            setattr(policy, name, value)
+    return policy
+
+
+def forget_schedule(task: PeriodicTask) -> None:
+    """An admin deleted a policy's PeriodicTask: the policy keeps no schedule (it runs when
+    asked), so that its next save does not make the task again."""
+    RetrainingPolicy.objects.filter(periodic_task_id=task.pk).update(cron="", interval_seconds=None)
+
+
 # --- the trigger ----------------------------------------------------------------------------
 
 
@@ -575,9 +620,11 @@ __all__ = [
     "CHECK_TASK",
     "RETRAIN_TASK",
     "RetrainingRefused",
+    "adopt_schedule",
     "check_policy",
     "check_policy_fields",
     "delete_schedule",
+    "forget_schedule",
     "lineage",
     "new_reviewed_annotations",
     "run_retraining",

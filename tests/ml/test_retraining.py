@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from annotations.models import ExamLabel, Finding
 from ml.models import ModelVersion, RetrainingPolicy, RetrainingRun, TrainingRun
@@ -61,6 +61,40 @@ def test_saving_a_policy_creates_then_edits_its_periodic_task_and_deleting_remov
     assert task_id is not None
     policy.delete()
     assert not PeriodicTask.objects.filter(pk=task_id).exists()
+
+
+@pytest.mark.django_db
+def test_an_admins_edit_of_the_periodic_task_becomes_the_policys_schedule():
+    # given a policy looking every 30 s
+    policy = make_policy(case_project(n_patients=2, exams_per_patient=1), interval_seconds=30)
+    task = PeriodicTask.objects.get(pk=policy.periodic_task_id)
+    # when an admin moves its task to every 2 hours (the admin saves the task)
+    task.interval = IntervalSchedule.objects.create(every=2, period=IntervalSchedule.HOURS)
+    task.save()
+    # then the policy holds that schedule, and a later save of the policy keeps it
+    policy.refresh_from_db()
+    assert (policy.interval_seconds, policy.cron) == (7200, "")
+    policy.margin = 0.05
+    policy.save()
+    task.refresh_from_db()
+    assert task.interval.every == 7200 and task.interval.period == IntervalSchedule.SECONDS
+    # when the admin gives it a crontab instead and disables it
+    task.interval = None
+    task.crontab = CrontabSchedule.objects.create(minute="0", hour="4", day_of_week="6")
+    task.enabled = False
+    task.save()
+    # then the policy has that cron line and is disabled, and its next save keeps both
+    policy.refresh_from_db()
+    assert (policy.cron, policy.interval_seconds, policy.enabled) == ("0 4 * * 6", None, False)
+    policy.save()
+    task.refresh_from_db()
+    assert (task.crontab.hour, task.crontab.day_of_week, task.enabled) == ("4", "6", False)
+    # when the admin deletes the task, the policy keeps no schedule and saving it makes none
+    task.delete()
+    policy.refresh_from_db()
+    assert (policy.cron, policy.interval_seconds, policy.periodic_task_id) == ("", None, None)
+    policy.save()
+    assert not PeriodicTask.objects.filter(task=retraining.CHECK_TASK).exists()
 
 
 # --- the trigger -----------------------------------------------------------------------------
