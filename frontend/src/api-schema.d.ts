@@ -7815,6 +7815,12 @@ export interface operations {
     worklist_retrieve: {
         parameters: {
             query: {
+                /** @description Clinical record: age at exam up to */
+                age_max?: number;
+                /** @description Clinical record: age at exam from */
+                age_min?: number;
+                /** @description Clinical record (any case) */
+                biopsy_outcome?: string;
                 birads?: string;
                 density?: string;
                 modality?: string;
