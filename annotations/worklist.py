@@ -13,6 +13,7 @@ before the rest; with no ranking registered or nothing ranked it is "assigned-th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -147,7 +148,7 @@ def _age(params: dict[str, str], name: str) -> int | None:
     text = params.get(name, "")
     if not text:
         return None
-    if not text.isdigit() or int(text) > 150:
+    if not re.fullmatch(r"[0-9]{1,3}", text) or int(text) > 150:
         raise ValueError(f"{name}: a whole number of years from 0 to 150.")
     return int(text)
 
