@@ -4,7 +4,7 @@
  * conflict, mine against theirs, until the reader chooses. */
 
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { apiGet, apiSend, SECOND, signIn } from "./helpers";
+import { apiGet, apiSend, keepScreenshot, SECOND, signIn } from "./helpers";
 
 interface RecordJson {
   age_at_exam: number | null;
@@ -30,7 +30,7 @@ async function expand(page: Page) {
   return panel;
 }
 
-test("a reader edits the clinical record beside the images and a stale save meets the conflict", async ({ browser }) => {
+test("a reader edits the clinical record beside the images and a stale save meets the conflict", async ({ browser }, testInfo) => {
   // Given the Demo project with its own clinical fields and a mammogram with a record (the
   // Demo loader records each mammogram's age).
   const setup = await browser.newContext();
@@ -89,6 +89,7 @@ test("a reader edits the clinical record beside the images and a stale save meet
   await expect(ageRow.locator("[data-side=mine]")).toHaveText(String(age + 5));
   await expect(ageRow.locator("[data-side=theirs]")).toHaveText(String(age + 1));
   expect((await apiGet<RecordJson>(second, `exams/${exam.id}/clinical-record/`)).age_at_exam).toBe(age + 1);
+  await keepScreenshot(second, testInfo, "clinical-conflict");
 
   // Keeping mine saves it on top of theirs (their grade stays).
   await conflict.getByRole("button", { name: "Keep mine" }).click();
