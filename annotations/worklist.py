@@ -13,6 +13,7 @@ before the rest; with no ranking registered or nothing ranked it is "assigned-th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from annotations.models import ExamLabel, Finding, ReadingAssignment, ReadingStatus, Source
 from annotations.privacy import others_reads_q
-from senolab.imaging.models import Exam
+from senolab.imaging.models import ClinicalRecord, Exam
 from senolab.projects.models import Project
 
 # A policy takes (project, reader) and returns the next exam for the reader, or None.
@@ -117,7 +118,8 @@ def ranked_then_assigned(project: Project, reader) -> Exam | None:
 def filter_exams(
     queryset: QuerySet[Exam], params: dict[str, str], *, blind: bool = False, reader=None
 ) -> QuerySet[Exam]:
-    """The worklist filters: modality, status (of my reading), birads, density, site. A blind
+    """The worklist filters: modality, status (of my reading), birads, density, site, and the
+    clinical record's age range and biopsy outcome (ValueError when one is malformed). A blind
     reader's BI-RADS and density filters look at no reference label or finding, and none look
     at another reader's private read."""
     if params.get("modality"):
@@ -136,7 +138,35 @@ def filter_exams(
     if params.get("density"):
         labels = ExamLabel.objects.filter(seen_labels, density=params["density"]).values("exam_id")
         queryset = queryset.filter(pk__in=labels)
+    records = clinical_filter(params)
+    if records is not None:
+        queryset = queryset.filter(pk__in=ClinicalRecord.objects.filter(records).values("exam_id"))
     return queryset.distinct()
+
+
+def _age(params: dict[str, str], name: str) -> int | None:
+    text = params.get(name, "")
+    if not text:
+        return None
+    if not re.fullmatch(r"[0-9]{1,3}", text) or int(text) > 150:
+        raise ValueError(f"{name}: a whole number of years from 0 to 150.")
+    return int(text)
+
+
+def clinical_filter(params: dict[str, str]) -> Q | None:
+    """The clinical-record conditions of the worklist filters (age_min, age_max,
+    biopsy_outcome), or None when none is asked; ValueError says what is wrong."""
+    low, high = _age(params, "age_min"), _age(params, "age_max")
+    if low is not None and high is not None and low > high:
+        raise ValueError("The age range is empty: age_max is below age_min.")
+    conditions = Q()
+    if low is not None:
+        conditions &= Q(age_at_exam__gte=low)
+    if high is not None:
+        conditions &= Q(age_at_exam__lte=high)
+    if params.get("biopsy_outcome"):
+        conditions &= Q(biopsy_outcome__iexact=params["biopsy_outcome"])
+    return conditions if conditions else None
 
 
 def assign_exams(project: Project, reader, exams: QuerySet[Exam] | list[Exam]) -> int:

@@ -54,6 +54,9 @@ class WorklistView(APIView):
             OpenApiParameter("birads", str),
             OpenApiParameter("density", str),
             OpenApiParameter("site", str),
+            OpenApiParameter("age_min", int, description="Clinical record: age at exam from"),
+            OpenApiParameter("age_max", int, description="Clinical record: age at exam up to"),
+            OpenApiParameter("biopsy_outcome", str, description="Clinical record (any case)"),
             OpenApiParameter(
                 "reference",
                 str,
@@ -85,7 +88,10 @@ class WorklistView(APIView):
         if reference not in ("", "hide"):
             raise ValidationError({"reference": ["Leave it out, or 'hide' to read blind."]})
         blind = reference == "hide" or hides_reference(request.user, project)
-        exams = worklist.filter_exams(exams, params, blind=blind, reader=request.user)
+        try:
+            exams = worklist.filter_exams(exams, params, blind=blind, reader=request.user)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
         exams = exams.select_related("patient")
         paginator = WorklistPagination()
         page = paginator.paginate_queryset(exams.order_by("created_at", "id"), request, view=self)

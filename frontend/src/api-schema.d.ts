@@ -376,9 +376,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The exam's clinical record; PUT (annotator) creates or replaces it. */
+        /**
+         * @description The exam's clinical record; PUT (annotator) creates or replaces it, sending the
+         *     `updated_at` it read (null for a new record): a record saved since is a 409.
+         */
         get: operations["exams_clinical_record_retrieve"];
-        /** @description The exam's clinical record; PUT (annotator) creates or replaces it. */
+        /**
+         * @description The exam's clinical record; PUT (annotator) creates or replaces it, sending the
+         *     `updated_at` it read (null for a new record): a record saved since is a 409.
+         */
         put: operations["exams_clinical_record_update"];
         post?: never;
         delete?: never;
@@ -1010,6 +1016,23 @@ export interface paths {
         /** @description The project's round-after-training policy: read (viewer+), set (owner). */
         put: operations["projects_active_learning_policy_update"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_pk}/clinical-records/import/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Import clinical records of a project's exams from a CSV file, all or nothing. */
+        post: operations["project_clinical_records_import"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1729,6 +1752,22 @@ export interface components {
          * @enum {string}
          */
         BreastDensityEnum: "A" | "B" | "C" | "D";
+        /** @description Multipart form: one `file` part, a CSV file. */
+        ClinicalImportRequestRequest: {
+            /**
+             * Format: binary
+             * @description CSV, UTF-8, header line first (see docs/api.md).
+             */
+            file: string;
+        };
+        ClinicalImportResult: {
+            /** @description Rows read (blank lines left out). */
+            rows: number;
+            /** @description Records created. */
+            created: number;
+            /** @description Records updated. */
+            updated: number;
+        };
         /** @description Clinical data of an exam; `fields` must fit the project's clinical schema. */
         ClinicalRecord: {
             readonly id: number;
@@ -1742,8 +1781,11 @@ export interface components {
             receptor_status?: unknown;
             /** @description Per the project's clinical_schema */
             fields?: unknown;
-            /** Format: date-time */
-            readonly updated_at: string;
+            /**
+             * Format: date-time
+             * @description On PUT, the updated_at you read (null when there was no record yet): a record saved since then is a 409 whose error.detail.current is the stored record.
+             */
+            updated_at?: string | null;
         };
         /** @description Clinical data of an exam; `fields` must fit the project's clinical schema. */
         ClinicalRecordRequest: {
@@ -1755,6 +1797,11 @@ export interface components {
             receptor_status?: unknown;
             /** @description Per the project's clinical_schema */
             fields?: unknown;
+            /**
+             * Format: date-time
+             * @description On PUT, the updated_at you read (null when there was no record yet): a record saved since then is a 409 whose error.detail.current is the stored record.
+             */
+            updated_at?: string | null;
         };
         Consensus: {
             findings: components["schemas"]["Finding"][];
@@ -3959,10 +4006,14 @@ export interface operations {
     exams_list: {
         parameters: {
             query?: {
+                age_max?: unknown;
+                age_min?: unknown;
+                biopsy_outcome?: string;
                 birads?: string;
                 date_from?: string;
                 date_to?: string;
                 density?: string;
+                has_clinical_record?: string;
                 /**
                  * @description * `L` - Left
                  *     * `R` - Right
@@ -4351,6 +4402,15 @@ export interface operations {
             };
             /** @description No such object in your projects. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request conflicts with the stored state; error.message says how. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6256,6 +6316,67 @@ export interface operations {
             };
         };
     };
+    project_clinical_records_import: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_pk: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["ClinicalImportRequestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClinicalImportResult"];
+                };
+            };
+            /** @description Invalid input; error.detail says which field and why. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not logged in. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Your role in the project does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such object in your projects. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     projects_members_list: {
         parameters: {
             query?: {
@@ -7700,6 +7821,12 @@ export interface operations {
     worklist_retrieve: {
         parameters: {
             query: {
+                /** @description Clinical record: age at exam up to */
+                age_max?: number;
+                /** @description Clinical record: age at exam from */
+                age_min?: number;
+                /** @description Clinical record (any case) */
+                biopsy_outcome?: string;
                 birads?: string;
                 density?: string;
                 modality?: string;

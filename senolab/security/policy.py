@@ -86,6 +86,12 @@ POLICY: tuple[Rule, ...] = (
     R(READ, "/api/projects/{}/**", VIEWER),
     R(READ, "/api/projects/{}/", VIEWER),
     R("POST", "/api/projects/{}/uploads/", ANNOTATOR, "DICOM files or zips; ingest runs as a Job"),
+    R(
+        "POST",
+        "/api/projects/{}/clinical-records/import/",
+        ANNOTATOR,
+        "CSV keyed by pseudonym; all rows or none",
+    ),
     R(WRITE, "/api/projects/{}/**", OWNER, "settings, label schema and members"),
     R(WRITE, "/api/projects/{}/", OWNER),
     # Imaging (patients, exams, series, images, slides, clinical records)

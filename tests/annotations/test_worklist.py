@@ -7,6 +7,7 @@ import pytest
 
 from annotations import worklist
 from annotations.models import ExamLabel, ReadingAssignment, ReadingStatus
+from senolab.imaging.models import ClinicalRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +84,39 @@ def test_worklist_filters_by_status_birads_density_site_and_modality(room, clien
     assert ids("&modality=US") == set()
     assert ids("&site=nowhere") == set()
     assert client.get(base + "&status=lost").status_code == 400
+
+
+def test_worklist_filters_on_the_clinical_record(room, client_for):
+    # Given a 42-year-old with a benign biopsy, a 67-year-old with a malignant one, and an exam
+    # with no clinical record
+    now, prior, other = _exams(room)
+    for exam, age, outcome in ((now, 42, "benign"), (prior, 67, "malignant")):
+        ClinicalRecord.objects.create(
+            project=room.project,
+            patient=exam.patient,
+            exam=exam,
+            age_at_exam=age,
+            biopsy_outcome=outcome,
+        )
+    client = client_for(room.annotator)
+    base = f"/api/worklist/?project={room.project.pk}"
+
+    def ids(query: str) -> set[int]:
+        response = client.get(base + query)
+        assert response.status_code == 200, response.content
+        return {row["exam"] for row in response.json()["results"]}
+
+    # Then the age range and the biopsy outcome narrow the list to the records that match
+    assert ids("&age_min=50") == {prior.pk}
+    assert ids("&age_max=50") == {now.pk}
+    assert ids("&age_min=40&age_max=70") == {now.pk, prior.pk}
+    assert ids("&biopsy_outcome=Malignant") == {prior.pk}
+    assert ids("&biopsy_outcome=benign&age_min=50") == set()
+    # And a malformed or empty range is a 400 that says why
+    for query in ("&age_min=old", "&age_min=60&age_max=40", "&age_max=200"):
+        bad = client.get(base + query)
+        assert bad.status_code == 400, query
+        assert "age" in bad.json()["error"]["message"]
 
 
 def test_worklist_is_per_project(room, client_for):

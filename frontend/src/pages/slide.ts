@@ -2,7 +2,8 @@
  * layer with polygon, box, ellipse, freehand and point tools in slide level-0 pixels, and the
  * findings panel, save status and conflict dialog shared with the exam page. */
 
-import { Api, fillPath } from "../api";
+import { Api, ApiError, fillPath } from "../api";
+import { ClinicalPanel, type ClinicalSchema } from "../clinical/panel";
 import type { SenolabConfig } from "../config";
 import { h } from "../findings/dom";
 import { setupFindings } from "../findings/setup";
@@ -118,6 +119,18 @@ export async function mount(root: HTMLElement, config: SenolabConfig): Promise<v
       h("div", { className: "slide-main" }, stage, panel.el),
     ),
   );
+  // The exam's clinical record above the findings, when the exam has one.
+  void api
+    .GET("/api/exams/{id}/clinical-record/", { path: { id: exam } })
+    .then(async (record) => {
+      const project = await api.get<{ clinical_schema?: ClinicalSchema }>(`/api/projects/${slide.project}/`).catch(() => ({ clinical_schema: {} as ClinicalSchema }));
+      const role = config.projects.find((p) => p.id === slide.project)?.role;
+      const clinical = new ClinicalPanel(api, exam, record, project.clinical_schema ?? {}, role === "annotator" || role === "reviewer" || role === "owner");
+      panel.el.prepend(clinical.el);
+    })
+    .catch((err: unknown) => {
+      if (!(err instanceof ApiError && err.status === 404)) console.warn("clinical record", err);
+    });
 
   window.setInterval(() => {
     void api

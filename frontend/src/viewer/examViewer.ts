@@ -2,6 +2,7 @@
 
 import { Enums, type StackViewport } from "@cornerstonejs/core";
 import { Api } from "../api";
+import { ClinicalPanel, type ClinicalSchema } from "../clinical/panel";
 import type { SenolabConfig } from "../config";
 import { h } from "../findings/dom";
 import { setupFindings } from "../findings/setup";
@@ -54,7 +55,9 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   const sync = new ZoomPanSync(grid);
   const player = new FramePlayer(grid);
   const role = config.projects.find((p) => p.id === exam.project)?.role;
-  const projectInfo = await api.get<{ rejection_reasons?: string[] }>(`/api/projects/${exam.project}/`).catch(() => ({ rejection_reasons: [] as string[] }));
+  const projectInfo = await api
+    .get<{ rejection_reasons?: string[]; clinical_schema?: ClinicalSchema }>(`/api/projects/${exam.project}/`)
+    .catch(() => ({ rejection_reasons: [] as string[], clinical_schema: {} as ClinicalSchema }));
   const imageNames = new Map(examImages(exam).map((im) => [im.id, [im.modality, `${im.laterality}-${im.view}`.replace(/^-|-$/g, "")].filter(Boolean).join(" ")]));
   const late: { marks?: MarkLayer; masks?: MaskLayer; store?: FindingStore } = {};
   const proposals = new ProposalLayer(api, grid, {
@@ -120,7 +123,9 @@ export async function mountExamViewer(root: HTMLElement, config: SenolabConfig):
   showReference(panel.showsReference);
   panel.actionsEl.append(linkButton);
   const reads = new ReadsSection(api, exam.id, { flush: () => store.flush(), reveal: () => proposals.load(exam.id) });
-  side.append(h("div", { className: "exam-title", title: titleOf(exam), dataset: { testid: "exam-title" } }, titleOf(exam)), reads.el, panel.el, proposals.statusEl);
+  // The case's clinical record, editable by annotators and above (409 when someone saved first).
+  const clinical = new ClinicalPanel(api, exam.id, exam.clinical_record ?? null, projectInfo.clinical_schema ?? {}, role === "annotator" || role === "reviewer" || role === "owner");
+  side.append(h("div", { className: "exam-title", title: titleOf(exam), dataset: { testid: "exam-title" } }, titleOf(exam)), reads.el, clinical.el, panel.el, proposals.statusEl);
 
   let active: ViewportHandle | null = null;
   // A new layout fits every image again; the cameras' changes are not a reader's zoom to copy.

@@ -1,5 +1,7 @@
 /** The shapes of the imaging API that the viewer reads (senolab/imaging/api/serializers.py). */
 
+import type { ClinicalRecord } from "../clinical/panel";
+
 export interface ImageInfo {
   id: number;
   exam: number;
@@ -44,6 +46,7 @@ export interface ExamDetail {
   status: string;
   series: SeriesInfo[];
   slides: { id: number }[];
+  clinical_record?: ClinicalRecord | null;
 }
 
 export interface ExamSummary {

@@ -11,7 +11,7 @@ export type ReadingNow = Schemas["ReadingNow"];
 export type WorklistPage = Schemas["Worklist"];
 type WorklistParams = paths["/api/worklist/"]["get"]["parameters"]["query"];
 
-export const FILTERS = ["modality", "status", "birads", "density", "site"] as const;
+export const FILTERS = ["modality", "status", "birads", "density", "site", "age_min", "age_max", "biopsy_outcome"] as const;
 export type FilterName = (typeof FILTERS)[number];
 export type Filters = Partial<Record<FilterName, string>>;
 
@@ -59,11 +59,15 @@ export function writeQuery(query: WorklistQuery): string {
 }
 
 export function fetchWorklist(api: Api, query: WorklistQuery): Promise<WorklistPage> {
-  const { status, ...filters } = query.filters;
+  const { status, age_min, age_max, ...filters } = query.filters;
+  const age = (text: string | undefined) => (text && /^\d+$/.test(text) ? Number(text) : undefined);
   return api.GET("/api/worklist/", {
     query: {
       project: query.project ?? 0,
       ...filters,
+      // The clinical record's age range (whole years); the server answers a bad one with 400.
+      age_min: age(age_min),
+      age_max: age(age_max),
       status: status as WorklistParams["status"],
       page: query.page > 1 ? query.page : undefined,
       // The reader chose (in the findings panel) to read this project blind: no reference BI-RADS.

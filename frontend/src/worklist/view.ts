@@ -236,13 +236,29 @@ export class WorklistView {
     const f = this.query.filters;
     const on = (name: FilterName) => (value: string) => void this.setFilter(name, value);
     const sites = [...this.sites].sort();
-    const labelled = (text: string, control: HTMLElement) => h("label", {}, text, control);
+    const labelled = (text: string, ...controls: (HTMLElement | string)[]) => h("label", {}, text, ...controls);
     this.filtersEl.replaceChildren(
       labelled("Modality", select("modality", MODALITIES, f.modality ?? "", on("modality"), { label: "all" })),
       labelled("Status", select("status", STATUSES.map(([v]) => v), f.status ?? "", on("status"), { label: "mine + open", titles: Object.fromEntries(STATUSES) })),
       labelled("BI-RADS", select("birads", this.schema.birads, f.birads ?? "", on("birads"), { label: "all" })),
       labelled("Density", select("density", this.schema.density, f.density ?? "", on("density"), { label: "all" })),
       labelled("Site", select("site", sites, f.site ?? "", on("site"), { label: "all" })),
+      // The clinical record: age at exam from/to and the biopsy outcome.
+      labelled("Age", ageInput("age_min", "from", f.age_min, on("age_min")), "–", ageInput("age_max", "to", f.age_max, on("age_max"))),
+      labelled(
+        "Biopsy",
+        h("input", {
+          name: "biopsy_outcome",
+          type: "text",
+          size: 9,
+          list: "worklist-outcomes",
+          placeholder: "any",
+          "aria-label": "biopsy outcome",
+          value: f.biopsy_outcome ?? "",
+          on: { change: (e: Event) => on("biopsy_outcome")((e.target as HTMLInputElement).value.trim()) },
+        }),
+        h("datalist", { id: "worklist-outcomes" }, ...["benign", "malignant", "high-risk", "atypia"].map((o) => h("option", { value: o }))),
+      ),
     );
   }
 
@@ -345,4 +361,20 @@ export class WorklistView {
   settled(): Promise<void> {
     return this.loading ?? Promise.resolve();
   }
+}
+
+/** A whole-years box of the worklist's age filter (empty: no bound). */
+function ageInput(name: string, placeholder: string, value: string | undefined, onChange: (value: string) => void): HTMLInputElement {
+  return h("input", {
+    name,
+    type: "number",
+    min: "0",
+    max: "150",
+    step: "1",
+    placeholder,
+    "aria-label": `age ${placeholder}`,
+    className: "age",
+    value: value ?? "",
+    on: { change: (e: Event) => onChange((e.target as HTMLInputElement).value.trim()) },
+  });
 }

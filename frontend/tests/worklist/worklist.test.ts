@@ -122,6 +122,28 @@ describe("worklist", () => {
     expect(search).toBe("?project=1&site=south");
   });
 
+  it("filters on the clinical record's age range and biopsy outcome through the API", async () => {
+    const v = view();
+    await v.start();
+    const change = (selector: string, value: string) => {
+      const input = document.querySelector<HTMLInputElement>(selector)!;
+      input.value = value;
+      input.dispatchEvent(new Event("change"));
+    };
+    change("input[name=age_min]", "50");
+    await v.settled();
+    change("input[name=age_max]", "69");
+    await v.settled();
+    change("input[name=biopsy_outcome]", " malignant ");
+    await v.settled();
+    const lists = calls.filter((c) => c.url.startsWith("/api/worklist/?"));
+    expect(lists.at(-1)?.url).toBe("/api/worklist/?project=1&biopsy_outcome=malignant&age_min=50&age_max=69");
+    expect(search).toBe("?project=1&age_min=50&age_max=69&biopsy_outcome=malignant");
+    // The filters come back from the address after a reload
+    expect(readQuery(search, 1).filters).toEqual({ age_min: "50", age_max: "69", biopsy_outcome: "malignant" });
+    expect(document.querySelector<HTMLInputElement>("input[name=age_min]")!.value).toBe("50");
+  });
+
   it("opens the next exam with the key n", async () => {
     const v = view();
     v.shortcuts.attach(document);

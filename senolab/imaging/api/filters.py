@@ -43,9 +43,13 @@ def _exists_image(**lookups: str) -> Exists:
     return Exists(Image.objects.filter(exam=OuterRef("pk"), **lookups))
 
 
+def _exists_record(**lookups: Any) -> Exists:
+    return Exists(ClinicalRecord.objects.filter(exam=OuterRef("pk"), **lookups))
+
+
 class ExamFilter(django_filters.FilterSet):
-    """Exams by project, patient, modality, laterality, view, BI-RADS, density, status, site and
-    study date range."""
+    """Exams by project, patient, modality, laterality, view, BI-RADS, density, status, site,
+    study date range and the clinical record (age range, biopsy outcome, has one)."""
 
     project = _id("project_id")
     patient = _id("patient_id")
@@ -58,10 +62,35 @@ class ExamFilter(django_filters.FilterSet):
     site = django_filters.CharFilter(field_name="site")
     date_from = django_filters.DateFilter(field_name="study_date", lookup_expr="gte")
     date_to = django_filters.DateFilter(field_name="study_date", lookup_expr="lte")
+    # The clinical record (one per exam): age range, biopsy outcome, whether there is one.
+    age_min = django_filters.NumberFilter(method="by_age", min_value=0, max_value=150)
+    age_max = django_filters.NumberFilter(method="by_age", min_value=0, max_value=150)
+    biopsy_outcome = django_filters.CharFilter(method="by_biopsy", max_length=20)
+    has_clinical_record = django_filters.BooleanFilter(method="by_has_record")
 
     class Meta:
         model = Exam
         fields: list[str] = []
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        low, high = (self.form.cleaned_data.get(k) for k in ("age_min", "age_max"))
+        if valid and low is not None and high is not None and low > high:
+            self.form.add_error("age_max", "The age range is empty: age_max is below age_min.")
+            return False
+        return valid
+
+    def by_age(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        lookup = "age_at_exam__gte" if name == "age_min" else "age_at_exam__lte"
+        return queryset.filter(_exists_record(**{lookup: value}))
+
+    def by_biopsy(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(_exists_record(biopsy_outcome__iexact=value))
+
+    def by_has_record(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        return queryset.filter(_exists_record()) if value else queryset.exclude(_exists_record())
 
     def _seen(self, rows: QuerySet) -> QuerySet:
         """Labels or findings less the reference ones a blind reader may not filter by."""

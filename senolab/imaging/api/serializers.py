@@ -145,6 +145,12 @@ class ClinicalRecordSerializer(serializers.ModelSerializer):
     breast_density = serializers.ChoiceField(
         choices=[("", "unknown"), *[(d, d) for d in DENSITY]], required=False, allow_blank=True
     )
+    updated_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="On PUT, the updated_at you read (null when there was no record yet): a "
+        "record saved since then is a 409 whose error.detail.current is the stored record.",
+    )
 
     class Meta:
         model = ClinicalRecord
@@ -160,7 +166,7 @@ class ClinicalRecordSerializer(serializers.ModelSerializer):
             "fields",
             "updated_at",
         ]
-        read_only_fields = ["id", "exam", "patient", "updated_at"]
+        read_only_fields = ["id", "exam", "patient"]
         extra_kwargs = {"age_at_exam": {"max_value": 150}}
 
     def validate_risk_factors(self, value: Any) -> Any:

@@ -39,7 +39,7 @@ from rest_framework.response import Response
 
 from senolab.api.errors import errors
 from senolab.audit import services as audit
-from senolab.imaging import storage, tiles
+from senolab.imaging import clinical, storage, tiles
 from senolab.imaging.api import filters, render
 from senolab.imaging.api.serializers import (
     ClinicalRecordSerializer,
@@ -198,7 +198,7 @@ class ExamViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
         methods=["PUT"],
         filters=False,
         request=ClinicalRecordSerializer,
-        responses={200: ClinicalRecordSerializer, **errors(400, 401, 403, 404)},
+        responses={200: ClinicalRecordSerializer, **errors(400, 401, 403, 404, 409)},
     )
     @action(
         detail=True,
@@ -208,7 +208,8 @@ class ExamViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
         filterset_class=None,
     )
     def clinical_record(self, request: Request, pk: str) -> Response:
-        """The exam's clinical record; PUT (annotator) creates or replaces it."""
+        """The exam's clinical record; PUT (annotator) creates or replaces it, sending the
+        `updated_at` it read (null for a new record): a record saved since is a 409."""
         exam = self.get_object()
         record = ClinicalRecord.objects.filter(exam=exam).first()
         if request.method == "GET":
@@ -220,8 +221,10 @@ class ExamViewSet(ProjectScoped, viewsets.ReadOnlyModelViewSet):
             record, data=request.data, context={"clinical_schema": schema or {}}
         )
         serializer.is_valid(raise_exception=True)
-        serializer.save(exam=exam, patient_id=exam.patient_id, project_id=exam.project_id)
-        return Response(serializer.data)
+        values = dict(serializer.validated_data)
+        seen = values.pop("updated_at", None)
+        saved = clinical.save_record(exam, values, seen)
+        return Response(ClinicalRecordSerializer(saved).data)
 
 
 @extend_schema_view(
