@@ -10,4 +10,4 @@ declare module "node:fs" {
 interface NodeBuffer extends Uint8Array {
   toString(encoding?: "base64"): string;
 }
-declare const Buffer: { from(data: string, encoding: "base64"): NodeBuffer };
+declare const Buffer: { from(data: string, encoding?: "base64" | "utf8"): NodeBuffer };

@@ -76,3 +76,31 @@ test("an owner sets the review loop on the projects page and exports one reader'
     });
   }
 });
+
+test("an owner imports clinical records from a CSV file and sees each bad line of a refused one", async ({ page }) => {
+  await signIn(page);
+  const demo = (await apiGet<{ results: ProjectJson[] }>(page, "projects/?ordering=name")).results.find((p) => p.name === "Demo")!;
+  const exams = await apiGet<{ results: { id: number; patient: number; patient_pseudonym: string; accession: string }[] }>(page, `exams/?project=${demo.id}&page_size=100`);
+  // an exam the file can name alone: its accession, or its patient's only exam
+  const exam = exams.results.find((e) => e.accession || exams.results.filter((o) => o.patient === e.patient).length === 1)!;
+  const key = exam.accession ? `${exam.patient_pseudonym},${exam.accession}` : `${exam.patient_pseudonym},`;
+  await page.goto(`/projects/?project=${demo.id}`);
+  const panel = page.getByTestId("clinical-import");
+  const result = panel.getByTestId("clinical-import-result");
+
+  // a file with an unknown patient stores nothing and names its line
+  await panel.getByLabel(/CSV file/).setInputFiles({ name: "bad.csv", mimeType: "text/csv", buffer: Buffer.from(`pseudonym,accession,age_at_exam\n${key},47\nNO-SUCH-PATIENT,,50\n`) });
+  await panel.getByRole("button", { name: "Import records" }).click();
+  await expect(result.getByRole("alert")).toContainText("Nothing was stored");
+  await expect(result.locator(".bad-lines li")).toHaveCount(1);
+  await expect(result.locator(".bad-lines li")).toContainText("Line 3:");
+  const untouched = await page.request.get(`/api/exams/${exam.id}/clinical-record/`);
+  if (untouched.status() === 200) expect((await untouched.json()).age_at_exam).not.toBe(47);
+
+  // the good file is stored and counted
+  await panel.getByLabel(/CSV file/).setInputFiles({ name: "good.csv", mimeType: "text/csv", buffer: Buffer.from(`pseudonym,accession,age_at_exam\n${key},47\n`) });
+  await panel.getByRole("button", { name: "Import records" }).click();
+  await expect(result).toHaveText(/^1 row read: /);
+  const record = await apiGet<{ age_at_exam: number }>(page, `exams/${exam.id}/clinical-record/`);
+  expect(record.age_at_exam).toBe(47);
+});

@@ -116,11 +116,23 @@ export class Api {
     } catch (err) {
       throw new ApiError(0, "network", `The server could not be reached (${String(err)}).`);
     }
-    if (response.status === 204) return undefined as T;
-    const text = await response.text();
-    const data: unknown = text ? safeJson(text) : undefined;
-    if (!response.ok) throw toApiError(response.status, data, text);
-    return data as T;
+    return answer<T>(response);
+  }
+
+  /** POST a multipart form (a file upload): the browser sets the content type and boundary. */
+  async upload<T>(path: string, form: FormData): Promise<T> {
+    let response: Response;
+    try {
+      response = await this.fetchImpl(this.url(path), {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRFToken": this.csrfToken },
+        credentials: "same-origin",
+        body: form,
+      });
+    } catch (err) {
+      throw new ApiError(0, "network", `The server could not be reached (${String(err)}).`);
+    }
+    return answer<T>(response);
   }
 
   /** A typed request to a path of the schema. */
@@ -194,6 +206,14 @@ export class Api {
       page = await this.get<Page<T>>(page.next);
     }
   }
+}
+
+async function answer<T>(response: Response): Promise<T> {
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  const data: unknown = text ? safeJson(text) : undefined;
+  if (!response.ok) throw toApiError(response.status, data, text);
+  return data as T;
 }
 
 function safeJson(text: string): unknown {

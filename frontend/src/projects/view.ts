@@ -8,6 +8,7 @@ import { ApiError, type Api, type Schemas } from "../api";
 import type { Role, SenolabConfig } from "../config";
 import { h } from "../findings/dom";
 import { appNav } from "../worklist/nav";
+import { ClinicalImportPanel } from "./clinicalImport";
 import { ExportPanel } from "./exportPanel";
 import { ReviewSettingsPanel } from "./reviewSettings";
 import "./projects.css";
@@ -199,6 +200,10 @@ export class ProjectsView {
         this.projects = this.projects.map((p) => (p.id === saved.id ? saved : p));
       }).el,
     );
+    if (owner || project.role === "reviewer" || project.role === "annotator") {
+      // Annotators and above import clinical records (the API checks the same roles).
+      this.detailEl.append(new ClinicalImportPanel(this.api, project.id).el);
+    }
     if (owner || project.role === "reviewer") {
       // Reviewers and owners export (the API checks the same roles).
       const panel = new ExportPanel(this.api, project, members.map((m) => m.username));
