@@ -37,8 +37,12 @@ def test_engine_and_every_submodule_import_without_django():
 
 
 def test_importing_the_engine_package_does_not_load_torch():
-    # the Django side imports ml.engine.cases at start-up; torch must wait for the worker
-    probe = "import sys, ml.engine.cases, ml.engine.recipes; print('torch' in sys.modules)"
+    # the Django side imports ml.engine.cases at start-up; torch must wait for the worker (the
+    # fusion package's names too: its submodules import torch)
+    probe = (
+        "import sys, ml.engine.cases, ml.engine.recipes, ml.engine.fusion; "
+        "print('torch' in sys.modules)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=ROOT,
